@@ -1,0 +1,106 @@
+//! Failure counters and rate windows, shared by every node through the database (S48).
+//!
+//! A failure is counted *before* the guess it belongs to is checked: the caller reads the
+//! record, lets `core` decide whether an attempt is allowed, then claims it with a
+//! compare-and-set on the count it read. Of many parallel attempts that read the same count
+//! only one wins the claim; the others are refused without being evaluated, so 200 parallel
+//! guesses can never evaluate more than the budget allows.
+
+use crate::{to_u32, Store, StoreResult};
+use gatehouse_core::FailureRecord;
+
+impl Store {
+    pub async fn find_failure_record(&self, key: &str) -> StoreResult<FailureRecord> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT failures, last_failure_at FROM failure_counters WHERE counter_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|(failures, last_failure_at)| FailureRecord {
+                failures: to_u32(failures),
+                last_failure_at,
+            })
+            .unwrap_or_default())
+    }
+
+    /// Claims one attempt: moves the count from `seen.failures` to `seen.failures + 1` if
+    /// nobody else did in between. `restart` says the seen record was stale and is counted
+    /// from zero. Returns whether this caller won the claim.
+    pub async fn claim_attempt(
+        &self,
+        key: &str,
+        seen: FailureRecord,
+        restart: bool,
+        now: i64,
+    ) -> StoreResult<bool> {
+        sqlx::query(
+            "INSERT INTO failure_counters (counter_key, failures, last_failure_at) VALUES ($1, 0, 0)
+             ON CONFLICT (counter_key) DO NOTHING",
+        )
+        .bind(key)
+        .execute(self.pool())
+        .await?;
+        let next = if restart { 1 } else { i64::from(seen.failures) + 1 };
+        let done = sqlx::query(
+            "UPDATE failure_counters SET failures = $1, last_failure_at = $2
+             WHERE counter_key = $3 AND failures = $4 AND last_failure_at = $5",
+        )
+        .bind(next)
+        .bind(now)
+        .bind(key)
+        .bind(i64::from(seen.failures))
+        .bind(seen.last_failure_at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A success ends the run of consecutive failures.
+    pub async fn reset_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Takes one unit from a fixed window of `limit` per `window_secs` under `key` (used
+    /// for codes sent per account, S9). Atomic: the window row is updated only while it has
+    /// room. Returns whether a unit was taken.
+    pub async fn take_from_window(
+        &self,
+        key: &str,
+        window_secs: i64,
+        limit: u32,
+        now: i64,
+    ) -> StoreResult<bool> {
+        sqlx::query(
+            "INSERT INTO rate_windows (window_key, window_start, used) VALUES ($1, $2, 0)
+             ON CONFLICT (window_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        // A window that has run out starts again at `now`.
+        sqlx::query(
+            "UPDATE rate_windows SET window_start = $1, used = 0
+             WHERE window_key = $2 AND window_start <= $3",
+        )
+        .bind(now)
+        .bind(key)
+        .bind(now - window_secs)
+        .execute(self.pool())
+        .await?;
+        let done = sqlx::query(
+            "UPDATE rate_windows SET used = used + 1 WHERE window_key = $1 AND used < $2",
+        )
+        .bind(key)
+        .bind(i64::from(limit))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

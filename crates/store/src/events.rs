@@ -1,0 +1,72 @@
+//! The security event log (S51): who, what, how it ended, from where. It never holds a
+//! secret: callers pass names and outcomes, never codes, tokens or passwords.
+
+use crate::{Store, StoreResult};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub id: String,
+    pub occurred_at: i64,
+    pub account_id: Option<String>,
+    pub email: Option<String>,
+    pub event: String,
+    pub result: String,
+    pub method: Option<String>,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub node: String,
+}
+
+fn from_row(row: &AnyRow) -> Result<SecurityEvent, sqlx::Error> {
+    Ok(SecurityEvent {
+        id: row.try_get("id")?,
+        occurred_at: row.try_get("occurred_at")?,
+        account_id: row.try_get("account_id")?,
+        email: row.try_get("email")?,
+        event: row.try_get("event")?,
+        result: row.try_get("result")?,
+        method: row.try_get("method")?,
+        client_address: row.try_get("client_address")?,
+        user_agent: row.try_get("user_agent")?,
+        node: row.try_get("node")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_event(&self, event: &SecurityEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO security_events (id, occurred_at, account_id, email, event, result,
+                method, client_address, user_agent, node)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&event.id)
+        .bind(event.occurred_at)
+        .bind(&event.account_id)
+        .bind(&event.email)
+        .bind(&event.event)
+        .bind(&event.result)
+        .bind(&event.method)
+        .bind(&event.client_address)
+        .bind(&event.user_agent)
+        .bind(&event.node)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The newest events of an account, newest first.
+    pub async fn list_events(&self, account_id: &str, limit: u32) -> StoreResult<Vec<SecurityEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, occurred_at, account_id, email, event, result, method, client_address,
+                user_agent, node
+             FROM security_events WHERE account_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,173 @@
+//! Sign-ins in progress. Every change to a flow is a compare-and-set on its `version`, and
+//! everything a step produces (a consumed backup code, new pending codes, a trusted device,
+//! the session) is written in the same transaction, or nothing is (S23, S53).
+
+use crate::backup_codes::{self, NewBackupCode};
+use crate::sessions::{self, NewSession};
+use crate::trusted_devices::{self, NewTrustedDevice};
+use crate::{to_u32, Store, StoreError, StoreResult};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A flow as stored. `step`/`proof` are the `core::FlowStep` columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRow {
+    pub id: String,
+    pub email: String,
+    pub account_id: Option<String>,
+    pub step: String,
+    pub proof: Option<String>,
+    pub attempts: u32,
+    pub expires_at: i64,
+    pub version: i64,
+    pub code_hash: Option<Vec<u8>>,
+    pub code_expires_at: Option<i64>,
+    pub codes_sent: u32,
+    pub last_code_sent_at: Option<i64>,
+    pub return_to: Option<String>,
+}
+
+const COLUMNS: &str = "id, email, account_id, step, proof, attempts, expires_at, version, \
+    code_hash, code_expires_at, codes_sent, last_code_sent_at, return_to";
+
+fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
+    Ok(FlowRow {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        account_id: row.try_get("account_id")?,
+        step: row.try_get("step")?,
+        proof: row.try_get("proof")?,
+        attempts: to_u32(row.try_get("attempts")?),
+        expires_at: row.try_get("expires_at")?,
+        version: row.try_get("version")?,
+        code_hash: row.try_get("code_hash")?,
+        code_expires_at: row.try_get("code_expires_at")?,
+        codes_sent: to_u32(row.try_get("codes_sent")?),
+        last_code_sent_at: row.try_get("last_code_sent_at")?,
+        return_to: row.try_get("return_to")?,
+    })
+}
+
+/// One step of a flow, applied atomically: the flow moves from `expected_version` to
+/// `next` (or is deleted), and the listed side effects happen, all or none.
+#[derive(Debug, Default)]
+pub struct FlowCommit {
+    /// When the step happens; stamped on what it consumes or confirms.
+    pub now: i64,
+    pub expected_version: i64,
+    /// The flow's new columns; `None` deletes the flow (the sign-in is over).
+    pub next: Option<FlowRow>,
+    /// Consume this active backup code of this account; the commit fails if it is not
+    /// active any more (S23).
+    pub redeem_backup_code: Option<(String, [u8; 32])>,
+    /// Replace the account's pending codes with these (S22: only the newest pending set
+    /// can ever be confirmed).
+    pub new_pending_backup_codes: Option<(String, Vec<NewBackupCode>)>,
+    /// Turn this flow's pending codes active ("I have saved this code").
+    pub confirm_backup_codes_of_flow: bool,
+    pub trusted_device: Option<NewTrustedDevice>,
+    pub session: Option<NewSession>,
+}
+
+impl Store {
+    pub async fn insert_flow(&self, flow: &FlowRow, token_hash: &[u8], now: i64) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .bind(token_hash.to_vec())
+        .bind(now)
+        .bind(&flow.id)
+        .bind(&flow.email)
+        .bind(&flow.account_id)
+        .bind(&flow.step)
+        .bind(&flow.proof)
+        .bind(i64::from(flow.attempts))
+        .bind(flow.expires_at)
+        .bind(flow.version)
+        .bind(&flow.code_hash)
+        .bind(flow.code_expires_at)
+        .bind(i64::from(flow.codes_sent))
+        .bind(flow.last_code_sent_at)
+        .bind(&flow.return_to)
+        .execute(self.pool())
+        .await
+        .map_err(|e| StoreError::on_constraint(e, "flow token collision"))?;
+        Ok(())
+    }
+
+    pub async fn find_flow_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<FlowRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sign_in_flows WHERE token_hash = $1"
+        ))
+        .bind(token_hash.to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Applies one step of `flow_id`. Returns `Conflict` (and writes nothing) when the flow
+    /// moved on meanwhile or a one-time thing was already consumed.
+    pub async fn commit_flow(&self, flow_id: &str, commit: FlowCommit) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let moved = match &commit.next {
+            Some(next) => sqlx::query(
+                "UPDATE sign_in_flows SET account_id = $1, step = $2, proof = $3, attempts = $4,
+                    expires_at = $5, version = version + 1, code_hash = $6, code_expires_at = $7,
+                    codes_sent = $8, last_code_sent_at = $9
+                 WHERE id = $10 AND version = $11",
+            )
+            .bind(&next.account_id)
+            .bind(&next.step)
+            .bind(&next.proof)
+            .bind(i64::from(next.attempts))
+            .bind(next.expires_at)
+            .bind(&next.code_hash)
+            .bind(next.code_expires_at)
+            .bind(i64::from(next.codes_sent))
+            .bind(next.last_code_sent_at)
+            .bind(flow_id)
+            .bind(commit.expected_version)
+            .execute(&mut *tx)
+            .await?,
+            None => sqlx::query("DELETE FROM sign_in_flows WHERE id = $1 AND version = $2")
+                .bind(flow_id)
+                .bind(commit.expected_version)
+                .execute(&mut *tx)
+                .await?,
+        };
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the sign-in moved on"));
+        }
+        if let Some((account_id, code_hash)) = &commit.redeem_backup_code {
+            if !backup_codes::redeem(&mut tx, account_id, code_hash, commit.now).await? {
+                return Err(StoreError::Conflict("backup code is not active"));
+            }
+        }
+        if let Some((account_id, codes)) = &commit.new_pending_backup_codes {
+            backup_codes::replace_pending(&mut tx, account_id, flow_id, codes).await?;
+        }
+        if commit.confirm_backup_codes_of_flow
+            && backup_codes::confirm_flow(&mut tx, flow_id, commit.now).await? == 0
+        {
+            return Err(StoreError::Conflict("no pending backup code to confirm"));
+        }
+        if let Some(device) = &commit.trusted_device {
+            trusted_devices::insert(&mut tx, device).await?;
+        }
+        if let Some(session) = &commit.session {
+            sessions::insert(&mut tx, session).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Housekeeping: forgets sign-ins that can no longer be finished.
+    pub async fn delete_expired_flows(&self, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sign_in_flows WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,103 @@
+//! Persistence: one `Store` over sqlx's `AnyPool`, with the same SQL for SQLite and
+//! PostgreSQL (`$n` placeholders, integers, text and bytes only).
+//!
+//! The store knows rows, not rules: it never decides whether a code is right or an account
+//! locked (that is `core`), but it makes the decisions stick atomically. Every one-time
+//! thing is consumed with a compare-and-set and every change that must hold together is one
+//! transaction (S23, S48, S53). The only place the two backends differ is `Backend`.
+
+mod accounts;
+mod backend;
+mod backup_codes;
+mod counters;
+mod events;
+mod flows;
+mod sessions;
+mod trusted_devices;
+
+pub use accounts::AccountRow;
+pub use backend::Backend;
+pub use backup_codes::NewBackupCode;
+pub use events::SecurityEvent;
+pub use flows::{FlowCommit, FlowRow};
+pub use sessions::{NewSession, SessionRow};
+pub use trusted_devices::NewTrustedDevice;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule or a compare-and-set refused the change: somebody else got there
+    /// first, or the thing already exists. Nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Unexpected(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// The one place where constraint violations become `Conflict`.
+    fn on_constraint(error: sqlx::Error, what: &'static str) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            _ => Self::Unexpected(error),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `sqlite://…` or `postgres://…`. Connecting does not migrate.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(backend.max_connections())
+            .after_connect(move |conn, _meta| Box::pin(async move { backend.prepare(conn).await }))
+            .connect(&backend.normalise_url(url))
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Brings the schema up to date; safe to run at every start and from several nodes.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.backend.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A liveness probe for `/healthz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Converts a stored count back; a negative or absurd value from a corrupted row becomes 0
+/// rather than a panic.
+pub(crate) fn to_u32(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}

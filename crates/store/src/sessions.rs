@@ -1,0 +1,117 @@
+//! Sessions: a hashed 256-bit token, an absolute expiry and an idle timeout enforced here,
+//! on the server (S32), and an end that is recorded, not just a cookie cleared (S33).
+
+use crate::{Store, StoreResult};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub token_hash: [u8; 32],
+    pub account_id: String,
+    pub proof: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+    pub client_address: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub account_id: String,
+    pub email: String,
+    pub proof: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        email: row.try_get("email")?,
+        proof: row.try_get("proof")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+    })
+}
+
+pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, session: &NewSession) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, account_id, proof, created_at, last_seen_at,
+            expires_at, ended_at, user_agent, client_address)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, NULL, $7, $8)",
+    )
+    .bind(&session.id)
+    .bind(session.token_hash.to_vec())
+    .bind(&session.account_id)
+    .bind(&session.proof)
+    .bind(session.created_at)
+    .bind(session.expires_at)
+    .bind(&session.user_agent)
+    .bind(&session.client_address)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The live session for a token: not ended, not past its absolute expiry, not idle for
+    /// longer than `idle_secs`, and of an account that is not disabled. Seeing it counts as
+    /// activity.
+    pub async fn find_live_session(
+        &self,
+        token_hash: &[u8; 32],
+        idle_secs: i64,
+        now: i64,
+    ) -> StoreResult<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT s.id, s.account_id, a.email, s.proof, s.created_at, s.last_seen_at
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2
+               AND s.last_seen_at > $3 AND a.disabled_at IS NULL",
+        )
+        .bind(token_hash.to_vec())
+        .bind(now)
+        .bind(now - idle_secs)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(session) = row.as_ref().map(from_row).transpose()? else {
+            return Ok(None);
+        };
+        // Touch at most once a minute: a page view should not always be a write.
+        if now - session.last_seen_at >= 60 {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&session.id)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(Some(session))
+    }
+
+    pub async fn end_session(&self, token_hash: &[u8; 32], now: i64) -> StoreResult<Option<String>> {
+        let account: Option<String> = sqlx::query_scalar(
+            "UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL
+             RETURNING account_id",
+        )
+        .bind(now)
+        .bind(token_hash.to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(account)
+    }
+
+    pub async fn count_live_sessions(&self, account_id: &str, now: i64) -> StoreResult<u32> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(crate::to_u32(count))
+    }
+}

@@ -1,0 +1,65 @@
+//! Trusted devices (S26-S30): a hashed token bound to one account with a fixed expiry.
+//! Finding one is the whole check; an unknown, expired or revoked token simply is not found.
+
+use crate::{Store, StoreResult};
+use sqlx::{Any, Transaction};
+
+#[derive(Debug, Clone)]
+pub struct NewTrustedDevice {
+    pub id: String,
+    pub token_hash: [u8; 32],
+    pub account_id: String,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, device: &NewTrustedDevice) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO trusted_devices (id, token_hash, account_id, user_agent, created_at,
+            last_used_at, expires_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL)",
+    )
+    .bind(&device.id)
+    .bind(device.token_hash.to_vec())
+    .bind(&device.account_id)
+    .bind(&device.user_agent)
+    .bind(device.created_at)
+    .bind(device.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// True when this token is a live trust for this very account (S27, S30); records the
+    /// use. The expiry is fixed at creation and never slides (S26).
+    pub async fn use_trusted_device(
+        &self,
+        token_hash: &[u8; 32],
+        account_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE trusted_devices SET last_used_at = $1
+             WHERE token_hash = $2 AND account_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(token_hash.to_vec())
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn revoke_trusted_devices(&self, account_id: &str, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,67 @@
+// Per test file: an SMTP sink, a Gatehouse server with its own data folder (and accounts made
+// with the CLI before it starts), one Chromium; all stopped after the file's tests. Per test:
+// a fresh browser context wrapped in a Visitor, whose axe findings are asserted at the end.
+
+import { after, before } from 'node:test';
+import { A11yAudit } from './a11y.mjs';
+import { describePage, launchBrowser, newContext, saveFailureArtefacts } from './browser.mjs';
+import { startMailServer } from './mail.mjs';
+import { Visitor } from './pages.mjs';
+import { addUser, assertBinaryExists, createDataDir, startServer } from './server.mjs';
+
+const SET_UP_TIMEOUT_MS = 60_000;
+const TEAR_DOWN_TIMEOUT_MS = 30_000;
+
+/**
+ * Registers before/after hooks; the returned object is filled in by `before`:
+ * { server, mail, browser, accounts }.
+ */
+export function useGatehouse({ label, command = 'serve', accounts = [] }) {
+  const env = { accounts };
+  before(
+    async () => {
+      await assertBinaryExists();
+      env.mail = await startMailServer();
+      const dataDir = await createDataDir();
+      for (const account of accounts) await addUser({ dataDir, ...account });
+      env.server = await startServer({ command, dataDir, smtpPort: env.mail.port, label });
+      env.browser = await launchBrowser();
+    },
+    { timeout: SET_UP_TIMEOUT_MS },
+  );
+  after(
+    async () => {
+      await env.browser?.close();
+      await env.server?.stop();
+      await env.mail?.stop();
+    },
+    { timeout: TEAR_DOWN_TIMEOUT_MS },
+  );
+  return env;
+}
+
+/**
+ * Runs `journey(visitor)` in a fresh browser context (no cookies). On failure the error gains
+ * the page's URL and HTML, and a screenshot is kept in test-results/. When the journey succeeds,
+ * every page it visited must have passed axe.
+ */
+export async function withVisitor(env, t, journey, { name = t.name, contextOptions } = {}) {
+  const context = await newContext(env.browser, contextOptions);
+  const page = await context.newPage();
+  const audit = new A11yAudit();
+  try {
+    await journey(new Visitor(page, { baseUrl: env.server.baseUrl, audit }), { context, page });
+  } catch (error) {
+    // The original error keeps its stack (where the step failed) and gains the page's state.
+    const saved = await saveFailureArtefacts(page, name);
+    const a11y = audit.report();
+    error.message +=
+      `\n\n--- page at failure${saved ? ` (saved as ${saved}.png/.html)` : ''} ---\n` +
+      (await describePage(page)) +
+      (a11y ? `\n\n--- accessibility violations on the pages before it ---\n${a11y}` : '');
+    throw error;
+  } finally {
+    await context.close();
+  }
+  audit.assertClean();
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests: Debian's Chromium (apt package `chromium`), driven by playwright-core,
+# against the gatehouse binary (GATEHOUSE_BIN, default ../target/debug/gatehouse).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [[ ! -x "$CHROMIUM_PATH" ]]; then
+  echo "e2e: Chromium not found at $CHROMIUM_PATH; install Debian's package (apt-get install -y chromium) or set CHROMIUM_PATH." >&2
+  exit 1
+fi
+export CHROMIUM_PATH
+
+npm ci --no-audit --no-fund
+rm -rf test-results
+node --test --test-concurrency=1 tests/
