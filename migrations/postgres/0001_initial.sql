@@ -25,6 +25,7 @@ CREATE TABLE sign_in_flows (
     code_expires_at   BIGINT,
     codes_sent        BIGINT NOT NULL,
     last_code_sent_at BIGINT,
+    sealed_backup_codes BYTEA,
     return_to         TEXT,
     created_at        BIGINT NOT NULL
 );

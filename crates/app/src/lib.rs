@@ -1,1 +1,157 @@
-//! placeholder
+//! The use cases of Gatehouse: start a sign-in, check a password, send and check a code,
+//! trust a device, issue and confirm a backup code, keep sessions, administer accounts.
+//!
+//! Each use case joins a `core` decision with `store` and `delivery`, and this crate holds
+//! the clock. It knows nothing of HTTP: what it returns are outcomes and typed errors, and
+//! `web` decides what a person sees.
+
+pub mod accounts;
+mod audit;
+pub mod clock;
+pub mod hashing;
+pub mod sessions;
+pub mod sign_in;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use hashing::HashingPool;
+
+use gatehouse_core::password::PasswordHashString;
+use gatehouse_core::{MasterKey, Password};
+use gatehouse_delivery::Mailer;
+use gatehouse_store::Store;
+use std::sync::Arc;
+
+/// Lifetimes and limits an operator may tune. Defaults are what SECURITY.md asks for.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// S32: a session ends this long after it started, whatever happens.
+    pub session_absolute_secs: i64,
+    /// S32: and after this long without a request.
+    pub session_idle_secs: i64,
+    /// S26: how long "Trust this device" lasts; fixed, never sliding.
+    pub trust_days: i64,
+    /// DESIGN.md §1: active backup codes per account, 1 by default, at most 16.
+    pub backup_codes_per_account: u32,
+    /// S9: e-mailed codes per account per hour, across all sign-ins.
+    pub codes_per_account_per_hour: u32,
+    /// S51: recorded with every security event, so a multi-node log says which node acted.
+    pub node_name: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_absolute_secs: 12 * 60 * 60,
+            session_idle_secs: 60 * 60,
+            trust_days: 30,
+            backup_codes_per_account: 1,
+            codes_per_account_per_hour: 10,
+            node_name: "gatehouse".into(),
+        }
+    }
+}
+
+/// Who is asking: recorded in the audit log and used for per-address limits (S47, S51).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Everything a use case may need, built once at start-up and shared.
+#[derive(Clone)]
+pub struct Gatehouse {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    mailer: Mailer,
+    clock: Arc<dyn Clock>,
+    hashing: HashingPool,
+    settings: Settings,
+    keys: MasterKey,
+    /// A real Argon2id hash of a random password: unknown addresses are checked against it
+    /// so that they take as long as known ones (S46, DESIGN.md §1).
+    dummy_hash: PasswordHashString,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not start the password hashing pool: {0}")]
+    Threads(#[from] std::io::Error),
+    #[error("could not prepare the timing-equaliser hash: {0}")]
+    Hashing(#[from] hashing::HashingError),
+}
+
+impl Gatehouse {
+    pub async fn build(
+        store: Store,
+        mailer: Mailer,
+        clock: Arc<dyn Clock>,
+        keys: MasterKey,
+        settings: Settings,
+    ) -> Result<Self, StartError> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        // A queue of a few hundred milliseconds of work per core; beyond that, 503.
+        let hashing = HashingPool::start(cores, cores * 16)?;
+        let random = gatehouse_core::Token::generate();
+        let dummy_password = Password::parse(random.as_str())
+            .unwrap_or_else(|_| unreachable!("a 43-character token is a valid password"));
+        let dummy_hash = hashing.hash(dummy_password).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                mailer,
+                clock,
+                hashing,
+                settings,
+                keys,
+                dummy_hash,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// Forgets expired sign-ins; run periodically by the server.
+    pub async fn housekeeping(&self) -> Result<u64, AppError> {
+        Ok(self.inner.store.delete_expired_flows(self.now()).await?)
+    }
+
+    pub async fn health(&self) -> Result<(), AppError> {
+        Ok(self.inner.store.ping().await?)
+    }
+}
+
+/// Failures that no person caused: the database, the mail server, a full hashing queue.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("too busy, try again shortly")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] gatehouse_store::StoreError),
+    #[error(transparent)]
+    Delivery(#[from] gatehouse_delivery::DeliveryError),
+    #[error(transparent)]
+    Hashing(hashing::HashingError),
+}
+
+impl From<hashing::HashingError> for AppError {
+    fn from(error: hashing::HashingError) -> Self {
+        match error {
+            hashing::HashingError::Busy => Self::Busy,
+            other => Self::Hashing(other),
+        }
+    }
+}

@@ -1,1 +1,12 @@
-//! placeholder
+//! Messages that leave Gatehouse: e-mail over SMTP (lettre), or an outbox folder when no
+//! SMTP server is configured, and the texts of those messages.
+//!
+//! This crate formats and sends; it decides nothing about who gets what. It must never log
+//! a message body: codes are secrets (S11), so the log gets only the recipient (masked),
+//! the subject and where the message went.
+
+mod mailer;
+mod templates;
+
+pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
+pub use templates::{backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail};

@@ -24,11 +24,14 @@ pub struct FlowRow {
     pub code_expires_at: Option<i64>,
     pub codes_sent: u32,
     pub last_code_sent_at: Option<i64>,
+    /// The pending backup codes while their page is open, sealed under the master key;
+    /// cleared when they are confirmed.
+    pub sealed_backup_codes: Option<Vec<u8>>,
     pub return_to: Option<String>,
 }
 
 const COLUMNS: &str = "id, email, account_id, step, proof, attempts, expires_at, version, \
-    code_hash, code_expires_at, codes_sent, last_code_sent_at, return_to";
+    code_hash, code_expires_at, codes_sent, last_code_sent_at, sealed_backup_codes, return_to";
 
 fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
     Ok(FlowRow {
@@ -44,6 +47,7 @@ fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
         code_expires_at: row.try_get("code_expires_at")?,
         codes_sent: to_u32(row.try_get("codes_sent")?),
         last_code_sent_at: row.try_get("last_code_sent_at")?,
+        sealed_backup_codes: row.try_get("sealed_backup_codes")?,
         return_to: row.try_get("return_to")?,
     })
 }
@@ -73,7 +77,7 @@ impl Store {
     pub async fn insert_flow(&self, flow: &FlowRow, token_hash: &[u8], now: i64) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(token_hash.to_vec())
         .bind(now)
@@ -89,6 +93,7 @@ impl Store {
         .bind(flow.code_expires_at)
         .bind(i64::from(flow.codes_sent))
         .bind(flow.last_code_sent_at)
+        .bind(&flow.sealed_backup_codes)
         .bind(&flow.return_to)
         .execute(self.pool())
         .await
@@ -114,8 +119,8 @@ impl Store {
             Some(next) => sqlx::query(
                 "UPDATE sign_in_flows SET account_id = $1, step = $2, proof = $3, attempts = $4,
                     expires_at = $5, version = version + 1, code_hash = $6, code_expires_at = $7,
-                    codes_sent = $8, last_code_sent_at = $9
-                 WHERE id = $10 AND version = $11",
+                    codes_sent = $8, last_code_sent_at = $9, sealed_backup_codes = $10
+                 WHERE id = $11 AND version = $12",
             )
             .bind(&next.account_id)
             .bind(&next.step)
@@ -126,6 +131,7 @@ impl Store {
             .bind(next.code_expires_at)
             .bind(i64::from(next.codes_sent))
             .bind(next.last_code_sent_at)
+            .bind(&next.sealed_backup_codes)
             .bind(flow_id)
             .bind(commit.expected_version)
             .execute(&mut *tx)

@@ -1,0 +1,136 @@
+//! Account administration, as the CLI offers it: add, list, show, disable, enable.
+
+use crate::audit::{Event, Record};
+use crate::sign_in::second_step_key;
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::{AccountId, Email, Password, PasswordError};
+use gatehouse_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid email address: {0}")]
+    InvalidEmail(String),
+    #[error("unacceptable password: {0}")]
+    WeakPassword(#[from] PasswordError),
+    #[error("an account with this email already exists")]
+    AlreadyExists,
+    #[error("no account with this email")]
+    NotFound,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::AlreadyExists,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+/// What `user list` and `user show` print.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountSummary {
+    pub id: String,
+    pub email: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub active_backup_codes: u32,
+    pub live_sessions: u32,
+    /// Consecutive failed password attempts; 100 means locked (S47).
+    pub failed_password_attempts: u32,
+}
+
+/// The CLI acts as the operator, from no network address.
+fn operator() -> ClientInfo {
+    ClientInfo { address: None, user_agent: Some("gatehouse-cli".into()) }
+}
+
+impl Gatehouse {
+    pub async fn add_account(&self, email: &str, password: &str) -> Result<AccountSummary, AccountError> {
+        let email = Email::parse(email).map_err(|e| AccountError::InvalidEmail(e.to_string()))?;
+        let password = Password::parse_new(password, &email)?;
+        if self.inner.store.find_account_by_email(email.as_str()).await?.is_some() {
+            return Err(AccountError::AlreadyExists);
+        }
+        let hash = self.inner.hashing.hash(password).await.map_err(AppError::from)?;
+        let now = self.now();
+        let id = AccountId::generate(now);
+        self.inner.store.insert_account(id.as_str(), email.as_str(), &hash.0, now).await?;
+        self.record(Record {
+            event: Event::AccountCreated,
+            result: "success",
+            account_id: Some(id.as_str()),
+            email: Some(email.as_str()),
+            method: None,
+            client: &operator(),
+        })
+        .await;
+        self.show_account(email.as_str()).await
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, AccountError> {
+        let mut out = Vec::new();
+        for row in self.inner.store.list_accounts().await? {
+            out.push(self.summarise(row).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn show_account(&self, email: &str) -> Result<AccountSummary, AccountError> {
+        let row = self.find_by_email(email).await?;
+        self.summarise(row).await
+    }
+
+    /// S33, S29: disabling ends every session, trusted device and sign-in in progress.
+    pub async fn disable_account(&self, email: &str) -> Result<AccountSummary, AccountError> {
+        let row = self.find_by_email(email).await?;
+        self.inner.store.disable_account(&row.id, self.now()).await?;
+        self.admin_event(Event::AccountDisabled, &row.id, &row.email).await;
+        self.show_account(&row.email).await
+    }
+
+    /// Enabling also clears the failure counters: it is how a locked account is recovered.
+    pub async fn enable_account(&self, email: &str) -> Result<AccountSummary, AccountError> {
+        let row = self.find_by_email(email).await?;
+        let keys = [format!("account:{}", row.email), second_step_key(&row.id)];
+        self.inner.store.enable_account(&row.id, &keys, self.now()).await?;
+        self.admin_event(Event::AccountEnabled, &row.id, &row.email).await;
+        self.show_account(&row.email).await
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<gatehouse_store::AccountRow, AccountError> {
+        let email = Email::parse(email).map_err(|e| AccountError::InvalidEmail(e.to_string()))?;
+        self.inner
+            .store
+            .find_account_by_email(email.as_str())
+            .await?
+            .ok_or(AccountError::NotFound)
+    }
+
+    async fn summarise(&self, row: gatehouse_store::AccountRow) -> Result<AccountSummary, AccountError> {
+        let store = &self.inner.store;
+        Ok(AccountSummary {
+            active_backup_codes: store.count_active_backup_codes(&row.id).await?,
+            live_sessions: store.count_live_sessions(&row.id, self.now()).await?,
+            failed_password_attempts: store.find_failure_record(&format!("account:{}", row.email)).await?.failures,
+            disabled: row.disabled_at.is_some(),
+            id: row.id,
+            email: row.email,
+            created_at: row.created_at,
+        })
+    }
+
+    async fn admin_event(&self, event: Event, account_id: &str, email: &str) {
+        self.record(Record {
+            event,
+            result: "success",
+            account_id: Some(account_id),
+            email: Some(email),
+            method: None,
+            client: &operator(),
+        })
+        .await;
+    }
+}

@@ -1,0 +1,128 @@
+//! The password-hashing pool (DESIGN.md §5). Argon2id is the one deliberately slow thing;
+//! it runs on its own threads, as many as there are cores, with a bounded queue in front.
+//! When the queue is full the caller gets `Busy` at once (the web answers 503 with
+//! Retry-After) instead of piling up work until memory runs out. Code checks, session
+//! checks and page views never wait behind it: they run on the async runtime.
+
+use gatehouse_core::password::{hash_password, verify_password, HashingFailed, PasswordHashString};
+use gatehouse_core::Password;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    #[error("the password hashing queue is full")]
+    Busy,
+    #[error("the password hashing pool has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Failed(#[from] HashingFailed),
+}
+
+#[derive(Clone)]
+pub struct HashingPool {
+    queue: SyncSender<Job>,
+}
+
+impl std::fmt::Debug for HashingPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashingPool")
+    }
+}
+
+impl HashingPool {
+    /// `workers` threads (the core count) behind a queue of `queue_len` waiting jobs.
+    pub fn start(workers: usize, queue_len: usize) -> std::io::Result<Self> {
+        let (queue, jobs) = sync_channel::<Job>(queue_len);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..workers.max(1) {
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || run_worker(&jobs))?;
+        }
+        Ok(Self { queue })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
+        let (done, result) = oneshot::channel();
+        let wrapped: Job = Box::new(move || {
+            // The receiver may have gone (client disconnected); nothing to do then.
+            let _ = done.send(job());
+        });
+        match self.queue.try_send(wrapped) {
+            Ok(()) => result.await.map_err(|_| HashingError::Stopped),
+            Err(TrySendError::Full(_)) => Err(HashingError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(HashingError::Stopped),
+        }
+    }
+
+    pub async fn hash(&self, password: Password) -> Result<PasswordHashString, HashingError> {
+        Ok(self.run(move || hash_password(&password)).await??)
+    }
+
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: PasswordHashString,
+    ) -> Result<bool, HashingError> {
+        self.run(move || verify_password(&password, &stored)).await
+    }
+}
+
+fn run_worker(jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_and_verifies_off_the_runtime() {
+        let pool = HashingPool::start(1, 4).unwrap();
+        let password = Password::parse("correct horse battery").unwrap();
+        let hash = pool.hash(password.clone()).await.unwrap();
+        assert!(pool.verify(password, hash.clone()).await.unwrap());
+        let wrong = Password::parse("incorrect horse battery").unwrap();
+        assert!(!pool.verify(wrong, hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_instead_of_queueing_forever() {
+        let pool = HashingPool::start(1, 1).unwrap();
+        let password = Password::parse("correct horse battery").unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, password) = (pool.clone(), password.clone());
+                tokio::spawn(async move { pool.hash(password).await })
+            })
+            .collect();
+        let mut busy = 0;
+        let mut done = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => done += 1,
+                Err(HashingError::Busy) => busy += 1,
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert!(busy >= 1, "some requests must be turned away");
+        assert!(done >= 1, "the pool must still work");
+    }
+}

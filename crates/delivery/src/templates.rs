@@ -1,0 +1,89 @@
+//! The texts people receive. Codes go in the plain-text part as six digits (DESIGN.md §1);
+//! notices carry no secret and say what to do if it was not you (S52).
+
+use gatehouse_core::{Email, OtpCode};
+
+/// A message ready to send. `Debug` leaves the body out, since it may hold a code.
+#[derive(Clone)]
+pub struct OutgoingMail {
+    pub to: Email,
+    pub subject: String,
+    pub body: String,
+}
+
+impl std::fmt::Debug for OutgoingMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingMail")
+            .field("to", &self.to.masked())
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn sign_in_code(to: &Email, code: &OtpCode, valid_minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your Gatehouse sign-in code".into(),
+        body: format!(
+            "Your sign-in code is:\n\n    {code}\n\nIt is valid for {valid_minutes} minutes and can be used once.\n\n\
+             If you did not try to sign in, someone may know your password: change it, and\n\
+             do not share this code with anyone. Gatehouse will never ask you for it.\n",
+            code = code.expose()
+        ),
+    }
+}
+
+pub fn backup_code_used_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your backup code was used to sign in".into(),
+        body: "Your backup code was used to sign in to your Gatehouse account.\n\n\
+               That code no longer works, and a new one was shown at the end of the sign-in.\n\n\
+               If this was not you, change your password and contact your administrator.\n"
+            .into(),
+    }
+}
+
+pub fn wrong_codes_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Someone entered your password but not the code".into(),
+        body: "Your password was entered correctly, but the verification code was wrong too\n\
+               many times, so that sign-in was stopped.\n\n\
+               If this was not you, someone knows your password: change it now.\n"
+            .into(),
+    }
+}
+
+pub fn lockout_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your account was locked after too many failed sign-ins".into(),
+        body: "There were too many failed attempts to sign in to your Gatehouse account, so it\n\
+               is locked. An administrator can unlock it.\n\n\
+               If these attempts were not yours, someone may be guessing your password.\n"
+            .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_mail_carries_the_six_digits_in_plain_text() {
+        let to = Email::parse("ann@example.com").unwrap();
+        let code = OtpCode::parse("012345").unwrap();
+        let mail = sign_in_code(&to, &code, 10);
+        assert!(mail.body.contains("012345"));
+        assert!(!format!("{mail:?}").contains("012345"), "Debug must not show the body");
+    }
+
+    #[test]
+    fn notices_carry_no_digits_that_could_be_a_code() {
+        let to = Email::parse("ann@example.com").unwrap();
+        for mail in [backup_code_used_notice(&to), wrong_codes_notice(&to), lockout_notice(&to)] {
+            assert!(!mail.body.chars().any(|c| c.is_ascii_digit()), "{}", mail.subject);
+        }
+    }
+}
