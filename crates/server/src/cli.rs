@@ -1,0 +1,201 @@
+//! The command line (DESIGN.md §4). Bad input gets one clear line on stderr and a non-zero
+//! exit, and changes nothing.
+
+use crate::config::Config;
+use crate::startup::Application;
+use anyhow::{Context, Result};
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+use gatehouse_app::accounts::{AccountError, AccountSummary};
+use gatehouse_delivery::OutboxMode;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Gatehouse: a self-hosted sign-in service")]
+pub struct Cli {
+    /// A TOML configuration file (settings there are overridden by GATEHOUSE_* variables).
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve sign-in pages.
+    Serve {
+        /// IP:PORT to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Serve, with a demo account ready to sign in to, and mail printed on the console.
+    Demo {
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (the only way, so it stays out of the
+        /// shell history and the process list).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List all accounts as JSON lines.
+    List,
+    /// Show one account as JSON.
+    Show { email: String },
+    /// Disable an account: its sessions, trusted devices and sign-ins end at once.
+    Disable { email: String },
+    /// Enable an account again (also unlocks it after too many failed sign-ins).
+    Enable { email: String },
+}
+
+/// The demo account `gatehouse demo` creates.
+const DEMO_EMAIL: &str = "demo@example.com";
+const DEMO_PASSWORD: &str = "violet-anchor-river-42";
+
+/// Parses the command line; usage errors become one line and exit code 2.
+pub fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|error| match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("gatehouse: {first} (see gatehouse --help)");
+            ExitCode::from(2)
+        }
+    })
+}
+
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("gatehouse: {message}");
+    ExitCode::FAILURE
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    init_logging();
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&format!("{error:#}")),
+    }
+}
+
+async fn execute(cli: Cli) -> Result<()> {
+    let config_file = cli.config.as_deref();
+    match cli.command {
+        Command::Serve { listen } => {
+            let config = Config::load(config_file, listen.as_deref())?;
+            Application::build(config, OutboxMode::Quiet).await?.run().await
+        }
+        Command::Demo { listen } => {
+            let config = Config::load(config_file, listen.as_deref())?;
+            let mode = if config.smtp_url.is_some() { OutboxMode::Quiet } else { OutboxMode::PrintToConsole };
+            let app = Application::build(config, mode).await?;
+            ensure_demo_account(&app).await?;
+            app.run().await
+        }
+        Command::Migrate => {
+            let config = Config::load(config_file, None)?;
+            Application::build(config, OutboxMode::Quiet).await?;
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::User { command } => {
+            let config = Config::load(config_file, None)?;
+            // Read the password before touching the database, so a missing one changes nothing.
+            let password = match &command {
+                UserCommand::Add { .. } => Some(read_password_from_stdin()?),
+                _ => None,
+            };
+            let app = Application::build(config, OutboxMode::Quiet).await?;
+            user_command(&app, command, password).await
+        }
+    }
+}
+
+async fn user_command(app: &Application, command: UserCommand, password: Option<String>) -> Result<()> {
+    let gatehouse = &app.gatehouse;
+    let summary = match command {
+        UserCommand::Add { email, .. } => {
+            gatehouse.add_account(&email, password.as_deref().unwrap_or_default()).await.map_err(explain)?
+        }
+        UserCommand::List => {
+            for account in gatehouse.list_accounts().await.map_err(explain)? {
+                println!("{}", serde_json::to_string(&account)?);
+            }
+            return Ok(());
+        }
+        UserCommand::Show { email } => gatehouse.show_account(&email).await.map_err(explain)?,
+        UserCommand::Disable { email } => gatehouse.disable_account(&email).await.map_err(explain)?,
+        UserCommand::Enable { email } => gatehouse.enable_account(&email).await.map_err(explain)?,
+    };
+    print_account(&summary)
+}
+
+fn print_account(summary: &AccountSummary) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(summary)?);
+    Ok(())
+}
+
+fn explain(error: AccountError) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+/// The password is the first line of standard input, without its line ending.
+fn read_password_from_stdin() -> Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut input)
+        .context("cannot read the password from standard input")?;
+    let password = input.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input (pipe it in, for example: echo \"$PW\" | gatehouse user add --email E --password-stdin)");
+    }
+    Ok(password)
+}
+
+async fn ensure_demo_account(app: &Application) -> Result<()> {
+    match app.gatehouse.add_account(DEMO_EMAIL, DEMO_PASSWORD).await {
+        Ok(_) | Err(AccountError::AlreadyExists) => {}
+        Err(other) => return Err(anyhow::anyhow!("cannot create the demo account: {other}")),
+    }
+    println!("demo email: {DEMO_EMAIL}");
+    println!("demo password: {DEMO_PASSWORD}");
+    println!("Open the address below in a browser and sign in with the demo account.");
+    println!("Sign-in codes are printed here (no SMTP server is configured) and saved in the outbox folder.");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

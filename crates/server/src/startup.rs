@@ -1,0 +1,147 @@
+//! Building and running Gatehouse. `Application::build` connects, migrates and wires
+//! everything; `run` serves until a shutdown signal. The seam lets the CLI commands reuse
+//! the build without serving.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use gatehouse_app::{Gatehouse, Settings, SystemClock};
+use gatehouse_core::keys::MASTER_KEY_BYTES;
+use gatehouse_core::MasterKey;
+use gatehouse_delivery::{Mailer, OutboxMode};
+use gatehouse_store::Store;
+use gatehouse_web::CookiePolicy;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Application {
+    pub gatehouse: Gatehouse,
+    config: Config,
+}
+
+impl Application {
+    /// Connects to the database, brings the schema up to date and wires the use cases.
+    pub async fn build(config: Config, outbox_mode: OutboxMode) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        let store = Store::connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
+        store.migrate().await.context("cannot bring the database schema up to date")?;
+        let keys = load_or_create_master_key(&config.master_key_file)?;
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, &config.mail_from)?,
+            None => Mailer::outbox(config.data_dir.join("outbox"), &config.mail_from, outbox_mode)?,
+        };
+        let settings = Settings {
+            session_absolute_secs: config.session_absolute_hours * 3600,
+            session_idle_secs: config.session_idle_minutes * 60,
+            trust_days: config.trust_days,
+            backup_codes_per_account: config.backup_codes_per_account,
+            codes_per_account_per_hour: config.codes_per_account_per_hour,
+            node_name: config.node_name.clone(),
+        };
+        let gatehouse = Gatehouse::build(store, mailer, Arc::new(SystemClock), keys, settings).await?;
+        Ok(Self { gatehouse, config })
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
+    pub async fn run(self) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.config.listen))?;
+        let address = listener.local_addr()?;
+        let cookies = CookiePolicy { secure: self.config.serves_https() };
+        let router = gatehouse_web::router(self.gatehouse.clone(), cookies);
+        spawn_housekeeping(self.gatehouse.clone());
+        // Tests and scripts wait for this exact line (DESIGN.md §4).
+        println!("listening on http://{address}");
+        let _ = std::io::stdout().flush();
+        tracing::info!(%address, "Gatehouse is ready");
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the server stopped with an error")?;
+        self.gatehouse.store().close().await;
+        tracing::info!("Gatehouse stopped");
+        Ok(())
+    }
+}
+
+/// The master key file holds 32 random bytes, readable by the owner only. It is created on
+/// first start; with several nodes, every node must be given the same file.
+fn load_or_create_master_key(path: &Path) -> Result<MasterKey> {
+    match std::fs::read(path) {
+        Ok(bytes) => MasterKey::from_bytes(&bytes)
+            .with_context(|| format!("master key file {} must hold exactly {MASTER_KEY_BYTES} bytes", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    file.write_all(&key.to_bytes())?;
+                    file.sync_all()?;
+                    tracing::info!(path = %path.display(), "created a new master key");
+                    Ok(key)
+                }
+                // Another process created it first: use theirs.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_master_key(path),
+                Err(error) => Err(error).with_context(|| format!("cannot create the master key file {}", path.display())),
+            }
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read the master key file {}", path.display())),
+    }
+}
+
+fn spawn_housekeeping(gatehouse: Gatehouse) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(error) = gatehouse.housekeeping().await {
+                tracing::warn!(%error, "housekeeping failed");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// A database URL without its password, for error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

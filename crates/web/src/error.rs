@@ -1,0 +1,98 @@
+//! The one place where outcomes become statuses. Every variant is matched by name, with no
+//! catch-all arm, so a new kind of failure forces a decision here. Internal causes are
+//! logged once and never shown.
+
+use crate::pages::{path_of_step, ErrorPage};
+use askama::Template;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use gatehouse_app::sign_in::SignInError;
+use gatehouse_app::AppError;
+
+/// Requests refused before reaching a use case.
+#[derive(Debug)]
+pub enum Rejection {
+    CrossSite,
+    CsrfMismatch,
+    BadForm,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::CrossSite => (StatusCode::FORBIDDEN, "This form was sent from another site and was refused."),
+            Self::CsrfMismatch => (
+                StatusCode::FORBIDDEN,
+                "This page was out of date. Go back, reload the page and try again.",
+            ),
+            Self::BadForm => (StatusCode::BAD_REQUEST, "The form was incomplete. Go back and try again."),
+        };
+        error_page(status, message)
+    }
+}
+
+/// What a sign-in page does with a failed step.
+pub enum Failure {
+    /// Show the same page again with this message.
+    Show { status: StatusCode, message: String },
+    /// Go somewhere else (the current step, or a fresh start).
+    Redirect(String),
+    /// Something no person caused.
+    Internal(Response),
+}
+
+pub fn sign_in_failure(error: SignInError) -> Failure {
+    let message = error.to_string();
+    let show = |status| Failure::Show { status, message: message.clone() };
+    match error {
+        SignInError::InvalidEmail | SignInError::MalformedCode | SignInError::MalformedBackupCode => {
+            show(StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        SignInError::InvalidCredentials | SignInError::WrongCode | SignInError::WrongBackupCode => {
+            show(StatusCode::UNAUTHORIZED)
+        }
+        SignInError::CodeExpired => show(StatusCode::UNAUTHORIZED),
+        SignInError::SecondStepLocked | SignInError::ResendTooSoon(_) | SignInError::ResendLimit => {
+            show(StatusCode::TOO_MANY_REQUESTS)
+        }
+        SignInError::TryAgain => show(StatusCode::CONFLICT),
+        SignInError::CodeNotSent => show(StatusCode::SERVICE_UNAVAILABLE),
+        SignInError::NoSignIn => Failure::Redirect("/sign-in?notice=expired".into()),
+        SignInError::TooManyAttempts => Failure::Redirect("/sign-in?notice=too-many-codes".into()),
+        SignInError::WrongStep(step) => Failure::Redirect(path_of_step(step).into()),
+        SignInError::App(app) => Failure::Internal(app_error(app)),
+    }
+}
+
+pub fn app_error(error: AppError) -> Response {
+    match error {
+        AppError::Busy => {
+            let mut response = error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Gatehouse is very busy right now. Please try again in a moment.",
+            );
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
+            response
+        }
+        AppError::Store(_) | AppError::Delivery(_) | AppError::Hashing(_) => {
+            tracing::error!(%error, "request failed");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side. Please try again.",
+            )
+        }
+    }
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage { message };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, message.to_string()).into_response(),
+    }
+}
+
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}

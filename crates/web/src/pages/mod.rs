@@ -1,0 +1,79 @@
+//! The pages: one askama template struct per page, and the handlers that fill them.
+
+pub mod account;
+pub mod signin;
+
+use crate::cookies::CookieName;
+use crate::error::{error_page, see_other};
+use crate::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use gatehouse_core::FlowStep;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub message: &'a str,
+}
+
+/// Where the page for a step lives.
+pub fn path_of_step(step: FlowStep) -> &'static str {
+    match step {
+        FlowStep::Password => "/sign-in/password",
+        FlowStep::SecondStep => "/sign-in/code",
+        FlowStep::SaveBackupCode { .. } => "/sign-in/save-backup-code",
+        FlowStep::SignedIn { .. } => "/account",
+        FlowStep::Ended { .. } => "/sign-in?notice=too-many-codes",
+    }
+}
+
+/// Renders a template; a template error is ours, logged, and shown as a plain 500.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response()
+        }
+    }
+}
+
+pub async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.cookies.read(&headers, CookieName::Session) {
+        Some(_) => see_other("/account"),
+        None => see_other("/sign-in"),
+    }
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.app.health().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+pub async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "There is no page at this address.")
+}
+
+pub async fn stylesheet() -> Response {
+    static_file("text/css; charset=utf-8", include_str!("../../static/gatehouse.css"))
+}
+
+pub async fn copy_script() -> Response {
+    static_file("text/javascript; charset=utf-8", include_str!("../../static/copy.js"))
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=3600")],
+        body,
+    )
+        .into_response()
+}

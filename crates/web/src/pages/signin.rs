@@ -1,0 +1,406 @@
+//! The sign-in pages of DESIGN.md §1, one GET and one POST per step. The names on these
+//! pages ("Email", "Next", "Password", "Sign in", "Verification code", "Verify", "Resend
+//! code", "Trust this device", "Use a backup code", "Backup code", "Save your backup code",
+//! "I have saved this code for future use") are what people, screen readers and the browser
+//! tests rely on: keep them.
+
+use super::{path_of_step, render};
+use crate::client::Client;
+use crate::cookies::CookieName;
+use crate::csrf::{CsrfForm, CsrfToken};
+use crate::error::{app_error, see_other, sign_in_failure, Failure};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use gatehouse_app::sign_in::{FlowView, Progress, SignInError, StepOutcome};
+use gatehouse_core::flow::FLOW_LIFETIME_SECS;
+use gatehouse_core::FlowStep;
+use serde::Deserialize;
+
+/// Messages chosen by a fixed key in the URL, never reflected from it.
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "expired" => Some("Your sign-in expired. Please start again."),
+        "too-many-codes" => Some("Too many wrong codes. Please sign in again."),
+        "signed-out" => Some("You have signed out."),
+        "sent" => Some("We sent a new code."),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    return_to: Option<String>,
+    notice: Option<String>,
+}
+
+// ----- step 1: e-mail -----
+
+#[derive(Template)]
+#[template(path = "sign_in_email.html")]
+struct EmailPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    return_to: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+pub async fn get_email(
+    Extension(csrf): Extension<CsrfToken>,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let page = EmailPage {
+        csrf: &csrf.0,
+        email: "",
+        return_to: query.return_to.as_deref().unwrap_or_default(),
+        notice: notice_text(query.notice.as_deref()),
+        error: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    email: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+pub async fn post_email(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    CsrfForm(form): CsrfForm<EmailForm>,
+) -> Response {
+    let return_to = Some(form.return_to.as_str()).filter(|r| !r.is_empty());
+    match state.app.start_sign_in(&form.email, return_to).await {
+        // S46: the same answer for every well-formed address, known or not.
+        Ok(token) => (
+            [(SET_COOKIE, state.cookies.set(CookieName::Flow, token.as_str(), Some(FLOW_LIFETIME_SECS)))],
+            see_other("/sign-in/password"),
+        )
+            .into_response(),
+        Err(error) => match sign_in_failure(error) {
+            Failure::Show { status, message } => render(
+                status,
+                &EmailPage {
+                    csrf: &csrf.0,
+                    email: &form.email,
+                    return_to: &form.return_to,
+                    notice: None,
+                    error: Some(&message),
+                },
+            ),
+            Failure::Redirect(path) => see_other(&path),
+            Failure::Internal(response) => response,
+        },
+    }
+}
+
+// ----- shared plumbing for the steps after the e-mail -----
+
+/// Loads the sign-in of this browser and checks it is at `expected`; otherwise sends the
+/// person to where they actually are.
+async fn current_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    expected: fn(FlowStep) -> bool,
+) -> Result<(String, FlowView), Response> {
+    let Some(flow) = state.cookies.read(headers, CookieName::Flow) else {
+        return Err(see_other("/sign-in?notice=expired"));
+    };
+    match state.app.view_sign_in(&flow).await {
+        Ok(view) if expected(view.step) => Ok((flow, view)),
+        Ok(view) => Err(see_other(path_of_step(view.step))),
+        Err(error) => Err(failure_response(error, |_, _| see_other("/sign-in"))),
+    }
+}
+
+/// Maps a failed step: redirects and internal errors are decided by `error`; a message to
+/// show is handed to `show`, which re-renders the step's own page.
+fn failure_response(error: SignInError, show: impl FnOnce(StatusCode, &str) -> Response) -> Response {
+    match sign_in_failure(error) {
+        Failure::Show { status, message } => show(status, &message),
+        Failure::Redirect(path) => see_other(&path),
+        Failure::Internal(response) => response,
+    }
+}
+
+/// Where a successful step leads, with the cookies it sets.
+fn progress_response(state: &AppState, outcome: StepOutcome) -> Response {
+    let cookies = state.cookies;
+    let mut set_cookies = Vec::new();
+    if let Some(trust) = &outcome.trust_token {
+        let max_age = state.app.settings().trust_days * 24 * 60 * 60;
+        set_cookies.push(cookies.set(CookieName::Trust, trust.as_str(), Some(max_age)));
+    }
+    let location = match &outcome.progress {
+        Progress::Next(step) => path_of_step(*step).to_string(),
+        Progress::SignedIn { session, return_to } => {
+            set_cookies.push(cookies.set(CookieName::Session, session.as_str(), None));
+            set_cookies.push(cookies.clear(CookieName::Flow));
+            return_to.clone().unwrap_or_else(|| "/account".into())
+        }
+    };
+    let mut response = see_other(&location);
+    for cookie in set_cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn is_password(step: FlowStep) -> bool {
+    step == FlowStep::Password
+}
+
+fn is_second_step(step: FlowStep) -> bool {
+    step == FlowStep::SecondStep
+}
+
+fn is_save_backup_code(step: FlowStep) -> bool {
+    matches!(step, FlowStep::SaveBackupCode { .. })
+}
+
+// ----- step 2: password -----
+
+#[derive(Template)]
+#[template(path = "sign_in_password.html")]
+struct PasswordPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+fn password_page(csrf: &str, view: &FlowView, status: StatusCode, error: Option<&str>) -> Response {
+    render(status, &PasswordPage { csrf, email: &view.email, error })
+}
+
+pub async fn get_password(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    match current_step(&state, &headers, is_password).await {
+        Ok((_, view)) => password_page(&csrf.0, &view, StatusCode::OK, None),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    password: String,
+}
+
+pub async fn post_password(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Response {
+    let (flow, view) = match current_step(&state, &headers, is_password).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let trust = state.cookies.read(&headers, CookieName::Trust);
+    match state.app.submit_password(&flow, &form.password, trust.as_deref(), &client).await {
+        Ok(outcome) => progress_response(&state, outcome),
+        Err(error) => failure_response(error, |status, message| {
+            password_page(&csrf.0, &view, status, Some(message))
+        }),
+    }
+}
+
+// ----- step 3: the e-mailed code -----
+
+#[derive(Template)]
+#[template(path = "sign_in_code.html")]
+struct CodePage<'a> {
+    csrf: &'a str,
+    masked_email: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+const NOT_SENT: &str = "We could not send a code just now. Use \"Resend code\" in a moment, or use a backup code.";
+
+fn code_page(csrf: &str, view: &FlowView, status: StatusCode, notice: Option<&str>, error: Option<&str>) -> Response {
+    let error = error.or((!view.code_sent).then_some(NOT_SENT));
+    render(status, &CodePage { csrf, masked_email: &view.masked_email, notice, error })
+}
+
+pub async fn get_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match current_step(&state, &headers, is_second_step).await {
+        Ok((_, view)) => code_page(&csrf.0, &view, StatusCode::OK, notice_text(query.notice.as_deref()), None),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+    /// The checkbox: present ("on") when ticked, absent otherwise.
+    trust_device: Option<String>,
+}
+
+pub async fn post_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Response {
+    let (flow, view) = match current_step(&state, &headers, is_second_step).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let trust = form.trust_device.is_some();
+    match state.app.submit_code(&flow, &form.code, trust, &client).await {
+        Ok(outcome) => progress_response(&state, outcome),
+        Err(error) => failure_response(error, |status, message| {
+            code_page(&csrf.0, &view, status, None, Some(message))
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn post_resend(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
+) -> Response {
+    let (flow, view) = match current_step(&state, &headers, is_second_step).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.app.resend_code(&flow, &client).await {
+        Ok(()) => see_other("/sign-in/code?notice=sent"),
+        Err(error) => failure_response(error, |status, message| {
+            code_page(&csrf.0, &view, status, None, Some(message))
+        }),
+    }
+}
+
+// ----- step 3, the other way: a backup code -----
+
+#[derive(Template)]
+#[template(path = "sign_in_backup_code.html")]
+struct BackupCodePage<'a> {
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+pub async fn get_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    match current_step(&state, &headers, is_second_step).await {
+        Ok(_) => render(StatusCode::OK, &BackupCodePage { csrf: &csrf.0, error: None }),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BackupCodeForm {
+    backup_code: String,
+}
+
+pub async fn post_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<BackupCodeForm>,
+) -> Response {
+    let (flow, _) = match current_step(&state, &headers, is_second_step).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.app.submit_backup_code(&flow, &form.backup_code, &client).await {
+        Ok(outcome) => progress_response(&state, outcome),
+        Err(error) => failure_response(error, |status, message| {
+            render(status, &BackupCodePage { csrf: &csrf.0, error: Some(message) })
+        }),
+    }
+}
+
+// ----- step 4: save the new backup code -----
+
+#[derive(Template)]
+#[template(path = "save_backup_code.html")]
+struct SaveBackupCodePage<'a> {
+    csrf: &'a str,
+    codes: &'a [String],
+    error: Option<&'a str>,
+}
+
+pub async fn get_save_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    match current_step(&state, &headers, is_save_backup_code).await {
+        Ok((_, view)) => render(
+            StatusCode::OK,
+            &SaveBackupCodePage { csrf: &csrf.0, codes: &view.backup_codes, error: None },
+        ),
+        Err(response) => response,
+    }
+}
+
+pub async fn post_save_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
+) -> Response {
+    let (flow, view) = match current_step(&state, &headers, is_save_backup_code).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.app.confirm_backup_code_saved(&flow, &client).await {
+        Ok(outcome) => progress_response(&state, outcome),
+        Err(error) => failure_response(error, |status, message| {
+            render(
+                status,
+                &SaveBackupCodePage { csrf: &csrf.0, codes: &view.backup_codes, error: Some(message) },
+            )
+        }),
+    }
+}
+
+/// "Download": the pending code as a text file. A GET that changes nothing.
+pub async fn get_backup_code_file(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(flow) = state.cookies.read(&headers, CookieName::Flow) else {
+        return see_other("/sign-in?notice=expired");
+    };
+    match state.app.backup_codes_file(&flow).await {
+        Ok(text) => (
+            [
+                (CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (CONTENT_DISPOSITION, "attachment; filename=\"gatehouse-backup-code.txt\""),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(SignInError::App(error)) => app_error(error),
+        Err(error) => failure_response(error, |_, _| see_other("/sign-in")),
+    }
+}
