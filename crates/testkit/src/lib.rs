@@ -1,1 +1,17 @@
-//! placeholder
+//! Test-only helpers: start the real `gatehouse` binary on a free port with a fresh
+//! database, receive its mail on a real SMTP server on loopback, and talk to it like a
+//! browser that keeps cookies. Nothing here is a mock: the binary, its database and the
+//! SMTP conversation are the real ones.
+//!
+//! Helpers panic on setup failures: in a test, a panic is a clear failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod browser;
+mod database;
+mod server;
+mod smtp;
+
+pub use browser::{Browser, Page};
+pub use database::TestDatabase;
+pub use server::{run_cli, CliOutput, ServerOptions, TestServer};
+pub use smtp::{ReceivedMail, SmtpSink};

@@ -1,0 +1,127 @@
+//! A cookie-keeping HTTP client that behaves like a browser on our forms: it does not
+//! follow redirects by itself (tests look at them), and it sends the CSRF cookie's value
+//! in the form's `csrf` field, as the pages' hidden input does.
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::redirect::Policy;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub status: u16,
+    /// The `Location` of a redirect, as a path.
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    /// The text of the `<code id="backup-code">` element, if the page has one.
+    pub fn backup_code(&self) -> Option<String> {
+        let start = self.body.find("id=\"backup-code\"")?;
+        let rest = &self.body[start..];
+        let open = rest.find('>')? + 1;
+        let close = rest[open..].find('<')?;
+        Some(rest[open..open + close].trim().to_string())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct Browser {
+    base: String,
+    jar: Arc<Jar>,
+    client: reqwest::Client,
+    user_agent: String,
+}
+
+impl Browser {
+    pub fn new(base_url: &str) -> Self {
+        Self::with_user_agent(base_url, "testkit-browser/1.0")
+    }
+
+    pub fn with_user_agent(base_url: &str, user_agent: &str) -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(Policy::none())
+            .user_agent(user_agent)
+            .build()
+            .unwrap();
+        Self { base: base_url.to_string(), jar, client, user_agent: user_agent.to_string() }
+    }
+
+    /// A second browser sharing nothing with this one.
+    pub fn fresh(&self) -> Self {
+        Self::with_user_agent(&self.base, &self.user_agent)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The value of a cookie this browser holds.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url = reqwest::Url::parse(&self.base).unwrap();
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    }
+
+    /// Puts a cookie in the jar, as a tampering attacker or a copied cookie would.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url = reqwest::Url::parse(&self.base).unwrap();
+        self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        page(response).await
+    }
+
+    /// Posts a form the way the pages do: with the CSRF field filled from the cookie.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        if self.cookie("gatehouse_csrf").is_none() {
+            self.get("/sign-in").await;
+        }
+        let csrf = self.cookie("gatehouse_csrf").unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form, &[]).await
+    }
+
+    /// Posts exactly these fields and headers (for CSRF and Origin tests).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut request = self.client.post(self.url(path)).form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        page(request.send().await.unwrap()).await
+    }
+}
+
+async fn page(response: reqwest::Response) -> Page {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let location = headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(|l| match l.find("://") {
+            Some(i) => l[i + 3..].find('/').map_or("/".to_string(), |p| l[i + 3 + p..].to_string()),
+            None => l.to_string(),
+        });
+    let body = response.text().await.unwrap_or_default();
+    Page { status, location, body, headers }
+}
