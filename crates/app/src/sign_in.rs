@@ -229,6 +229,9 @@ impl Gatehouse {
             }
         };
         self.inner.store.reset_failures(&account_key(&row.email)).await?;
+        if let Some(address) = &client.address {
+            self.inner.store.refund_attempt(&client_key(address)).await?;
+        }
         self.upgrade_hash_if_weak(&account.id, &account.password_hash, password);
         let account_id = AccountId::parse(&account.id).ok_or(SignInError::NoSignIn)?;
         let trusted_device = match trust_cookie.and_then(Token::parse) {

@@ -81,10 +81,16 @@ pub fn parse() -> Result<Cli, ExitCode> {
             }
         }
         _ => {
+            // clap explains over several lines; keep the explanation (before the usage) on one.
             let rendered = error.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("gatehouse: {first} (see gatehouse --help)");
+            let explanation: Vec<&str> = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
+                .map(str::trim)
+                .collect();
+            let text = explanation.join(" ");
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprintln!("gatehouse: {text} (see gatehouse --help)");
             ExitCode::from(2)
         }
     })

@@ -66,6 +66,17 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back one claimed unit: the attempt it was claimed for turned out right. Used
+    /// for keys that are not reset by a success (client addresses), so a busy office behind
+    /// one address is not slowed down by its own successful sign-ins.
+    pub async fn refund_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE failure_counters SET failures = failures - 1 WHERE counter_key = $1 AND failures > 0")
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Takes one unit from a fixed window of `limit` per `window_secs` under `key` (used
     /// for codes sent per account, S9). Atomic: the window row is updated only while it has
     /// room. Returns whether a unit was taken.

@@ -102,6 +102,20 @@ impl Browser {
         self.post_raw(path, &form, &[]).await
     }
 
+    /// Like `post`, but a server that is gone gives `None` instead of a panic (crash tests).
+    pub async fn try_post(&self, path: &str, fields: &[(&str, &str)]) -> Option<Page> {
+        let csrf = self.cookie("gatehouse_csrf").unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self.client.post(self.url(path)).form(&form).send().await.ok()?;
+        Some(page(response).await)
+    }
+
+    pub async fn try_get(&self, path: &str) -> Option<Page> {
+        let response = self.client.get(self.url(path)).send().await.ok()?;
+        Some(page(response).await)
+    }
+
     /// Posts exactly these fields and headers (for CSRF and Origin tests).
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
         let mut request = self.client.post(self.url(path)).form(fields);

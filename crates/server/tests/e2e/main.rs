@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `gatehouse` binary on a free port with its own database,
+//! mail received by a real SMTP server on loopback, requests from a cookie-keeping client.
+//! Each file is one part of the specification; test names say what a person or an attacker
+//! observes.
+
+mod backup_codes;
+mod cli;
+mod crash;
+mod helpers;
+mod postgres;
+mod security;
+mod sign_in;
+mod throttling;
+mod trusted_devices;
