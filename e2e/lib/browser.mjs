@@ -47,13 +47,9 @@ export async function newContext(browser, options = {}) {
   if (process.env.E2E_HACK_ORIGIN) {
     await context.route('**/*', async (route) => {
       const r = route.request();
-      if (!r.isNavigationRequest()) return route.continue();
-      const response = await route.fetch({ maxRedirects: 0 });
-      const headers = { ...response.headers() };
-      if (headers['referrer-policy']) headers['referrer-policy'] = 'same-origin';
-      if (!(headers['content-type'] ?? '').startsWith('text/html')) return route.fulfill({ response, headers });
-      const body = (await response.text()).replace('content="no-referrer"', 'content="same-origin"');
-      return route.fulfill({ response, headers, body });
+      if (r.method() !== 'POST') return route.continue();
+      const response = await route.fetch({ headers: { ...r.headers(), origin: new URL(r.url()).origin }, maxRedirects: 0 });
+      return route.fulfill({ response });
     });
   }
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);

@@ -34,7 +34,8 @@ test('an unknown address and a wrong password get the same message; "Not you?" g
     await you.notYou();
   }));
 
-test('a wrong code is refused; "Resend code" mails a new code and the old one stops working', { timeout: 60_000 }, (t) =>
+// Up to 90 s: the server may ask for a pause of about 30 s before a resend.
+test('a wrong code is refused; "Resend code" mails a new code and the old one stops working', { timeout: 90_000 }, (t) =>
   withVisitor(env, t, async (you) => {
     const since = env.mail.mark();
     await you.signIn(ivan);
