@@ -44,14 +44,6 @@ export async function newContext(browser, options = {}) {
     bypassCSP: true,
     ...options,
   });
-  if (process.env.E2E_HACK_ORIGIN) {
-    await context.route('**/*', async (route) => {
-      const r = route.request();
-      if (r.method() !== 'POST') return route.continue();
-      const response = await route.fetch({ headers: { ...r.headers(), origin: new URL(r.url()).origin }, maxRedirects: 0 });
-      return route.fulfill({ response });
-    });
-  }
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);
   context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
   return context;

@@ -1,0 +1,104 @@
+//! A Gatehouse on a fresh SQLite file with a fixed clock, mail going to an outbox folder.
+
+use gatehouse_app::sign_in::{Progress, StepOutcome};
+use gatehouse_app::{ClientInfo, FixedClock, Gatehouse, Settings};
+use gatehouse_core::{FlowStep, MasterKey};
+use gatehouse_delivery::{Mailer, OutboxMode};
+use gatehouse_store::Store;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const START: i64 = 1_800_000_000;
+pub const EMAIL: &str = "ann@example.com";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Harness {
+    pub app: Gatehouse,
+    pub clock: FixedClock,
+    outbox: PathBuf,
+    seen: HashSet<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn client() -> ClientInfo {
+    ClientInfo { address: Some("192.0.2.10".into()), user_agent: Some("test".into()) }
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with_settings(Settings::default()).await
+    }
+
+    pub async fn with_settings(settings: Settings) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let outbox = dir.path().join("outbox");
+        let mailer = Mailer::outbox(outbox.clone(), "Gatehouse <gatehouse@localhost>", OutboxMode::Quiet).unwrap();
+        let clock = FixedClock::at(START);
+        let app = Gatehouse::build(store, mailer, Arc::new(clock.clone()), MasterKey::generate(), settings)
+            .await
+            .unwrap();
+        app.add_account(EMAIL, PASSWORD).await.unwrap();
+        Self { app, clock, outbox, seen: HashSet::new(), _dir: dir }
+    }
+
+    /// Mail written since the last call, oldest first.
+    pub fn new_mail(&mut self) -> Vec<String> {
+        let mut fresh: Vec<_> = std::fs::read_dir(&self.outbox)
+            .map(|dir| dir.map(|e| e.unwrap().path()).filter(|p| !self.seen.contains(p)).collect())
+            .unwrap_or_default();
+        fresh.sort();
+        self.seen.extend(fresh.iter().cloned());
+        fresh.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    /// The code of the newest new mail.
+    pub fn new_code(&mut self) -> String {
+        let mail = self.new_mail().pop().expect("a new mail");
+        mail.lines()
+            .map(str::trim)
+            .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+            .expect("a code in the mail")
+            .to_string()
+    }
+
+    /// E-mail and password; returns the flow token and the outcome of the password step.
+    pub async fn password_step(&mut self, password: &str, trust: Option<&str>) -> (String, Result<StepOutcome, gatehouse_app::sign_in::SignInError>) {
+        let flow = self.app.start_sign_in(EMAIL, None).await.unwrap();
+        let outcome = self.app.submit_password(flow.as_str(), password, trust, &client()).await;
+        (flow.as_str().to_string(), outcome)
+    }
+
+    /// A complete first sign-in; returns the trust token if `trust` was ticked.
+    pub async fn sign_in_fully(&mut self, trust: bool) -> Option<String> {
+        let (flow, outcome) = self.password_step(PASSWORD, None).await;
+        assert_step(&outcome.unwrap(), FlowStep::SecondStep);
+        let code = self.new_code();
+        let outcome = self.app.submit_code(&flow, &code, trust, &client()).await.unwrap();
+        let token = outcome.trust_token.as_ref().map(|t| t.as_str().to_string());
+        if let Progress::Next(FlowStep::SaveBackupCode { .. }) = outcome.progress {
+            self.app.confirm_backup_code_saved(&flow, &client()).await.unwrap();
+        }
+        token
+    }
+}
+
+pub fn assert_step(outcome: &StepOutcome, expected: FlowStep) {
+    match &outcome.progress {
+        Progress::Next(step) => assert_eq!(*step, expected),
+        Progress::SignedIn { .. } => panic!("signed in, expected {expected:?}"),
+    }
+}
+
+pub fn is_signed_in(outcome: &StepOutcome) -> bool {
+    matches!(outcome.progress, Progress::SignedIn { .. })
+}
+
+pub fn session_of(outcome: &StepOutcome) -> String {
+    match &outcome.progress {
+        Progress::SignedIn { session, .. } => session.as_str().to_string(),
+        Progress::Next(step) => panic!("not signed in: {step:?}"),
+    }
+}
