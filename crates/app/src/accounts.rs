@@ -44,20 +44,41 @@ pub struct AccountSummary {
 
 /// The CLI acts as the operator, from no network address.
 fn operator() -> ClientInfo {
-    ClientInfo { address: None, user_agent: Some("gatehouse-cli".into()) }
+    ClientInfo {
+        address: None,
+        user_agent: Some("gatehouse-cli".into()),
+    }
 }
 
 impl Gatehouse {
-    pub async fn add_account(&self, email: &str, password: &str) -> Result<AccountSummary, AccountError> {
+    pub async fn add_account(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<AccountSummary, AccountError> {
         let email = Email::parse(email).map_err(|e| AccountError::InvalidEmail(e.to_string()))?;
         let password = Password::parse_new(password, &email)?;
-        if self.inner.store.find_account_by_email(email.as_str()).await?.is_some() {
+        if self
+            .inner
+            .store
+            .find_account_by_email(email.as_str())
+            .await?
+            .is_some()
+        {
             return Err(AccountError::AlreadyExists);
         }
-        let hash = self.inner.hashing.hash(password).await.map_err(AppError::from)?;
+        let hash = self
+            .inner
+            .hashing
+            .hash(password)
+            .await
+            .map_err(AppError::from)?;
         let now = self.now();
         let id = AccountId::generate(now);
-        self.inner.store.insert_account(id.as_str(), email.as_str(), &hash.0, now).await?;
+        self.inner
+            .store
+            .insert_account(id.as_str(), email.as_str(), &hash.0, now)
+            .await?;
         self.record(Record {
             event: Event::AccountCreated,
             result: "success",
@@ -86,8 +107,12 @@ impl Gatehouse {
     /// S33, S29: disabling ends every session, trusted device and sign-in in progress.
     pub async fn disable_account(&self, email: &str) -> Result<AccountSummary, AccountError> {
         let row = self.find_by_email(email).await?;
-        self.inner.store.disable_account(&row.id, self.now()).await?;
-        self.admin_event(Event::AccountDisabled, &row.id, &row.email).await;
+        self.inner
+            .store
+            .disable_account(&row.id, self.now())
+            .await?;
+        self.admin_event(Event::AccountDisabled, &row.id, &row.email)
+            .await;
         self.show_account(&row.email).await
     }
 
@@ -95,12 +120,19 @@ impl Gatehouse {
     pub async fn enable_account(&self, email: &str) -> Result<AccountSummary, AccountError> {
         let row = self.find_by_email(email).await?;
         let keys = [format!("account:{}", row.email), second_step_key(&row.id)];
-        self.inner.store.enable_account(&row.id, &keys, self.now()).await?;
-        self.admin_event(Event::AccountEnabled, &row.id, &row.email).await;
+        self.inner
+            .store
+            .enable_account(&row.id, &keys, self.now())
+            .await?;
+        self.admin_event(Event::AccountEnabled, &row.id, &row.email)
+            .await;
         self.show_account(&row.email).await
     }
 
-    async fn find_by_email(&self, email: &str) -> Result<gatehouse_store::AccountRow, AccountError> {
+    async fn find_by_email(
+        &self,
+        email: &str,
+    ) -> Result<gatehouse_store::AccountRow, AccountError> {
         let email = Email::parse(email).map_err(|e| AccountError::InvalidEmail(e.to_string()))?;
         self.inner
             .store
@@ -109,12 +141,18 @@ impl Gatehouse {
             .ok_or(AccountError::NotFound)
     }
 
-    async fn summarise(&self, row: gatehouse_store::AccountRow) -> Result<AccountSummary, AccountError> {
+    async fn summarise(
+        &self,
+        row: gatehouse_store::AccountRow,
+    ) -> Result<AccountSummary, AccountError> {
         let store = &self.inner.store;
         Ok(AccountSummary {
             active_backup_codes: store.count_active_backup_codes(&row.id).await?,
             live_sessions: store.count_live_sessions(&row.id, self.now()).await?,
-            failed_password_attempts: store.find_failure_record(&format!("account:{}", row.email)).await?.failures,
+            failed_password_attempts: store
+                .find_failure_record(&format!("account:{}", row.email))
+                .await?
+                .failures,
             disabled: row.disabled_at.is_some(),
             id: row.id,
             email: row.email,

@@ -22,7 +22,11 @@ impl Gatehouse {
         };
         let now = self.now();
         let idle = self.inner.settings.session_idle_secs;
-        let session = self.inner.store.find_live_session(&token.hash().0, idle, now).await?;
+        let session = self
+            .inner
+            .store
+            .find_live_session(&token.hash().0, idle, now)
+            .await?;
         Ok(session.map(|s| SignedIn {
             account_id: s.account_id,
             email: s.email,
@@ -32,11 +36,20 @@ impl Gatehouse {
     }
 
     /// Ends the session on the server, not only in the browser (S33).
-    pub async fn sign_out(&self, session_cookie: &str, client: &ClientInfo) -> Result<(), AppError> {
+    pub async fn sign_out(
+        &self,
+        session_cookie: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AppError> {
         let Some(token) = Token::parse(session_cookie) else {
             return Ok(());
         };
-        if let Some(account_id) = self.inner.store.end_session(&token.hash().0, self.now()).await? {
+        if let Some(account_id) = self
+            .inner
+            .store
+            .end_session(&token.hash().0, self.now())
+            .await?
+        {
             self.record(Record {
                 event: Event::SignedOut,
                 result: "success",

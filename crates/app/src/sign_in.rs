@@ -15,8 +15,12 @@ use gatehouse_core::{
     AccountId, Admission, BackupCode, Email, FlowError, FlowEvent, FlowStep, LockoutPolicy,
     OtpCode, Password, Proof, ReturnTo, SignInFlow, Token,
 };
-use gatehouse_delivery::{backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail};
-use gatehouse_store::{FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, StoreError};
+use gatehouse_delivery::{
+    backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
+};
+use gatehouse_store::{
+    FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, StoreError,
+};
 
 /// What a person did wrong, or what stops the sign-in; `web` turns each into a page.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +117,11 @@ pub struct StepOutcome {
 
 impl StepOutcome {
     fn next(progress: Progress) -> Self {
-        Self { progress, trust_token: None, code_sent: true }
+        Self {
+            progress,
+            trust_token: None,
+            code_sent: true,
+        }
     }
 }
 
@@ -161,9 +169,14 @@ impl Gatehouse {
             codes_sent: 0,
             last_code_sent_at: None,
             sealed_backup_codes: None,
-            return_to: return_to.and_then(ReturnTo::parse).map(|r| r.as_str().to_string()),
+            return_to: return_to
+                .and_then(ReturnTo::parse)
+                .map(|r| r.as_str().to_string()),
         };
-        self.inner.store.insert_flow(&row, &token.hash().0, now).await?;
+        self.inner
+            .store
+            .insert_flow(&row, &token.hash().0, now)
+            .await?;
         Ok(token)
     }
 
@@ -171,7 +184,9 @@ impl Gatehouse {
     pub async fn view_sign_in(&self, flow_token: &str) -> Result<FlowView, SignInError> {
         let (row, flow) = self.load_flow(flow_token).await?;
         let backup_codes = match (&flow.step, &row.sealed_backup_codes) {
-            (FlowStep::SaveBackupCode { .. }, Some(sealed)) => self.open_backup_codes(sealed, &row.id),
+            (FlowStep::SaveBackupCode { .. }, Some(sealed)) => {
+                self.open_backup_codes(sealed, &row.id)
+            }
             _ => Vec::new(),
         };
         let email = Email::parse(&row.email).map_err(|_| SignInError::NoSignIn)?;
@@ -203,44 +218,77 @@ impl Gatehouse {
             return Err(SignInError::InvalidCredentials);
         };
         let admitted = matches!(
-            self.claim_attempt(&account_key(&row.email), LockoutPolicy::ACCOUNT).await?,
+            self.claim_attempt(&account_key(&row.email), LockoutPolicy::ACCOUNT)
+                .await?,
             Claim::Granted
         ) && match &client.address {
             Some(address) => matches!(
-                self.claim_attempt(&client_key(address), LockoutPolicy::CLIENT_ADDRESS).await?,
+                self.claim_attempt(&client_key(address), LockoutPolicy::CLIENT_ADDRESS)
+                    .await?,
                 Claim::Granted
             ),
             None => true,
         };
         let account = self.inner.store.find_account_by_email(&row.email).await?;
         let usable = account.filter(|a| a.disabled_at.is_none());
-        let stored = usable
-            .as_ref()
-            .map_or_else(|| self.inner.dummy_hash.clone(), |a| PasswordHashString(a.password_hash.clone()));
+        let stored = usable.as_ref().map_or_else(
+            || self.inner.dummy_hash.clone(),
+            |a| PasswordHashString(a.password_hash.clone()),
+        );
         // The hash is checked even when the attempt was refused or the account unknown, so
         // all of these take the same time (S46).
-        let matches = self.inner.hashing.verify(password.clone(), stored).await.map_err(AppError::from)?;
+        let matches = self
+            .inner
+            .hashing
+            .verify(password.clone(), stored)
+            .await
+            .map_err(AppError::from)?;
         let account = match usable {
             Some(account) if matches && admitted => account,
             other => {
-                self.password_failed(&row.email, other.as_ref().map(|a| a.id.as_str()), admitted, client)
-                    .await?;
+                self.password_failed(
+                    &row.email,
+                    other.as_ref().map(|a| a.id.as_str()),
+                    admitted,
+                    client,
+                )
+                .await?;
                 return Err(SignInError::InvalidCredentials);
             }
         };
-        self.inner.store.reset_failures(&account_key(&row.email)).await?;
+        self.inner
+            .store
+            .reset_failures(&account_key(&row.email))
+            .await?;
         if let Some(address) = &client.address {
-            self.inner.store.refund_attempt(&client_key(address)).await?;
+            self.inner
+                .store
+                .refund_attempt(&client_key(address))
+                .await?;
         }
         self.upgrade_hash_if_weak(&account.id, &account.password_hash, password);
         let account_id = AccountId::parse(&account.id).ok_or(SignInError::NoSignIn)?;
         let trusted_device = match trust_cookie.and_then(Token::parse) {
-            Some(token) => self.inner.store.use_trusted_device(&token.hash().0, &account.id, now).await?,
+            Some(token) => {
+                self.inner
+                    .store
+                    .use_trusted_device(&token.hash().0, &account.id, now)
+                    .await?
+            }
             None => false,
         };
-        let has_backup_code = self.inner.store.count_active_backup_codes(&account.id).await? > 0;
+        let has_backup_code = self
+            .inner
+            .store
+            .count_active_backup_codes(&account.id)
+            .await?
+            > 0;
         let next = flow.apply(
-            FlowEvent::PasswordAccepted { account: account_id, trusted_device, has_backup_code },
+            FlowEvent::PasswordAccepted {
+                account: account_id,
+                trusted_device,
+                has_backup_code,
+            },
             now,
         )?;
         self.record(Record {
@@ -252,11 +300,17 @@ impl Gatehouse {
             client,
         })
         .await;
-        let mut commit = FlowCommit { now, expected_version: row.version, ..FlowCommit::default() };
+        let mut commit = FlowCommit {
+            now,
+            expected_version: row.version,
+            ..FlowCommit::default()
+        };
         let mut next_row = row_for(&row, &next);
         let mut mail = None;
         if next.step == FlowStep::SecondStep {
-            mail = self.prepare_code(&mut next_row, &row.email, &account.id).await?;
+            mail = self
+                .prepare_code(&mut next_row, &row.email, &account.id)
+                .await?;
         }
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
         self.inner.store.commit_flow(&row.id, commit).await?;
@@ -265,7 +319,11 @@ impl Gatehouse {
             None => next_is_code_free(&progress),
         };
         self.after_commit(&progress, &account.id, client).await;
-        Ok(StepOutcome { progress, trust_token: None, code_sent })
+        Ok(StepOutcome {
+            progress,
+            trust_token: None,
+            code_sent,
+        })
     }
 
     /// Step 3: the e-mailed code, and "Trust this device" (S7-S10, S26, S28).
@@ -278,20 +336,40 @@ impl Gatehouse {
     ) -> Result<StepOutcome, SignInError> {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let code = OtpCode::parse(code).map_err(|_| SignInError::MalformedCode)?;
-        let (row, flow) = self.reserve_second_step_attempt(row, flow, &account_id).await?;
+        let (row, flow) = self
+            .reserve_second_step_attempt(row, flow, &account_id)
+            .await?;
         let now = self.now();
         let verdict = match (&row.code_hash, row.code_expires_at) {
             (Some(_), Some(expires_at)) if now >= expires_at => Err(SignInError::CodeExpired),
-            (Some(stored), Some(_)) if code.matches(&self.inner.keys.code_mac_key(), &row.id, stored) => Ok(()),
+            (Some(stored), Some(_))
+                if code.matches(&self.inner.keys.code_mac_key(), &row.id, stored) =>
+            {
+                Ok(())
+            }
             _ => Err(SignInError::WrongCode),
         };
         if let Err(error) = verdict {
-            return Err(self.second_step_failed(row, flow, &account_id, "email_code", error, client).await);
+            return Err(self
+                .second_step_failed(row, flow, &account_id, "email_code", error, client)
+                .await);
         }
-        self.inner.store.reset_failures(&second_step_key(&account_id)).await?;
-        let has_backup_code = self.inner.store.count_active_backup_codes(&account_id).await? > 0;
+        self.inner
+            .store
+            .reset_failures(&second_step_key(&account_id))
+            .await?;
+        let has_backup_code = self
+            .inner
+            .store
+            .count_active_backup_codes(&account_id)
+            .await?
+            > 0;
         let next = flow.apply(FlowEvent::CodeAccepted { has_backup_code }, now)?;
-        let mut commit = FlowCommit { now, expected_version: row.version, ..FlowCommit::default() };
+        let mut commit = FlowCommit {
+            now,
+            expected_version: row.version,
+            ..FlowCommit::default()
+        };
         let mut next_row = row_for(&row, &next);
         // S8: single use. The code dies with this step.
         next_row.code_hash = None;
@@ -332,7 +410,11 @@ impl Gatehouse {
             .await;
         }
         self.after_commit(&progress, &account_id, client).await;
-        Ok(StepOutcome { progress, trust_token, code_sent: true })
+        Ok(StepOutcome {
+            progress,
+            trust_token,
+            code_sent: true,
+        })
     }
 
     /// Step 3, the other way: a backup code replaces the second step, never the password
@@ -345,15 +427,32 @@ impl Gatehouse {
     ) -> Result<StepOutcome, SignInError> {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let code = BackupCode::parse(code).map_err(|_| SignInError::MalformedBackupCode)?;
-        let (row, flow) = self.reserve_second_step_attempt(row, flow, &account_id).await?;
+        let (row, flow) = self
+            .reserve_second_step_attempt(row, flow, &account_id)
+            .await?;
         let now = self.now();
-        let active = self.inner.store.count_active_backup_codes(&account_id).await?;
-        let status = self.inner.store.find_backup_code_status(&account_id, &code.hash()).await?;
+        let active = self
+            .inner
+            .store
+            .count_active_backup_codes(&account_id)
+            .await?;
+        let status = self
+            .inner
+            .store
+            .find_backup_code_status(&account_id, &code.hash())
+            .await?;
         if status.as_deref() != Some("active") {
             let error = SignInError::WrongBackupCode;
-            return Err(self.second_step_failed(row, flow, &account_id, "backup_code", error, client).await);
+            return Err(self
+                .second_step_failed(row, flow, &account_id, "backup_code", error, client)
+                .await);
         }
-        let next = flow.apply(FlowEvent::BackupCodeAccepted { has_backup_code: active > 1 }, now)?;
+        let next = flow.apply(
+            FlowEvent::BackupCodeAccepted {
+                has_backup_code: active > 1,
+            },
+            now,
+        )?;
         let mut commit = FlowCommit {
             now,
             expected_version: row.version,
@@ -371,7 +470,10 @@ impl Gatehouse {
             Err(StoreError::Conflict(_)) => return Err(SignInError::WrongBackupCode),
             Err(other) => return Err(other.into()),
         }
-        self.inner.store.reset_failures(&second_step_key(&account_id)).await?;
+        self.inner
+            .store
+            .reset_failures(&second_step_key(&account_id))
+            .await?;
         self.record(Record {
             event: Event::BackupCode,
             result: "success",
@@ -390,18 +492,34 @@ impl Gatehouse {
     }
 
     /// "Resend code": a new code replaces the old one (S9).
-    pub async fn resend_code(&self, flow_token: &str, client: &ClientInfo) -> Result<(), SignInError> {
+    pub async fn resend_code(
+        &self,
+        flow_token: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SignInError> {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let now = self.now();
-        may_send_code(row.codes_sent, row.last_code_sent_at, now).map_err(|refused| match refused {
-            ResendRefused::TooSoon { retry_after_secs } => SignInError::ResendTooSoon(retry_after_secs),
-            ResendRefused::TooMany => SignInError::ResendLimit,
-        })?;
+        may_send_code(row.codes_sent, row.last_code_sent_at, now).map_err(
+            |refused| match refused {
+                ResendRefused::TooSoon { retry_after_secs } => {
+                    SignInError::ResendTooSoon(retry_after_secs)
+                }
+                ResendRefused::TooMany => SignInError::ResendLimit,
+            },
+        )?;
         let mut next_row = row_for(&row, &flow);
-        let Some(mail) = self.prepare_code(&mut next_row, &row.email, &account_id).await? else {
+        let Some(mail) = self
+            .prepare_code(&mut next_row, &row.email, &account_id)
+            .await?
+        else {
             return Err(SignInError::ResendLimit);
         };
-        let commit = FlowCommit { now, expected_version: row.version, next: Some(next_row), ..FlowCommit::default() };
+        let commit = FlowCommit {
+            now,
+            expected_version: row.version,
+            next: Some(next_row),
+            ..FlowCommit::default()
+        };
         self.inner.store.commit_flow(&row.id, commit).await?;
         if self.send_code_mail(&mail, &account_id, client).await {
             Ok(())
@@ -473,12 +591,18 @@ impl Gatehouse {
             .find_flow_by_token(&token.hash().0)
             .await?
             .ok_or(SignInError::NoSignIn)?;
-        let step = FlowStep::from_stored(&row.step, row.proof.as_deref()).ok_or(SignInError::NoSignIn)?;
+        let step =
+            FlowStep::from_stored(&row.step, row.proof.as_deref()).ok_or(SignInError::NoSignIn)?;
         let account = match &row.account_id {
             Some(id) => Some(AccountId::parse(id).ok_or(SignInError::NoSignIn)?),
             None => None,
         };
-        let flow = SignInFlow { step, account, attempts: row.attempts, expires_at: row.expires_at };
+        let flow = SignInFlow {
+            step,
+            account,
+            attempts: row.attempts,
+            expires_at: row.expires_at,
+        };
         match flow.ensure_live(self.now()) {
             Ok(()) => Ok((row, flow)),
             Err(FlowError::Ended) => Err(SignInError::TooManyAttempts),
@@ -486,7 +610,10 @@ impl Gatehouse {
         }
     }
 
-    async fn load_second_step(&self, flow_token: &str) -> Result<(FlowRow, SignInFlow, String), SignInError> {
+    async fn load_second_step(
+        &self,
+        flow_token: &str,
+    ) -> Result<(FlowRow, SignInFlow, String), SignInError> {
         let (row, flow) = self.load_flow(flow_token).await?;
         if flow.step != FlowStep::SecondStep {
             return Err(SignInError::WrongStep(flow.step));
@@ -503,7 +630,11 @@ impl Gatehouse {
             return Ok(Claim::Refused);
         }
         let restart = policy.forget_if_stale(seen, now) != seen;
-        let won = self.inner.store.claim_attempt(key, seen, restart, now).await?;
+        let won = self
+            .inner
+            .store
+            .claim_attempt(key, seen, restart, now)
+            .await?;
         Ok(if won { Claim::Granted } else { Claim::Refused })
     }
 
@@ -516,14 +647,28 @@ impl Gatehouse {
         account_id: &str,
     ) -> Result<(FlowRow, SignInFlow), SignInError> {
         let now = self.now();
-        if let Claim::Refused = self.claim_attempt(&second_step_key(account_id), LockoutPolicy::SECOND_STEP).await? {
+        if let Claim::Refused = self
+            .claim_attempt(&second_step_key(account_id), LockoutPolicy::SECOND_STEP)
+            .await?
+        {
             return Err(SignInError::SecondStepLocked);
         }
         let reserved = flow.apply(FlowEvent::AttemptReserved, now)?;
         let next_row = row_for(&row, &reserved);
-        let commit = FlowCommit { now, expected_version: row.version, next: Some(next_row.clone()), ..FlowCommit::default() };
+        let commit = FlowCommit {
+            now,
+            expected_version: row.version,
+            next: Some(next_row.clone()),
+            ..FlowCommit::default()
+        };
         self.inner.store.commit_flow(&row.id, commit).await?;
-        Ok((FlowRow { version: row.version + 1, ..next_row }, reserved))
+        Ok((
+            FlowRow {
+                version: row.version + 1,
+                ..next_row
+            },
+            reserved,
+        ))
     }
 
     async fn second_step_failed(
@@ -537,7 +682,11 @@ impl Gatehouse {
     ) -> SignInError {
         let now = self.now();
         self.record(Record {
-            event: if method == "backup_code" { Event::BackupCode } else { Event::Code },
+            event: if method == "backup_code" {
+                Event::BackupCode
+            } else {
+                Event::Code
+            },
             result: "failure",
             account_id: Some(account_id),
             email: Some(&row.email),
@@ -549,7 +698,12 @@ impl Gatehouse {
             return error;
         };
         let ended = matches!(next.step, FlowStep::Ended { .. });
-        let commit = FlowCommit { now, expected_version: row.version, next: Some(row_for(&row, &next)), ..FlowCommit::default() };
+        let commit = FlowCommit {
+            now,
+            expected_version: row.version,
+            next: Some(row_for(&row, &next)),
+            ..FlowCommit::default()
+        };
         if let Err(store_error) = self.inner.store.commit_flow(&row.id, commit).await {
             return store_error.into();
         }
@@ -580,9 +734,14 @@ impl Gatehouse {
         })
         .await;
         // The attempt that spends the last unit of the budget locks the account (S47, S52).
-        let record = self.inner.store.find_failure_record(&account_key(email)).await?;
+        let record = self
+            .inner
+            .store
+            .find_failure_record(&account_key(email))
+            .await?;
         let locked_now = admitted && LockoutPolicy::ACCOUNT.hard_limit == Some(record.failures);
-        if let (true, Some(account_id), Ok(parsed)) = (locked_now, account_id, Email::parse(email)) {
+        if let (true, Some(account_id), Ok(parsed)) = (locked_now, account_id, Email::parse(email))
+        {
             self.record(Record {
                 event: Event::AccountLocked,
                 result: "locked",
@@ -607,19 +766,32 @@ impl Gatehouse {
     ) -> Result<Option<OutgoingMail>, SignInError> {
         let now = self.now();
         let limit = self.inner.settings.codes_per_account_per_hour;
-        if !self.inner.store.take_from_window(&format!("codes:{account_id}"), 3600, limit, now).await? {
+        if !self
+            .inner
+            .store
+            .take_from_window(&format!("codes:{account_id}"), 3600, limit, now)
+            .await?
+        {
             return Ok(None);
         }
         let code = OtpCode::generate();
         let email = Email::parse(email).map_err(|_| SignInError::NoSignIn)?;
-        row.code_hash = Some(code.keyed_hash(&self.inner.keys.code_mac_key(), &row.id).to_vec());
+        row.code_hash = Some(
+            code.keyed_hash(&self.inner.keys.code_mac_key(), &row.id)
+                .to_vec(),
+        );
         row.code_expires_at = Some(now + CODE_LIFETIME_SECS);
         row.codes_sent += 1;
         row.last_code_sent_at = Some(now);
         Ok(Some(sign_in_code(&email, &code, CODE_LIFETIME_SECS / 60)))
     }
 
-    async fn send_code_mail(&self, mail: &OutgoingMail, account_id: &str, client: &ClientInfo) -> bool {
+    async fn send_code_mail(
+        &self,
+        mail: &OutgoingMail,
+        account_id: &str,
+        client: &ClientInfo,
+    ) -> bool {
         let sent = self.inner.mailer.send(mail).await;
         if let Err(error) = &sent {
             tracing::error!(%error, "could not send a sign-in code");
@@ -653,21 +825,35 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<Progress, SignInError> {
         let now = commit.now;
-        let account_id = next.account.as_ref().ok_or(SignInError::NoSignIn)?.as_str().to_string();
+        let account_id = next
+            .account
+            .as_ref()
+            .ok_or(SignInError::NoSignIn)?
+            .as_str()
+            .to_string();
         match next.step {
             FlowStep::SaveBackupCode { .. } => {
                 // S22: generated only now, after both steps; pending until confirmed.
-                let codes: Vec<BackupCode> = (0..self.inner.settings.backup_codes_per_account.clamp(1, 16))
-                    .map(|_| BackupCode::generate())
-                    .collect();
+                let codes: Vec<BackupCode> =
+                    (0..self.inner.settings.backup_codes_per_account.clamp(1, 16))
+                        .map(|_| BackupCode::generate())
+                        .collect();
                 let shown: Vec<String> = codes.iter().map(BackupCode::display).collect();
-                next_row.sealed_backup_codes =
-                    Some(self.inner.keys.sealing_key().seal(shown.join("\n").as_bytes(), &row.id));
+                next_row.sealed_backup_codes = Some(
+                    self.inner
+                        .keys
+                        .sealing_key()
+                        .seal(shown.join("\n").as_bytes(), &row.id),
+                );
                 commit.new_pending_backup_codes = Some((
                     account_id,
                     codes
                         .iter()
-                        .map(|code| NewBackupCode { id: new_id(now), code_hash: code.hash(), created_at: now })
+                        .map(|code| NewBackupCode {
+                            id: new_id(now),
+                            code_hash: code.hash(),
+                            created_at: now,
+                        })
                         .collect(),
                 ));
                 commit.next = Some(next_row);
@@ -687,7 +873,10 @@ impl Gatehouse {
                     client_address: client.address.clone(),
                 });
                 commit.next = None;
-                Ok(Progress::SignedIn { session, return_to: row.return_to.clone() })
+                Ok(Progress::SignedIn {
+                    session,
+                    return_to: row.return_to.clone(),
+                })
             }
             FlowStep::Password | FlowStep::SecondStep | FlowStep::Ended { .. } => {
                 commit.next = Some(next_row);
@@ -702,13 +891,23 @@ impl Gatehouse {
             Progress::Next(FlowStep::SaveBackupCode { .. }) => Event::BackupCodeIssued,
             Progress::Next(_) => return,
         };
-        self.record(Record { event, result: "success", account_id: Some(account_id), email: None, method: None, client })
-            .await;
+        self.record(Record {
+            event,
+            result: "success",
+            account_id: Some(account_id),
+            email: None,
+            method: None,
+            client,
+        })
+        .await;
     }
 
     fn open_backup_codes(&self, sealed: &[u8], flow_id: &str) -> Vec<String> {
         match self.inner.keys.sealing_key().open(sealed, flow_id) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect(),
+            Ok(bytes) => String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect(),
             Err(error) => {
                 tracing::error!(%error, "a pending backup code could not be opened");
                 Vec::new()
@@ -727,7 +926,12 @@ impl Gatehouse {
         tokio::spawn(async move {
             if let Ok(new_hash) = this.inner.hashing.hash(password).await {
                 let now = this.now();
-                if let Err(error) = this.inner.store.update_password_hash(&account_id, &old_hash, &new_hash.0, now).await {
+                if let Err(error) = this
+                    .inner
+                    .store
+                    .update_password_hash(&account_id, &old_hash, &new_hash.0, now)
+                    .await
+                {
                     tracing::error!(%error, "could not upgrade a password hash");
                 }
             }

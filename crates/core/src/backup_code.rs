@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn generated_codes_carry_at_least_112_bits() {
         // 24 symbols of a 32-symbol alphabet: 24 × 5 = 120 bits (S20).
-        assert!(CODE_CHARS * 5 >= 112);
+        const { assert!(CODE_CHARS * 5 >= 112) };
         let code = BackupCode::generate();
         assert_eq!(code.display().len(), CODE_CHARS + 5);
         assert_ne!(BackupCode::generate(), code);
@@ -138,7 +138,11 @@ mod tests {
             shown.to_lowercase().replace('-', " "),
         ];
         for typed in variants {
-            assert_eq!(BackupCode::parse(&typed).map(|c| c.hash()), Ok(code.hash()), "{typed}");
+            assert_eq!(
+                BackupCode::parse(&typed).map(|c| c.hash()),
+                Ok(code.hash()),
+                "{typed}"
+            );
         }
     }
 
@@ -151,7 +155,12 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for bad in ["", "ABCD", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ0U", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ01-2"] {
+        for bad in [
+            "",
+            "ABCD",
+            "ABCD-EFGH-JKMN-PQRS-TVWX-YZ0U",
+            "ABCD-EFGH-JKMN-PQRS-TVWX-YZ01-2",
+        ] {
             assert_eq!(BackupCode::parse(bad), Err(MalformedBackupCode), "{bad}");
         }
     }

@@ -25,9 +25,9 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && !candidate
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';'));
+            && !candidate.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';')
+            });
         if well_formed {
             Ok(Self(candidate))
         } else {
@@ -92,6 +92,9 @@ mod tests {
     #[test]
     fn masked_form_keeps_first_letter_and_domain() {
         let email = Email::parse("jane@example.com").map(|e| e.masked());
-        assert_eq!(email, Ok("j\u{2022}\u{2022}\u{2022}@example.com".to_string()));
+        assert_eq!(
+            email,
+            Ok("j\u{2022}\u{2022}\u{2022}@example.com".to_string())
+        );
     }
 }

@@ -70,9 +70,15 @@ pub enum FlowStep {
     /// The password was right; a code or a backup code is awaited.
     SecondStep,
     /// Both steps passed and a new backup code is shown; it must be confirmed as saved.
-    SaveBackupCode { proof: Proof },
-    SignedIn { proof: Proof },
-    Ended { reason: EndReason },
+    SaveBackupCode {
+        proof: Proof,
+    },
+    SignedIn {
+        proof: Proof,
+    },
+    Ended {
+        reason: EndReason,
+    },
 }
 
 impl FlowStep {
@@ -123,9 +129,13 @@ pub enum FlowEvent {
     /// A code or backup-code guess is about to be evaluated: it is counted before it is
     /// checked, so parallel guesses cannot overspend the budget (S10, S48).
     AttemptReserved,
-    CodeAccepted { has_backup_code: bool },
+    CodeAccepted {
+        has_backup_code: bool,
+    },
     /// `has_backup_code` is what remains after the presented code was consumed.
-    BackupCodeAccepted { has_backup_code: bool },
+    BackupCodeAccepted {
+        has_backup_code: bool,
+    },
     SecondStepRejected,
     BackupCodeSaved,
 }
@@ -288,7 +298,11 @@ mod tests {
     }
 
     fn password_accepted(trusted_device: bool, has_backup_code: bool) -> FlowEvent {
-        FlowEvent::PasswordAccepted { account: account(), trusted_device, has_backup_code }
+        FlowEvent::PasswordAccepted {
+            account: account(),
+            trusted_device,
+            has_backup_code,
+        }
     }
 
     #[test]
@@ -297,10 +311,27 @@ mod tests {
         let flow = flow.apply(password_accepted(false, false), NOW).unwrap();
         assert_eq!(flow.step, FlowStep::SecondStep);
         let flow = flow.apply(FlowEvent::AttemptReserved, NOW).unwrap();
-        let flow = flow.apply(FlowEvent::CodeAccepted { has_backup_code: false }, NOW).unwrap();
-        assert_eq!(flow.step, FlowStep::SaveBackupCode { proof: Proof::EmailCode });
+        let flow = flow
+            .apply(
+                FlowEvent::CodeAccepted {
+                    has_backup_code: false,
+                },
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(
+            flow.step,
+            FlowStep::SaveBackupCode {
+                proof: Proof::EmailCode
+            }
+        );
         let flow = flow.apply(FlowEvent::BackupCodeSaved, NOW).unwrap();
-        assert_eq!(flow.step, FlowStep::SignedIn { proof: Proof::EmailCode });
+        assert_eq!(
+            flow.step,
+            FlowStep::SignedIn {
+                proof: Proof::EmailCode
+            }
+        );
     }
 
     #[test]
@@ -308,30 +339,55 @@ mod tests {
         let flow = SignInFlow::start(NOW);
         // Without the password, trust is worth nothing.
         assert_eq!(
-            flow.apply(FlowEvent::CodeAccepted { has_backup_code: true }, NOW),
+            flow.apply(
+                FlowEvent::CodeAccepted {
+                    has_backup_code: true
+                },
+                NOW
+            ),
             Err(FlowError::WrongStep)
         );
         let flow = flow.apply(password_accepted(true, true), NOW).unwrap();
-        assert_eq!(flow.step, FlowStep::SignedIn { proof: Proof::TrustedDevice });
+        assert_eq!(
+            flow.step,
+            FlowStep::SignedIn {
+                proof: Proof::TrustedDevice
+            }
+        );
     }
 
     #[test]
     fn wrong_code_five_times_ends_the_sign_in() {
-        let mut flow = SignInFlow::start(NOW).apply(password_accepted(false, true), NOW).unwrap();
+        let mut flow = SignInFlow::start(NOW)
+            .apply(password_accepted(false, true), NOW)
+            .unwrap();
         for _ in 0..5 {
             flow = flow.apply(FlowEvent::AttemptReserved, NOW).unwrap();
             flow = flow.apply(FlowEvent::SecondStepRejected, NOW).unwrap();
         }
-        assert_eq!(flow.step, FlowStep::Ended { reason: EndReason::TooManyAttempts });
-        assert_eq!(flow.apply(FlowEvent::AttemptReserved, NOW), Err(FlowError::Ended));
+        assert_eq!(
+            flow.step,
+            FlowStep::Ended {
+                reason: EndReason::TooManyAttempts
+            }
+        );
+        assert_eq!(
+            flow.apply(FlowEvent::AttemptReserved, NOW),
+            Err(FlowError::Ended)
+        );
     }
 
     #[test]
     fn the_handle_expires_ten_minutes_after_the_password() {
-        let flow = SignInFlow::start(NOW).apply(password_accepted(false, true), NOW + 60).unwrap();
+        let flow = SignInFlow::start(NOW)
+            .apply(password_accepted(false, true), NOW + 60)
+            .unwrap();
         assert_eq!(flow.expires_at, NOW + 60 + FLOW_LIFETIME_SECS);
         let late = NOW + 60 + FLOW_LIFETIME_SECS;
-        assert_eq!(flow.apply(FlowEvent::AttemptReserved, late), Err(FlowError::Expired));
+        assert_eq!(
+            flow.apply(FlowEvent::AttemptReserved, late),
+            Err(FlowError::Expired)
+        );
     }
 
     #[test]
@@ -339,14 +395,26 @@ mod tests {
         for step in [
             FlowStep::Password,
             FlowStep::SecondStep,
-            FlowStep::SaveBackupCode { proof: Proof::BackupCode },
-            FlowStep::SignedIn { proof: Proof::TrustedDevice },
-            FlowStep::Ended { reason: EndReason::TooManyAttempts },
+            FlowStep::SaveBackupCode {
+                proof: Proof::BackupCode,
+            },
+            FlowStep::SignedIn {
+                proof: Proof::TrustedDevice,
+            },
+            FlowStep::Ended {
+                reason: EndReason::TooManyAttempts,
+            },
         ] {
-            assert_eq!(FlowStep::from_stored(step.name(), step.proof().map(Proof::as_str)), Some(step));
+            assert_eq!(
+                FlowStep::from_stored(step.name(), step.proof().map(Proof::as_str)),
+                Some(step)
+            );
         }
         assert_eq!(FlowStep::from_stored("signed_in", None), None);
-        assert_eq!(FlowStep::from_stored("second_step", Some("email_code")), None);
+        assert_eq!(
+            FlowStep::from_stored("second_step", Some("email_code")),
+            None
+        );
     }
 
     #[test]
@@ -354,10 +422,15 @@ mod tests {
         assert_eq!(may_send_code(0, None, NOW), Ok(()));
         assert_eq!(
             may_send_code(1, Some(NOW - 10), NOW),
-            Err(ResendRefused::TooSoon { retry_after_secs: 20 })
+            Err(ResendRefused::TooSoon {
+                retry_after_secs: 20
+            })
         );
         assert_eq!(may_send_code(1, Some(NOW - 30), NOW), Ok(()));
-        assert_eq!(may_send_code(5, Some(NOW - 3600), NOW), Err(ResendRefused::TooMany));
+        assert_eq!(
+            may_send_code(5, Some(NOW - 3600), NOW),
+            Err(ResendRefused::TooMany)
+        );
     }
 
     fn any_event() -> impl Strategy<Value = FlowEvent> {

@@ -78,7 +78,10 @@ impl SealingKey {
         let cipher = Aes256Gcm::new(self.0.expose().into());
         let mut nonce = [0u8; NONCE_BYTES];
         OsRng.fill_bytes(&mut nonce);
-        let payload = Payload { msg: plaintext, aad: context.as_bytes() };
+        let payload = Payload {
+            msg: plaintext,
+            aad: context.as_bytes(),
+        };
         // Encryption with a valid key and nonce only fails for inputs over 64 GiB.
         let sealed = cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
@@ -93,7 +96,13 @@ impl SealingKey {
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
         let cipher = Aes256Gcm::new(self.0.expose().into());
         cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| KeyError::CannotOpen)
     }
 }
@@ -107,18 +116,33 @@ mod tests {
         let key = MasterKey::generate();
         let sealed = key.sealing_key().seal(b"ABCD-EFGH", "flow-1");
         assert!(!sealed.windows(9).any(|w| w == b"ABCD-EFGH"));
-        assert_eq!(key.sealing_key().open(&sealed, "flow-1"), Ok(b"ABCD-EFGH".to_vec()));
-        assert_eq!(key.sealing_key().open(&sealed, "flow-2"), Err(KeyError::CannotOpen));
-        assert_eq!(MasterKey::generate().sealing_key().open(&sealed, "flow-1"), Err(KeyError::CannotOpen));
+        assert_eq!(
+            key.sealing_key().open(&sealed, "flow-1"),
+            Ok(b"ABCD-EFGH".to_vec())
+        );
+        assert_eq!(
+            key.sealing_key().open(&sealed, "flow-2"),
+            Err(KeyError::CannotOpen)
+        );
+        assert_eq!(
+            MasterKey::generate().sealing_key().open(&sealed, "flow-1"),
+            Err(KeyError::CannotOpen)
+        );
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
-        assert_eq!(key.sealing_key().open(&tampered, "flow-1"), Err(KeyError::CannotOpen));
+        assert_eq!(
+            key.sealing_key().open(&tampered, "flow-1"),
+            Err(KeyError::CannotOpen)
+        );
     }
 
     #[test]
     fn purposes_get_different_subkeys() {
         let key = MasterKey::generate();
         assert_ne!(key.code_mac_key(), key.derive("gatehouse/v1/seal"));
-        assert_eq!(MasterKey::from_bytes(&[1; 31]).err(), Some(KeyError::WrongLength));
+        assert_eq!(
+            MasterKey::from_bytes(&[1; 31]).err(),
+            Some(KeyError::WrongLength)
+        );
     }
 }

@@ -85,8 +85,14 @@ mod tests {
 
     #[test]
     fn typed_codes_tolerate_spaces_and_dashes_only() {
-        assert_eq!(OtpCode::parse(" 123 456 ").map(|c| c.expose().to_string()), Ok("123456".into()));
-        assert_eq!(OtpCode::parse("123-456").map(|c| c.expose().to_string()), Ok("123456".into()));
+        assert_eq!(
+            OtpCode::parse(" 123 456 ").map(|c| c.expose().to_string()),
+            Ok("123456".into())
+        );
+        assert_eq!(
+            OtpCode::parse("123-456").map(|c| c.expose().to_string()),
+            Ok("123456".into())
+        );
         for bad in ["", "12345", "1234567", "12345a", "١٢٣٤٥٦"] {
             assert_eq!(OtpCode::parse(bad), Err(MalformedCode), "{bad}");
         }
@@ -98,7 +104,9 @@ mod tests {
         let stored = code.keyed_hash(&KEY, "flow-a");
         assert!(code.matches(&KEY, "flow-a", &stored));
         assert!(!code.matches(&KEY, "flow-b", &stored));
-        assert!(!OtpCode::parse("123457").unwrap().matches(&KEY, "flow-a", &stored));
+        assert!(!OtpCode::parse("123457")
+            .unwrap()
+            .matches(&KEY, "flow-a", &stored));
         assert!(!code.matches(&[8; 32], "flow-a", &stored));
     }
 

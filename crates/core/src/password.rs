@@ -23,14 +23,59 @@ const ARGON2_LANES: u32 = 1;
 /// A few of the most used passwords of at least 8 characters (from public breach corpora),
 /// plus the service's own name. A deployment that wants a full list can extend this later.
 const COMMON_PASSWORDS: &[&str] = &[
-    "password", "password1", "password12", "password123", "password1234", "passw0rd",
-    "12345678", "123456789", "1234567890", "11111111", "00000000", "87654321", "12341234",
-    "qwertyuiop", "qwerty123", "qwerty12", "1q2w3e4r", "1qaz2wsx", "iloveyou", "sunshine",
-    "princess", "football", "baseball", "superman", "trustno1", "welcome1", "abc12345",
-    "abcd1234", "letmein1", "dragon12", "monkey12", "starwars", "whatever", "zaq12wsx",
-    "aaaaaaaa", "asdfghjk", "asdfasdf", "changeme", "computer", "internet", "michael1",
-    "jennifer", "1234qwer", "qwertyui", "passwort", "azertyui", "gatehouse", "gatehouse1",
-    "gatehouse123", "administrator", "admin123", "letmein123", "welcome123",
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "11111111",
+    "00000000",
+    "87654321",
+    "12341234",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12",
+    "1q2w3e4r",
+    "1qaz2wsx",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "superman",
+    "trustno1",
+    "welcome1",
+    "abc12345",
+    "abcd1234",
+    "letmein1",
+    "dragon12",
+    "monkey12",
+    "starwars",
+    "whatever",
+    "zaq12wsx",
+    "aaaaaaaa",
+    "asdfghjk",
+    "asdfasdf",
+    "changeme",
+    "computer",
+    "internet",
+    "michael1",
+    "jennifer",
+    "1234qwer",
+    "qwertyui",
+    "passwort",
+    "azertyui",
+    "gatehouse",
+    "gatehouse1",
+    "gatehouse123",
+    "administrator",
+    "admin123",
+    "letmein123",
+    "welcome123",
 ];
 
 /// A password as typed, normalised (NFKC, S3) and length-checked. It never prints.
@@ -159,7 +204,10 @@ mod tests {
 
     #[test]
     fn seven_characters_are_refused_eight_accepted() {
-        assert_eq!(Password::parse("1234567").err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse("1234567").err(),
+            Some(PasswordError::TooShort)
+        );
         assert!(Password::parse("abcdefgh").is_ok());
         assert_eq!(
             Password::parse(&"x".repeat(257)).err(),
@@ -170,7 +218,10 @@ mod tests {
     #[test]
     fn length_counts_code_points_not_bytes() {
         // Four emoji are 16 bytes but only 4 characters.
-        assert_eq!(Password::parse("🔑🔑🔑🔑").err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse("🔑🔑🔑🔑").err(),
+            Some(PasswordError::TooShort)
+        );
         assert!(Password::parse(&"🔑".repeat(200)).is_ok());
     }
 
@@ -193,12 +244,18 @@ mod tests {
 
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters_and_verify() -> Result<(), HashingFailed> {
-        let password = Password::parse("correct horse battery").map_err(|e| HashingFailed(e.to_string()))?;
+        let password =
+            Password::parse("correct horse battery").map_err(|e| HashingFailed(e.to_string()))?;
         let hash = hash_password(&password)?;
-        assert!(hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.0);
+        assert!(
+            hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.0
+        );
         assert!(verify_password(&password, &hash));
         assert!(!needs_rehash(&hash));
-        let wrong = Password::parse("correct horse battery!").map_err(|e| HashingFailed(e.to_string()))?;
+        let wrong =
+            Password::parse("correct horse battery!").map_err(|e| HashingFailed(e.to_string()))?;
         assert!(!verify_password(&wrong, &hash));
         Ok(())
     }
@@ -207,7 +264,8 @@ mod tests {
     fn nothing_is_truncated_past_72_bytes() -> Result<(), HashingFailed> {
         // bcrypt silently ignores bytes after 72; we must not (S3).
         let long = "a".repeat(80);
-        let hash = hash_password(&Password::parse(&long).map_err(|e| HashingFailed(e.to_string()))?)?;
+        let hash =
+            hash_password(&Password::parse(&long).map_err(|e| HashingFailed(e.to_string()))?)?;
         let first_72 = Password::parse(&long[..72]).map_err(|e| HashingFailed(e.to_string()))?;
         assert!(!verify_password(&first_72, &hash));
         Ok(())

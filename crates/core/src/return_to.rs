@@ -12,7 +12,9 @@ impl ReturnTo {
             && !input.starts_with("//")
             && !input.starts_with("/\\")
             && input.len() <= 2048
-            && !input.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace());
+            && !input
+                .chars()
+                .any(|c| c.is_control() || c == '\\' || c.is_whitespace());
         safe.then(|| Self(input.to_string()))
     }
 
@@ -27,7 +29,10 @@ mod tests {
 
     #[test]
     fn relative_paths_are_kept() {
-        assert_eq!(ReturnTo::parse("/account").map(|r| r.0), Some("/account".into()));
+        assert_eq!(
+            ReturnTo::parse("/account").map(|r| r.0),
+            Some("/account".into())
+        );
         assert!(ReturnTo::parse("/oauth/authorize?client_id=x&state=y").is_some());
     }
 

@@ -106,7 +106,10 @@ mod tests {
     const NOW: UnixTime = 1_800_000_000;
 
     fn record(failures: u32, ago: i64) -> FailureRecord {
-        FailureRecord { failures, last_failure_at: NOW - ago }
+        FailureRecord {
+            failures,
+            last_failure_at: NOW - ago,
+        }
     }
 
     #[test]
@@ -124,7 +127,12 @@ mod tests {
         assert_eq!(policy.delay_after(6), 4);
         assert_eq!(policy.delay_after(7), 8);
         assert_eq!(policy.delay_after(40), 15 * 60);
-        assert_eq!(policy.admit(record(6, 1), NOW), Admission::Wait { retry_after_secs: 3 });
+        assert_eq!(
+            policy.admit(record(6, 1), NOW),
+            Admission::Wait {
+                retry_after_secs: 3
+            }
+        );
         assert_eq!(policy.admit(record(6, 4), NOW), Admission::Allowed);
     }
 
@@ -132,13 +140,19 @@ mod tests {
     fn an_account_locks_at_one_hundred_consecutive_failures_and_stays_locked() {
         let policy = LockoutPolicy::ACCOUNT;
         assert_eq!(policy.admit(record(99, 86_400), NOW), Admission::Allowed);
-        assert_eq!(policy.admit(record(100, 86_400 * 365), NOW), Admission::Locked);
+        assert_eq!(
+            policy.admit(record(100, 86_400 * 365), NOW),
+            Admission::Locked
+        );
     }
 
     #[test]
     fn a_client_address_slows_down_but_is_forgiven_after_an_hour() {
         let policy = LockoutPolicy::CLIENT_ADDRESS;
-        assert!(matches!(policy.admit(record(500, 10), NOW), Admission::Wait { .. }));
+        assert!(matches!(
+            policy.admit(record(500, 10), NOW),
+            Admission::Wait { .. }
+        ));
         assert_eq!(policy.admit(record(500, 3601), NOW), Admission::Allowed);
     }
 

@@ -9,4 +9,6 @@ mod mailer;
 mod templates;
 
 pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
-pub use templates::{backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail};
+pub use templates::{
+    backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
+};

@@ -76,14 +76,25 @@ mod tests {
         let code = OtpCode::parse("012345").unwrap();
         let mail = sign_in_code(&to, &code, 10);
         assert!(mail.body.contains("012345"));
-        assert!(!format!("{mail:?}").contains("012345"), "Debug must not show the body");
+        assert!(
+            !format!("{mail:?}").contains("012345"),
+            "Debug must not show the body"
+        );
     }
 
     #[test]
     fn notices_carry_no_digits_that_could_be_a_code() {
         let to = Email::parse("ann@example.com").unwrap();
-        for mail in [backup_code_used_notice(&to), wrong_codes_notice(&to), lockout_notice(&to)] {
-            assert!(!mail.body.chars().any(|c| c.is_ascii_digit()), "{}", mail.subject);
+        for mail in [
+            backup_code_used_notice(&to),
+            wrong_codes_notice(&to),
+            lockout_notice(&to),
+        ] {
+            assert!(
+                !mail.body.chars().any(|c| c.is_ascii_digit()),
+                "{}",
+                mail.subject
+            );
         }
     }
 }

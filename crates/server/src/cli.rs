@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse: a self-hosted sign-in service")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: a self-hosted sign-in service"
+)]
 pub struct Cli {
     /// A TOML configuration file (settings there are overridden by GATEHOUSE_* variables).
     #[arg(long, global = true, env = "GATEHOUSE_CONFIG")]
@@ -72,7 +76,9 @@ const DEMO_PASSWORD: &str = "violet-anchor-river-42";
 /// Parses the command line; usage errors become one line and exit code 2.
 pub fn parse() -> Result<Cli, ExitCode> {
     Cli::try_parse().map_err(|error| match error.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = error.print();
             if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 ExitCode::from(2)
@@ -114,11 +120,18 @@ async fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { listen } => {
             let config = Config::load(config_file, listen.as_deref())?;
-            Application::build(config, OutboxMode::Quiet).await?.run().await
+            Application::build(config, OutboxMode::Quiet)
+                .await?
+                .run()
+                .await
         }
         Command::Demo { listen } => {
             let config = Config::load(config_file, listen.as_deref())?;
-            let mode = if config.smtp_url.is_some() { OutboxMode::Quiet } else { OutboxMode::PrintToConsole };
+            let mode = if config.smtp_url.is_some() {
+                OutboxMode::Quiet
+            } else {
+                OutboxMode::PrintToConsole
+            };
             let app = Application::build(config, mode).await?;
             ensure_demo_account(&app).await?;
             app.run().await
@@ -142,12 +155,17 @@ async fn execute(cli: Cli) -> Result<()> {
     }
 }
 
-async fn user_command(app: &Application, command: UserCommand, password: Option<String>) -> Result<()> {
+async fn user_command(
+    app: &Application,
+    command: UserCommand,
+    password: Option<String>,
+) -> Result<()> {
     let gatehouse = &app.gatehouse;
     let summary = match command {
-        UserCommand::Add { email, .. } => {
-            gatehouse.add_account(&email, password.as_deref().unwrap_or_default()).await.map_err(explain)?
-        }
+        UserCommand::Add { email, .. } => gatehouse
+            .add_account(&email, password.as_deref().unwrap_or_default())
+            .await
+            .map_err(explain)?,
         UserCommand::List => {
             for account in gatehouse.list_accounts().await.map_err(explain)? {
                 println!("{}", serde_json::to_string(&account)?);
@@ -155,7 +173,9 @@ async fn user_command(app: &Application, command: UserCommand, password: Option<
             return Ok(());
         }
         UserCommand::Show { email } => gatehouse.show_account(&email).await.map_err(explain)?,
-        UserCommand::Disable { email } => gatehouse.disable_account(&email).await.map_err(explain)?,
+        UserCommand::Disable { email } => {
+            gatehouse.disable_account(&email).await.map_err(explain)?
+        }
         UserCommand::Enable { email } => gatehouse.enable_account(&email).await.map_err(explain)?,
     };
     print_account(&summary)

@@ -60,7 +60,11 @@ fn env(name: &str) -> Result<Option<String>> {
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>> {
     value
-        .map(|v| v.trim().parse::<T>().map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a valid number")))
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a valid number"))
+        })
         .transpose()
 }
 
@@ -77,11 +81,16 @@ impl Config {
     pub fn load(config_file: Option<&Path>, listen_flag: Option<&str>) -> Result<Self> {
         let file: FileConfig = match config_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?;
                 toml::from_str(&text).map_err(|e| {
                     let first_line = e.to_string().lines().next().unwrap_or_default().to_string();
-                    anyhow::anyhow!("configuration file {}: {first_line} ({})", path.display(), e.message())
+                    anyhow::anyhow!(
+                        "configuration file {}: {first_line} ({})",
+                        path.display(),
+                        e.message()
+                    )
                 })?
             }
             None => FileConfig::default(),
@@ -96,9 +105,9 @@ impl Config {
             .or(env("GATEHOUSE_LISTEN")?)
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| anyhow::anyhow!("listen address {listen_text:?} is not of the form IP:PORT"))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            anyhow::anyhow!("listen address {listen_text:?} is not of the form IP:PORT")
+        })?;
         let public_url = env("GATEHOUSE_PUBLIC_URL")?.or(file.public_url);
         if let Some(url) = &public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -108,7 +117,9 @@ impl Config {
         let database_url = env("GATEHOUSE_DATABASE_URL")?
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
-        let smtp_url = env("GATEHOUSE_SMTP_URL")?.or(file.smtp_url).filter(|s| !s.is_empty());
+        let smtp_url = env("GATEHOUSE_SMTP_URL")?
+            .or(file.smtp_url)
+            .filter(|s| !s.is_empty());
         let mail_from = env("GATEHOUSE_MAIL_FROM")?
             .or(file.mail_from)
             .unwrap_or_else(|| "Gatehouse <gatehouse@localhost>".into());
@@ -120,21 +131,33 @@ impl Config {
             .or(file.node_name)
             .unwrap_or_else(|| "gatehouse".into());
 
-        let idle = parse_number("GATEHOUSE_SESSION_IDLE_MINUTES", env("GATEHOUSE_SESSION_IDLE_MINUTES")?)?
-            .or(file.session_idle_minutes)
-            .unwrap_or(60);
-        let absolute = parse_number("GATEHOUSE_SESSION_ABSOLUTE_HOURS", env("GATEHOUSE_SESSION_ABSOLUTE_HOURS")?)?
-            .or(file.session_absolute_hours)
-            .unwrap_or(12);
+        let idle = parse_number(
+            "GATEHOUSE_SESSION_IDLE_MINUTES",
+            env("GATEHOUSE_SESSION_IDLE_MINUTES")?,
+        )?
+        .or(file.session_idle_minutes)
+        .unwrap_or(60);
+        let absolute = parse_number(
+            "GATEHOUSE_SESSION_ABSOLUTE_HOURS",
+            env("GATEHOUSE_SESSION_ABSOLUTE_HOURS")?,
+        )?
+        .or(file.session_absolute_hours)
+        .unwrap_or(12);
         let trust_days = parse_number("GATEHOUSE_TRUST_DAYS", env("GATEHOUSE_TRUST_DAYS")?)?
             .or(file.trust_days)
             .unwrap_or(30);
-        let backup_codes = parse_number("GATEHOUSE_BACKUP_CODES_PER_ACCOUNT", env("GATEHOUSE_BACKUP_CODES_PER_ACCOUNT")?)?
-            .or(file.backup_codes_per_account)
-            .unwrap_or(1);
-        let codes_per_hour = parse_number("GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR", env("GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR")?)?
-            .or(file.codes_per_account_per_hour)
-            .unwrap_or(10);
+        let backup_codes = parse_number(
+            "GATEHOUSE_BACKUP_CODES_PER_ACCOUNT",
+            env("GATEHOUSE_BACKUP_CODES_PER_ACCOUNT")?,
+        )?
+        .or(file.backup_codes_per_account)
+        .unwrap_or(1);
+        let codes_per_hour = parse_number(
+            "GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR",
+            env("GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR")?,
+        )?
+        .or(file.codes_per_account_per_hour)
+        .unwrap_or(10);
 
         Ok(Self {
             listen,
@@ -148,8 +171,13 @@ impl Config {
             session_idle_minutes: in_range("session_idle_minutes", idle, 1, 24 * 60)?,
             session_absolute_hours: in_range("session_absolute_hours", absolute, 1, 24 * 90)?,
             trust_days: in_range("trust_days", trust_days, 1, 365)?,
-            backup_codes_per_account: u32::try_from(in_range("backup_codes_per_account", i64::from(backup_codes), 1, 16)?)
-                .unwrap_or(1),
+            backup_codes_per_account: u32::try_from(in_range(
+                "backup_codes_per_account",
+                i64::from(backup_codes),
+                1,
+                16,
+            )?)
+            .unwrap_or(1),
             codes_per_account_per_hour: u32::try_from(in_range(
                 "codes_per_account_per_hour",
                 i64::from(codes_per_hour),
@@ -162,6 +190,8 @@ impl Config {
 
     /// Cookies are Secure and `__Host-` prefixed when people reach us over HTTPS.
     pub fn serves_https(&self) -> bool {
-        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 }

@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         Ok(command) => command,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return cli::fail(&format!("cannot start the async runtime: {error}")),
     };

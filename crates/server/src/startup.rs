@@ -24,16 +24,32 @@ pub struct Application {
 impl Application {
     /// Connects to the database, brings the schema up to date and wires the use cases.
     pub async fn build(config: Config, outbox_mode: OutboxMode) -> Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.data_dir.display()
+            )
+        })?;
         let store = Store::connect(&config.database_url)
             .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
-        store.migrate().await.context("cannot bring the database schema up to date")?;
+            .with_context(|| {
+                format!(
+                    "cannot open the database {}",
+                    redact_url(&config.database_url)
+                )
+            })?;
+        store
+            .migrate()
+            .await
+            .context("cannot bring the database schema up to date")?;
         let keys = load_or_create_master_key(&config.master_key_file)?;
         let mailer = match &config.smtp_url {
             Some(url) => Mailer::smtp(url, &config.mail_from)?,
-            None => Mailer::outbox(config.data_dir.join("outbox"), &config.mail_from, outbox_mode)?,
+            None => Mailer::outbox(
+                config.data_dir.join("outbox"),
+                &config.mail_from,
+                outbox_mode,
+            )?,
         };
         let settings = Settings {
             session_absolute_secs: config.session_absolute_hours * 3600,
@@ -43,7 +59,8 @@ impl Application {
             codes_per_account_per_hour: config.codes_per_account_per_hour,
             node_name: config.node_name.clone(),
         };
-        let gatehouse = Gatehouse::build(store, mailer, Arc::new(SystemClock), keys, settings).await?;
+        let gatehouse =
+            Gatehouse::build(store, mailer, Arc::new(SystemClock), keys, settings).await?;
         Ok(Self { gatehouse, config })
     }
 
@@ -53,17 +70,22 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", self.config.listen))?;
         let address = listener.local_addr()?;
-        let cookies = CookiePolicy { secure: self.config.serves_https() };
+        let cookies = CookiePolicy {
+            secure: self.config.serves_https(),
+        };
         let router = gatehouse_web::router(self.gatehouse.clone(), cookies);
         spawn_housekeeping(self.gatehouse.clone());
         // Tests and scripts wait for this exact line (DESIGN.md §4).
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
         tracing::info!(%address, "Gatehouse is ready");
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server stopped with an error")?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
         self.gatehouse.store().close().await;
         tracing::info!("Gatehouse stopped");
         Ok(())
@@ -74,8 +96,12 @@ impl Application {
 /// first start; with several nodes, every node must be given the same file.
 fn load_or_create_master_key(path: &Path) -> Result<MasterKey> {
     match std::fs::read(path) {
-        Ok(bytes) => MasterKey::from_bytes(&bytes)
-            .with_context(|| format!("master key file {} must hold exactly {MASTER_KEY_BYTES} bytes", path.display())),
+        Ok(bytes) => MasterKey::from_bytes(&bytes).with_context(|| {
+            format!(
+                "master key file {} must hold exactly {MASTER_KEY_BYTES} bytes",
+                path.display()
+            )
+        }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::generate();
             let mut options = std::fs::OpenOptions::new();
@@ -90,11 +116,16 @@ fn load_or_create_master_key(path: &Path) -> Result<MasterKey> {
                     Ok(key)
                 }
                 // Another process created it first: use theirs.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_master_key(path),
-                Err(error) => Err(error).with_context(|| format!("cannot create the master key file {}", path.display())),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_or_create_master_key(path)
+                }
+                Err(error) => Err(error).with_context(|| {
+                    format!("cannot create the master key file {}", path.display())
+                }),
             }
         }
-        Err(error) => Err(error).with_context(|| format!("cannot read the master key file {}", path.display())),
+        Err(error) => Err(error)
+            .with_context(|| format!("cannot read the master key file {}", path.display())),
     }
 }
 

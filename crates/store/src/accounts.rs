@@ -134,15 +134,19 @@ impl Store {
 
     /// Re-enables an account and clears its failure counters, which is also how an account
     /// locked after 100 failures is recovered (S47).
-    pub async fn enable_account(&self, id: &str, counter_keys: &[String], now: i64) -> StoreResult<bool> {
+    pub async fn enable_account(
+        &self,
+        id: &str,
+        counter_keys: &[String],
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "UPDATE accounts SET disabled_at = NULL, updated_at = $1 WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let done =
+            sqlx::query("UPDATE accounts SET disabled_at = NULL, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         for key in counter_keys {
             sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
                 .bind(key)

@@ -42,7 +42,11 @@ impl Store {
         .bind(key)
         .execute(self.pool())
         .await?;
-        let next = if restart { 1 } else { i64::from(seen.failures) + 1 };
+        let next = if restart {
+            1
+        } else {
+            i64::from(seen.failures) + 1
+        };
         let done = sqlx::query(
             "UPDATE failure_counters SET failures = $1, last_failure_at = $2
              WHERE counter_key = $3 AND failures = $4 AND last_failure_at = $5",

@@ -57,7 +57,11 @@ impl Store {
     }
 
     /// The newest events of an account, newest first.
-    pub async fn list_events(&self, account_id: &str, limit: u32) -> StoreResult<Vec<SecurityEvent>> {
+    pub async fn list_events(
+        &self,
+        account_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<SecurityEvent>> {
         let rows = sqlx::query(
             "SELECT id, occurred_at, account_id, email, event, result, method, client_address,
                 user_agent, node

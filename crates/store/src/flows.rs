@@ -74,7 +74,12 @@ pub struct FlowCommit {
 }
 
 impl Store {
-    pub async fn insert_flow(&self, flow: &FlowRow, token_hash: &[u8], now: i64) -> StoreResult<()> {
+    pub async fn insert_flow(
+        &self,
+        flow: &FlowRow,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
@@ -136,11 +141,13 @@ impl Store {
             .bind(commit.expected_version)
             .execute(&mut *tx)
             .await?,
-            None => sqlx::query("DELETE FROM sign_in_flows WHERE id = $1 AND version = $2")
-                .bind(flow_id)
-                .bind(commit.expected_version)
-                .execute(&mut *tx)
-                .await?,
+            None => {
+                sqlx::query("DELETE FROM sign_in_flows WHERE id = $1 AND version = $2")
+                    .bind(flow_id)
+                    .bind(commit.expected_version)
+                    .execute(&mut *tx)
+                    .await?
+            }
         };
         if moved.rows_affected() != 1 {
             return Err(StoreError::Conflict("the sign-in moved on"));

@@ -92,7 +92,11 @@ impl Store {
         Ok(Some(session))
     }
 
-    pub async fn end_session(&self, token_hash: &[u8; 32], now: i64) -> StoreResult<Option<String>> {
+    pub async fn end_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<Option<String>> {
         let account: Option<String> = sqlx::query_scalar(
             "UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL
              RETURNING account_id",

@@ -14,7 +14,10 @@ pub struct NewTrustedDevice {
     pub expires_at: i64,
 }
 
-pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, device: &NewTrustedDevice) -> StoreResult<()> {
+pub(crate) async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    device: &NewTrustedDevice,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO trusted_devices (id, token_hash, account_id, user_agent, created_at,
             last_used_at, expires_at, revoked_at)

@@ -55,7 +55,12 @@ impl Browser {
             .user_agent(user_agent)
             .build()
             .unwrap();
-        Self { base: base_url.to_string(), jar, client, user_agent: user_agent.to_string() }
+        Self {
+            base: base_url.to_string(),
+            jar,
+            client,
+            user_agent: user_agent.to_string(),
+        }
     }
 
     /// A second browser sharing nothing with this one.
@@ -83,7 +88,8 @@ impl Browser {
     /// Puts a cookie in the jar, as a tampering attacker or a copied cookie would.
     pub fn set_cookie(&self, name: &str, value: &str) {
         let url = reqwest::Url::parse(&self.base).unwrap();
-        self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
     }
 
     pub async fn get(&self, path: &str) -> Page {
@@ -107,7 +113,13 @@ impl Browser {
         let csrf = self.cookie("gatehouse_csrf").unwrap_or_default();
         let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         form.extend_from_slice(fields);
-        let response = self.client.post(self.url(path)).form(&form).send().await.ok()?;
+        let response = self
+            .client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .ok()?;
         Some(page(response).await)
     }
 
@@ -117,7 +129,12 @@ impl Browser {
     }
 
     /// Posts exactly these fields and headers (for CSRF and Origin tests).
-    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
         let mut request = self.client.post(self.url(path)).form(fields);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -133,9 +150,16 @@ async fn page(response: reqwest::Response) -> Page {
         .get("location")
         .and_then(|v| v.to_str().ok())
         .map(|l| match l.find("://") {
-            Some(i) => l[i + 3..].find('/').map_or("/".to_string(), |p| l[i + 3 + p..].to_string()),
+            Some(i) => l[i + 3..]
+                .find('/')
+                .map_or("/".to_string(), |p| l[i + 3 + p..].to_string()),
             None => l.to_string(),
         });
     let body = response.text().await.unwrap_or_default();
-    Page { status, location, body, headers }
+    Page {
+        status,
+        location,
+        body,
+        headers,
+    }
 }

@@ -15,13 +15,20 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        Self { url, admin_url: None, name: None, _dir: Some(dir) }
+        Self {
+            url,
+            admin_url: None,
+            name: None,
+            _dir: Some(dir),
+        }
     }
 
     /// The admin URL CI sets; `None` when the variable is not set. When it is set but the
     /// server cannot be reached, the test fails: CI must never silently skip PostgreSQL.
     pub fn postgres_admin_url() -> Option<String> {
-        std::env::var("GATEHOUSE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+        std::env::var("GATEHOUSE_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
     }
 
     pub async fn postgres(admin_url: &str) -> Self {
@@ -32,20 +39,34 @@ impl TestDatabase {
             .connect(admin_url)
             .await
             .unwrap_or_else(|e| panic!("GATEHOUSE_TEST_DATABASE_URL is set but unreachable: {e}"));
-        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
         admin.close().await;
         let url = match admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("GATEHOUSE_TEST_DATABASE_URL must name a database"),
         };
-        Self { url, admin_url: Some(admin_url.to_string()), name: Some(name), _dir: None }
+        Self {
+            url,
+            admin_url: Some(admin_url.to_string()),
+            name: Some(name),
+            _dir: None,
+        }
     }
 
     /// Drops a PostgreSQL test database (best effort; CI machines are thrown away anyway).
     pub async fn drop_database(self) {
         if let (Some(admin_url), Some(name)) = (&self.admin_url, &self.name) {
-            if let Ok(admin) = AnyPoolOptions::new().max_connections(1).connect(admin_url).await {
-                let _ = admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+            if let Ok(admin) = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(admin_url)
+                .await
+            {
+                let _ = admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await;
                 admin.close().await;
             }
         }

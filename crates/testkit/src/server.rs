@@ -96,9 +96,15 @@ impl TestServer {
     /// Asks the server to stop (SIGTERM) and waits for it.
     pub async fn stop(&mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
         }
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await.unwrap().unwrap()
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     /// Starts the binary again on the same data folder and database.
@@ -152,7 +158,11 @@ pub async fn run_cli(
 ) -> CliOutput {
     use tokio::io::AsyncWriteExt;
     let mut command = base_command(binary, data_dir, options);
-    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {

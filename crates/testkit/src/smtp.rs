@@ -34,7 +34,9 @@ impl ReceivedMail {
     }
 
     pub fn body(&self) -> &str {
-        self.data.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+        self.data
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
     }
 }
 
@@ -92,7 +94,8 @@ impl SmtpSink {
     /// The code of the newest sign-in mail to `address` after the first `already` mails.
     pub async fn wait_for_code(&self, address: &str, already: usize) -> String {
         let mail = self.wait_for_new(address, already).await;
-        mail.code().unwrap_or_else(|| panic!("mail without a code: {}", mail.data))
+        mail.code()
+            .unwrap_or_else(|| panic!("mail without a code: {}", mail.data))
     }
 }
 
@@ -134,7 +137,11 @@ async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std::
                 // Dot-unstuffing (RFC 5321 §4.5.2).
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            store.lock().unwrap().push(ReceivedMail { from: from.clone(), to: to.clone(), data });
+            store.lock().unwrap().push(ReceivedMail {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
             b"250 queued\r\n"
         } else if upper.starts_with("RSET") {
             to.clear();

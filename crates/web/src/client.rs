@@ -27,6 +27,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
-        Ok(Self(ClientInfo { address, user_agent }))
+        Ok(Self(ClientInfo {
+            address,
+            user_agent,
+        }))
     }
 }

@@ -40,7 +40,10 @@ impl CookiePolicy {
 
     /// A `Set-Cookie` value. `max_age` of `None` makes a browser-session cookie.
     pub fn set(self, cookie: CookieName, value: &str, max_age: Option<i64>) -> String {
-        let mut out = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax", self.name(cookie));
+        let mut out = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax",
+            self.name(cookie)
+        );
         if let Some(seconds) = max_age {
             out.push_str(&format!("; Max-Age={seconds}"));
         }
@@ -77,14 +80,20 @@ mod tests {
     fn secure_cookies_are_host_prefixed() {
         let policy = CookiePolicy { secure: true };
         let set = policy.set(CookieName::Session, "abc", None);
-        assert_eq!(set, "__Host-gatehouse_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure");
+        assert_eq!(
+            set,
+            "__Host-gatehouse_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
     }
 
     #[test]
     fn reads_one_cookie_among_many() {
         let policy = CookiePolicy { secure: false };
         let mut headers = HeaderMap::new();
-        headers.insert(COOKIE, HeaderValue::from_static("a=1; gatehouse_flow=xyz; b=2"));
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; gatehouse_flow=xyz; b=2"),
+        );
         assert_eq!(policy.read(&headers, CookieName::Flow), Some("xyz".into()));
         assert_eq!(policy.read(&headers, CookieName::Trust), None);
     }

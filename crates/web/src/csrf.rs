@@ -31,7 +31,11 @@ fn generate() -> String {
 }
 
 /// Gives every browser a CSRF cookie on its first request and hands the token to handlers.
-pub async fn ensure_cookie(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn ensure_cookie(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let existing = state
         .cookies
         .read(request.headers(), CookieName::Csrf)
@@ -43,7 +47,8 @@ pub async fn ensure_cookie(State(state): State<AppState>, mut request: Request, 
     request.extensions_mut().insert(CsrfToken(token.clone()));
     let mut response = next.run(request).await;
     if fresh {
-        if let Ok(value) = HeaderValue::from_str(&state.cookies.set(CookieName::Csrf, &token, None)) {
+        if let Ok(value) = HeaderValue::from_str(&state.cookies.set(CookieName::Csrf, &token, None))
+        {
             response.headers_mut().append(SET_COOKIE, value);
         }
     }
@@ -96,7 +101,10 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
         // Old browsers and non-browser clients send no Origin; the token check still holds.
         return false;
     };
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let origin_host = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
@@ -119,10 +127,22 @@ mod tests {
 
     #[test]
     fn same_origin_posts_pass_and_cross_site_ones_do_not() {
-        assert!(!is_cross_site(&headers(&[("host", "id.example"), ("origin", "https://id.example")])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "id.example"),
+            ("origin", "https://id.example")
+        ])));
         assert!(!is_cross_site(&headers(&[("host", "id.example")])));
-        assert!(is_cross_site(&headers(&[("host", "id.example"), ("origin", "https://evil.example")])));
-        assert!(is_cross_site(&headers(&[("host", "id.example"), ("origin", "null")])));
-        assert!(is_cross_site(&headers(&[("host", "id.example"), ("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "id.example"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "id.example"),
+            ("origin", "null")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "id.example"),
+            ("sec-fetch-site", "cross-site")
+        ])));
     }
 }

@@ -21,12 +21,18 @@ pub enum Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            Self::CrossSite => (StatusCode::FORBIDDEN, "This form was sent from another site and was refused."),
+            Self::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "This form was sent from another site and was refused.",
+            ),
             Self::CsrfMismatch => (
                 StatusCode::FORBIDDEN,
                 "This page was out of date. Go back, reload the page and try again.",
             ),
-            Self::BadForm => (StatusCode::BAD_REQUEST, "The form was incomplete. Go back and try again."),
+            Self::BadForm => (
+                StatusCode::BAD_REQUEST,
+                "The form was incomplete. Go back and try again.",
+            ),
         };
         error_page(status, message)
     }
@@ -44,18 +50,21 @@ pub enum Failure {
 
 pub fn sign_in_failure(error: SignInError) -> Failure {
     let message = error.to_string();
-    let show = |status| Failure::Show { status, message: message.clone() };
+    let show = |status| Failure::Show {
+        status,
+        message: message.clone(),
+    };
     match error {
-        SignInError::InvalidEmail | SignInError::MalformedCode | SignInError::MalformedBackupCode => {
-            show(StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        SignInError::InvalidEmail
+        | SignInError::MalformedCode
+        | SignInError::MalformedBackupCode => show(StatusCode::UNPROCESSABLE_ENTITY),
         SignInError::InvalidCredentials | SignInError::WrongCode | SignInError::WrongBackupCode => {
             show(StatusCode::UNAUTHORIZED)
         }
         SignInError::CodeExpired => show(StatusCode::UNAUTHORIZED),
-        SignInError::SecondStepLocked | SignInError::ResendTooSoon(_) | SignInError::ResendLimit => {
-            show(StatusCode::TOO_MANY_REQUESTS)
-        }
+        SignInError::SecondStepLocked
+        | SignInError::ResendTooSoon(_)
+        | SignInError::ResendLimit => show(StatusCode::TOO_MANY_REQUESTS),
         SignInError::TryAgain => show(StatusCode::CONFLICT),
         SignInError::CodeNotSent => show(StatusCode::SERVICE_UNAVAILABLE),
         SignInError::NoSignIn => Failure::Redirect("/sign-in?notice=expired".into()),
@@ -72,7 +81,9 @@ pub fn app_error(error: AppError) -> Response {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Gatehouse is very busy right now. Please try again in a moment.",
             );
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("2"));
             response
         }
         AppError::Store(_) | AppError::Delivery(_) | AppError::Hashing(_) => {

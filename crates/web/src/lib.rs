@@ -30,23 +30,44 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy) -> Router {
     let state = AppState { app, cookies };
     Router::new()
         .route("/", get(pages::root))
-        .route("/sign-in", get(pages::signin::get_email).post(pages::signin::post_email))
-        .route("/sign-in/password", get(pages::signin::get_password).post(pages::signin::post_password))
-        .route("/sign-in/code", get(pages::signin::get_code).post(pages::signin::post_code))
+        .route(
+            "/sign-in",
+            get(pages::signin::get_email).post(pages::signin::post_email),
+        )
+        .route(
+            "/sign-in/password",
+            get(pages::signin::get_password).post(pages::signin::post_password),
+        )
+        .route(
+            "/sign-in/code",
+            get(pages::signin::get_code).post(pages::signin::post_code),
+        )
         .route("/sign-in/code/resend", post(pages::signin::post_resend))
-        .route("/sign-in/backup-code", get(pages::signin::get_backup_code).post(pages::signin::post_backup_code))
+        .route(
+            "/sign-in/backup-code",
+            get(pages::signin::get_backup_code).post(pages::signin::post_backup_code),
+        )
         .route(
             "/sign-in/save-backup-code",
             get(pages::signin::get_save_backup_code).post(pages::signin::post_save_backup_code),
         )
-        .route("/sign-in/save-backup-code/download", get(pages::signin::get_backup_code_file))
+        .route(
+            "/sign-in/save-backup-code/download",
+            get(pages::signin::get_backup_code_file),
+        )
         .route("/account", get(pages::account::get_account))
         .route("/sign-out", post(pages::account::post_sign_out))
         .route("/healthz", get(pages::healthz))
         .route("/static/gatehouse.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))
         .fallback(pages::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), csrf::ensure_cookie))
-        .layer(middleware::from_fn_with_state(state.clone(), headers::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            csrf::ensure_cookie,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::security_headers,
+        ))
         .with_state(state)
 }

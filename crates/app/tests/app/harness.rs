@@ -22,7 +22,10 @@ pub struct Harness {
 }
 
 pub fn client() -> ClientInfo {
-    ClientInfo { address: Some("192.0.2.10".into()), user_agent: Some("test".into()) }
+    ClientInfo {
+        address: Some("192.0.2.10".into()),
+        user_agent: Some("test".into()),
+    }
 }
 
 impl Harness {
@@ -32,26 +35,52 @@ impl Harness {
 
     pub async fn with_settings(settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
-        let outbox = dir.path().join("outbox");
-        let mailer = Mailer::outbox(outbox.clone(), "Gatehouse <gatehouse@localhost>", OutboxMode::Quiet).unwrap();
-        let clock = FixedClock::at(START);
-        let app = Gatehouse::build(store, mailer, Arc::new(clock.clone()), MasterKey::generate(), settings)
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
             .await
             .unwrap();
+        store.migrate().await.unwrap();
+        let outbox = dir.path().join("outbox");
+        let mailer = Mailer::outbox(
+            outbox.clone(),
+            "Gatehouse <gatehouse@localhost>",
+            OutboxMode::Quiet,
+        )
+        .unwrap();
+        let clock = FixedClock::at(START);
+        let app = Gatehouse::build(
+            store,
+            mailer,
+            Arc::new(clock.clone()),
+            MasterKey::generate(),
+            settings,
+        )
+        .await
+        .unwrap();
         app.add_account(EMAIL, PASSWORD).await.unwrap();
-        Self { app, clock, outbox, seen: HashSet::new(), _dir: dir }
+        Self {
+            app,
+            clock,
+            outbox,
+            seen: HashSet::new(),
+            _dir: dir,
+        }
     }
 
     /// Mail written since the last call, oldest first.
     pub fn new_mail(&mut self) -> Vec<String> {
         let mut fresh: Vec<_> = std::fs::read_dir(&self.outbox)
-            .map(|dir| dir.map(|e| e.unwrap().path()).filter(|p| !self.seen.contains(p)).collect())
+            .map(|dir| {
+                dir.map(|e| e.unwrap().path())
+                    .filter(|p| !self.seen.contains(p))
+                    .collect()
+            })
             .unwrap_or_default();
         fresh.sort();
         self.seen.extend(fresh.iter().cloned());
-        fresh.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        fresh
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 
     /// The code of the newest new mail.
@@ -65,9 +94,19 @@ impl Harness {
     }
 
     /// E-mail and password; returns the flow token and the outcome of the password step.
-    pub async fn password_step(&mut self, password: &str, trust: Option<&str>) -> (String, Result<StepOutcome, gatehouse_app::sign_in::SignInError>) {
+    pub async fn password_step(
+        &mut self,
+        password: &str,
+        trust: Option<&str>,
+    ) -> (
+        String,
+        Result<StepOutcome, gatehouse_app::sign_in::SignInError>,
+    ) {
         let flow = self.app.start_sign_in(EMAIL, None).await.unwrap();
-        let outcome = self.app.submit_password(flow.as_str(), password, trust, &client()).await;
+        let outcome = self
+            .app
+            .submit_password(flow.as_str(), password, trust, &client())
+            .await;
         (flow.as_str().to_string(), outcome)
     }
 
@@ -76,10 +115,17 @@ impl Harness {
         let (flow, outcome) = self.password_step(PASSWORD, None).await;
         assert_step(&outcome.unwrap(), FlowStep::SecondStep);
         let code = self.new_code();
-        let outcome = self.app.submit_code(&flow, &code, trust, &client()).await.unwrap();
+        let outcome = self
+            .app
+            .submit_code(&flow, &code, trust, &client())
+            .await
+            .unwrap();
         let token = outcome.trust_token.as_ref().map(|t| t.as_str().to_string());
         if let Progress::Next(FlowStep::SaveBackupCode { .. }) = outcome.progress {
-            self.app.confirm_backup_code_saved(&flow, &client()).await.unwrap();
+            self.app
+                .confirm_backup_code_saved(&flow, &client())
+                .await
+                .unwrap();
         }
         token
     }

@@ -21,8 +21,17 @@ async fn a_code_works_until_just_before_ten_minutes() {
     let (flow, _) = h.password_step(PASSWORD, None).await;
     let code = h.new_code();
     h.clock.advance(10 * 60 - 1);
-    let outcome = h.app.submit_code(&flow, &code, false, &client()).await.unwrap();
-    assert_step(&outcome, FlowStep::SaveBackupCode { proof: gatehouse_core::Proof::EmailCode });
+    let outcome = h
+        .app
+        .submit_code(&flow, &code, false, &client())
+        .await
+        .unwrap();
+    assert_step(
+        &outcome,
+        FlowStep::SaveBackupCode {
+            proof: gatehouse_core::Proof::EmailCode,
+        },
+    );
 }
 
 #[tokio::test]
@@ -31,16 +40,26 @@ async fn resend_waits_for_the_cooldown_and_kills_the_old_code() {
     let (flow, _) = h.password_step(PASSWORD, None).await;
     let old = h.new_code();
     let early = h.app.resend_code(&flow, &client()).await;
-    assert!(matches!(early, Err(SignInError::ResendTooSoon(30))), "{early:?}");
+    assert!(
+        matches!(early, Err(SignInError::ResendTooSoon(30))),
+        "{early:?}"
+    );
     assert!(h.new_mail().is_empty(), "nothing sent during the cooldown");
     h.clock.advance(30);
     h.app.resend_code(&flow, &client()).await.unwrap();
     let new = h.new_code();
     if old != new {
         let result = h.app.submit_code(&flow, &old, false, &client()).await;
-        assert!(matches!(result, Err(SignInError::WrongCode)), "the old code is dead: {result:?}");
+        assert!(
+            matches!(result, Err(SignInError::WrongCode)),
+            "the old code is dead: {result:?}"
+        );
     }
-    assert!(h.app.submit_code(&flow, &new, false, &client()).await.is_ok());
+    assert!(h
+        .app
+        .submit_code(&flow, &new, false, &client())
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -55,13 +74,20 @@ async fn the_fifth_resend_in_a_sign_in_is_refused_and_nothing_is_sent() {
     assert_eq!(h.new_mail().len(), 4);
     h.clock.advance(30);
     let refused = h.app.resend_code(&flow, &client()).await;
-    assert!(matches!(refused, Err(SignInError::ResendLimit)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(SignInError::ResendLimit)),
+        "{refused:?}"
+    );
     assert!(h.new_mail().is_empty());
 }
 
 #[tokio::test]
 async fn codes_per_account_are_limited_across_sign_ins() {
-    let mut h = Harness::with_settings(Settings { codes_per_account_per_hour: 3, ..Settings::default() }).await;
+    let mut h = Harness::with_settings(Settings {
+        codes_per_account_per_hour: 3,
+        ..Settings::default()
+    })
+    .await;
     for _ in 0..3 {
         let (_, outcome) = h.password_step(PASSWORD, None).await;
         assert!(outcome.unwrap().code_sent);
@@ -95,24 +121,40 @@ async fn sessions_end_after_an_idle_hour_and_after_twelve_hours_in_any_case() {
     let session = session_of(&outcome.unwrap());
     assert!(h.app.find_session(&session).await.unwrap().is_some());
     h.clock.advance(60 * 60 + 1);
-    assert!(h.app.find_session(&session).await.unwrap().is_none(), "idle for over an hour");
+    assert!(
+        h.app.find_session(&session).await.unwrap().is_none(),
+        "idle for over an hour"
+    );
 
     let (_, outcome) = h.password_step(PASSWORD, Some(&trust)).await;
     let session = session_of(&outcome.unwrap());
     for _ in 0..14 {
         h.clock.advance(50 * 60);
-        assert!(h.app.find_session(&session).await.unwrap().is_some(), "active within 12 hours");
+        assert!(
+            h.app.find_session(&session).await.unwrap().is_some(),
+            "active within 12 hours"
+        );
     }
     h.clock.advance(50 * 60);
-    assert!(h.app.find_session(&session).await.unwrap().is_none(), "past the absolute limit");
+    assert!(
+        h.app.find_session(&session).await.unwrap().is_none(),
+        "past the absolute limit"
+    );
 }
 
 #[tokio::test]
 async fn several_backup_codes_can_be_issued_when_configured() {
-    let mut h = Harness::with_settings(Settings { backup_codes_per_account: 3, ..Settings::default() }).await;
+    let mut h = Harness::with_settings(Settings {
+        backup_codes_per_account: 3,
+        ..Settings::default()
+    })
+    .await;
     let (flow, _) = h.password_step(PASSWORD, None).await;
     let code = h.new_code();
-    h.app.submit_code(&flow, &code, false, &client()).await.unwrap();
+    h.app
+        .submit_code(&flow, &code, false, &client())
+        .await
+        .unwrap();
     let view = h.app.view_sign_in(&flow).await.unwrap();
     assert_eq!(view.backup_codes.len(), 3);
     let distinct: std::collections::HashSet<_> = view.backup_codes.iter().collect();

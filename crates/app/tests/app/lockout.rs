@@ -1,8 +1,8 @@
 //! Failure budgets across sign-ins (S10, S19, S25, S47, S52).
 
 use crate::harness::{assert_step, client, Harness, EMAIL, PASSWORD};
-use gatehouse_core::{FlowStep, Proof};
 use gatehouse_app::sign_in::SignInError;
+use gatehouse_core::{FlowStep, Proof};
 
 #[tokio::test]
 async fn an_account_locks_after_one_hundred_wrong_passwords_until_an_admin_enables_it() {
@@ -11,7 +11,10 @@ async fn an_account_locks_after_one_hundred_wrong_passwords_until_an_admin_enabl
         // Wait out each growing delay, so every attempt is really evaluated.
         h.clock.advance(16 * 60);
         let (_, outcome) = h.password_step("wrong password", None).await;
-        assert!(matches!(outcome, Err(SignInError::InvalidCredentials)), "attempt {n}: {outcome:?}");
+        assert!(
+            matches!(outcome, Err(SignInError::InvalidCredentials)),
+            "attempt {n}: {outcome:?}"
+        );
     }
     let summary = h.app.show_account(EMAIL).await.unwrap();
     assert_eq!(summary.failed_password_attempts, 100);
@@ -20,7 +23,10 @@ async fn an_account_locks_after_one_hundred_wrong_passwords_until_an_admin_enabl
     let (_, outcome) = h.password_step(PASSWORD, None).await;
     assert!(matches!(outcome, Err(SignInError::InvalidCredentials)));
     // The owner was told (S52).
-    assert!(h.new_mail().iter().any(|m| m.contains("locked after too many failed sign-ins")));
+    assert!(h
+        .new_mail()
+        .iter()
+        .any(|m| m.contains("locked after too many failed sign-ins")));
     h.app.enable_account(EMAIL).await.unwrap();
     let (_, outcome) = h.password_step(PASSWORD, None).await;
     assert!(outcome.is_ok(), "{outcome:?}");
@@ -37,20 +43,41 @@ async fn wrong_codes_count_for_the_account_across_sign_ins() {
         assert!(matches!(result, Err(SignInError::WrongCode)), "{result:?}");
     }
     let result = h.app.submit_code(&first, wrong, false, &client()).await;
-    assert!(matches!(result, Err(SignInError::TooManyAttempts)), "{result:?}");
+    assert!(
+        matches!(result, Err(SignInError::TooManyAttempts)),
+        "{result:?}"
+    );
 
     // A new sign-in does not get a fresh budget: the account's second step must wait.
     let (second, _) = h.password_step(PASSWORD, None).await;
     let code = h.new_code();
     let result = h.app.submit_code(&second, &code, false, &client()).await;
-    assert!(matches!(result, Err(SignInError::SecondStepLocked)), "{result:?}");
+    assert!(
+        matches!(result, Err(SignInError::SecondStepLocked)),
+        "{result:?}"
+    );
     // Backup codes share that budget (S25).
-    let result = h.app.submit_backup_code(&second, "0000-0000-0000-0000-0000-0000", &client()).await;
-    assert!(matches!(result, Err(SignInError::SecondStepLocked)), "{result:?}");
+    let result = h
+        .app
+        .submit_backup_code(&second, "0000-0000-0000-0000-0000-0000", &client())
+        .await;
+    assert!(
+        matches!(result, Err(SignInError::SecondStepLocked)),
+        "{result:?}"
+    );
     h.clock.advance(2);
-    let outcome = h.app.submit_code(&second, &code, false, &client()).await.unwrap();
+    let outcome = h
+        .app
+        .submit_code(&second, &code, false, &client())
+        .await
+        .unwrap();
     // Accepted after the delay: on to saving the first backup code.
-    assert_step(&outcome, FlowStep::SaveBackupCode { proof: Proof::EmailCode });
+    assert_step(
+        &outcome,
+        FlowStep::SaveBackupCode {
+            proof: Proof::EmailCode,
+        },
+    );
 }
 
 #[tokio::test]
@@ -61,7 +88,14 @@ async fn a_right_password_resets_the_run_of_failures() {
     }
     let (_, outcome) = h.password_step(PASSWORD, None).await;
     assert!(outcome.is_ok());
-    assert_eq!(h.app.show_account(EMAIL).await.unwrap().failed_password_attempts, 0);
+    assert_eq!(
+        h.app
+            .show_account(EMAIL)
+            .await
+            .unwrap()
+            .failed_password_attempts,
+        0
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,9 @@
 //! and trust lifetimes, which the end-to-end tests cannot wait for. Real SQLite file, real
 //! outbox mailer; only time is controlled.
 
+// Test helpers may unwrap: a panic in a test is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 mod lifetimes;
 mod lockout;

@@ -3,11 +3,17 @@
 use crate::helpers::{TestApp, PASSWORD};
 
 /// Signs in up to the code page, then uses a backup code instead.
-async fn use_backup_code(app: &TestApp, browser: &gatehouse_testkit::Browser, code: &str) -> gatehouse_testkit::Page {
+async fn use_backup_code(
+    app: &TestApp,
+    browser: &gatehouse_testkit::Browser,
+    code: &str,
+) -> gatehouse_testkit::Page {
     app.sign_in_until_code(browser, "ann@example.com").await;
     let page = browser.get("/sign-in/backup-code").await;
     assert!(page.body.contains("<h1>Use a backup code</h1>"));
-    browser.post("/sign-in/backup-code", &[("backup_code", code)]).await
+    browser
+        .post("/sign-in/backup-code", &[("backup_code", code)])
+        .await
 }
 
 #[tokio::test]
@@ -15,23 +21,41 @@ async fn a_backup_code_replaces_the_emailed_code_once_in_any_spelling() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    let saved = app.sign_in_saving_backup_code(&browser, "ann@example.com", false).await;
+    let saved = app
+        .sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
     app.sign_out(&browser).await;
 
     let typed = saved.to_lowercase().replace('-', "");
     let before = app.mails_to("ann@example.com") + 1; // the code mail of this sign-in
     let page = use_backup_code(&app, &browser, &typed).await;
-    assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"), "{}", page.body);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/save-backup-code"),
+        "{}",
+        page.body
+    );
     // The next code is shown at once, and is a different one (S24).
-    let next = browser.get("/sign-in/save-backup-code").await.backup_code().expect("new code");
+    let next = browser
+        .get("/sign-in/save-backup-code")
+        .await
+        .backup_code()
+        .expect("new code");
     assert_ne!(next, saved);
-    assert!(!app.is_signed_in(&browser).await, "not before the new code is confirmed");
+    assert!(
+        !app.is_signed_in(&browser).await,
+        "not before the new code is confirmed"
+    );
     browser.post("/sign-in/save-backup-code", &[]).await;
     assert!(app.is_signed_in(&browser).await);
 
     // The owner is told, and the notice carries no code (S24, S21).
     let notice = app.mail.wait_for_new("ann@example.com", before).await;
-    assert!(notice.subject().contains("backup code was used"), "{}", notice.subject());
+    assert!(
+        notice.subject().contains("backup code was used"),
+        "{}",
+        notice.subject()
+    );
     assert!(!notice.data.contains(&saved) && !notice.data.contains(&next));
 
     // The used code is dead.
@@ -47,12 +71,18 @@ async fn a_backup_code_never_replaces_the_password() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    let saved = app.sign_in_saving_backup_code(&browser, "ann@example.com", false).await;
+    let saved = app
+        .sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
     app.sign_out(&browser).await;
     let fresh = app.browser();
-    fresh.post("/sign-in", &[("email", "ann@example.com")]).await;
+    fresh
+        .post("/sign-in", &[("email", "ann@example.com")])
+        .await;
     // Without the password step the backup-code page sends the person back to it.
-    let page = fresh.post("/sign-in/backup-code", &[("backup_code", &saved)]).await;
+    let page = fresh
+        .post("/sign-in/backup-code", &[("backup_code", &saved)])
+        .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/password"));
     assert!(!app.is_signed_in(&fresh).await);
 }
@@ -64,7 +94,11 @@ async fn a_pending_backup_code_cannot_sign_in() {
     let first = app.browser();
     let code = app.sign_in_until_code(&first, "ann@example.com").await;
     first.post("/sign-in/code", &[("code", &code)]).await;
-    let pending = first.get("/sign-in/save-backup-code").await.backup_code().expect("pending code");
+    let pending = first
+        .get("/sign-in/save-backup-code")
+        .await
+        .backup_code()
+        .expect("pending code");
     // The page is abandoned without "I have saved this code" (S22).
     let second = app.browser();
     let page = use_backup_code(&app, &second, &pending).await;
@@ -77,20 +111,28 @@ async fn ten_parallel_sign_ins_with_one_backup_code_give_exactly_one_success() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let owner = app.browser();
-    let saved = app.sign_in_saving_backup_code(&owner, "ann@example.com", false).await;
+    let saved = app
+        .sign_in_saving_backup_code(&owner, "ann@example.com", false)
+        .await;
 
     // Ten browsers reach the second step, then all present the code at once (S23).
     let mut browsers = Vec::new();
     for _ in 0..10 {
         let browser = app.browser();
-        let page = app.enter_email_and_password(&browser, "ann@example.com", PASSWORD).await;
+        let page = app
+            .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+            .await;
         assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
         browsers.push(browser);
     }
     let attempts = browsers.iter().map(|browser| {
         let browser = browser.clone();
         let saved = saved.clone();
-        tokio::spawn(async move { browser.post("/sign-in/backup-code", &[("backup_code", &saved)]).await })
+        tokio::spawn(async move {
+            browser
+                .post("/sign-in/backup-code", &[("backup_code", &saved)])
+                .await
+        })
     });
     let mut successes = 0;
     for attempt in attempts.collect::<Vec<_>>() {
@@ -112,11 +154,21 @@ async fn the_download_is_a_text_file_with_the_code() {
     let browser = app.browser();
     let code = app.sign_in_until_code(&browser, "ann@example.com").await;
     browser.post("/sign-in/code", &[("code", &code)]).await;
-    let shown = browser.get("/sign-in/save-backup-code").await.backup_code().unwrap();
+    let shown = browser
+        .get("/sign-in/save-backup-code")
+        .await
+        .backup_code()
+        .unwrap();
     let file = browser.get("/sign-in/save-backup-code/download").await;
     assert_eq!(file.status, 200);
-    assert!(file.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
-    assert!(file.headers["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(file.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(file.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
     assert!(file.body.contains(&shown));
     // Once confirmed, the code can never be shown again (S21).
     browser.post("/sign-in/save-backup-code", &[]).await;

@@ -10,7 +10,9 @@ struct Cli {
 
 impl Cli {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn path(&self) -> &std::path::Path {
@@ -18,28 +20,77 @@ impl Cli {
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> gatehouse_testkit::CliOutput {
-        run_cli(binary(), self.path(), &ServerOptions::default(), args, stdin).await
+        run_cli(
+            binary(),
+            self.path(),
+            &ServerOptions::default(),
+            args,
+            stdin,
+        )
+        .await
     }
 }
 
 fn assert_one_line_error(out: &gatehouse_testkit::CliOutput, expected: &str) {
     assert_ne!(out.code, 0, "must fail: {out:?}");
-    let lines: Vec<_> = out.stderr.lines().filter(|l| !l.contains(" INFO ")).collect();
-    assert_eq!(lines.len(), 1, "one clear line on stderr, got: {:?}", out.stderr);
-    assert!(lines[0].contains(expected), "{:?} should mention {expected:?}", lines[0]);
+    let lines: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.contains(" INFO "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one clear line on stderr, got: {:?}",
+        out.stderr
+    );
+    assert!(
+        lines[0].contains(expected),
+        "{:?} should mention {expected:?}",
+        lines[0]
+    );
 }
 
 #[tokio::test]
 async fn an_admin_adds_lists_shows_disables_and_enables_accounts() {
     let cli = Cli::new();
-    let out = cli.run(&["user", "add", "--email", "Ann@Example.com", "--password-stdin"], Some("a long enough passphrase\n")).await;
+    let out = cli
+        .run(
+            &[
+                "user",
+                "add",
+                "--email",
+                "Ann@Example.com",
+                "--password-stdin",
+            ],
+            Some("a long enough passphrase\n"),
+        )
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("\"email\": \"ann@example.com\""), "{}", out.stdout);
-    cli.run(&["user", "add", "--email", "bob@example.com", "--password-stdin"], Some("another long passphrase")).await;
+    assert!(
+        out.stdout.contains("\"email\": \"ann@example.com\""),
+        "{}",
+        out.stdout
+    );
+    cli.run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        Some("another long passphrase"),
+    )
+    .await;
 
     let out = cli.run(&["user", "list"], None).await;
     assert_eq!(out.code, 0);
-    let emails: Vec<_> = out.stdout.lines().map(|l| l.contains("ann@example.com") || l.contains("bob@example.com")).collect();
+    let emails: Vec<_> = out
+        .stdout
+        .lines()
+        .map(|l| l.contains("ann@example.com") || l.contains("bob@example.com"))
+        .collect();
     assert_eq!(emails, vec![true, true]);
 
     let out = cli.run(&["user", "disable", "ann@example.com"], None).await;
@@ -54,31 +105,89 @@ async fn an_admin_adds_lists_shows_disables_and_enables_accounts() {
 #[tokio::test]
 async fn bad_arguments_get_one_line_a_non_zero_exit_and_change_nothing() {
     let cli = Cli::new();
-    assert_one_line_error(&cli.run(&["user", "add", "--email", "ann@example.com"], Some("passphrase long")).await, "--password-stdin");
-    assert_one_line_error(&cli.run(&["user", "frobnicate"], None).await, "frobnicate");
-    assert_one_line_error(&cli.run(&["serve", "--listen", "not-an-address"], None).await, "not-an-address");
     assert_one_line_error(
-        &cli.run(&["user", "add", "--email", "not-an-email", "--password-stdin"], Some("passphrase long")).await,
+        &cli.run(
+            &["user", "add", "--email", "ann@example.com"],
+            Some("passphrase long"),
+        )
+        .await,
+        "--password-stdin",
+    );
+    assert_one_line_error(&cli.run(&["user", "frobnicate"], None).await, "frobnicate");
+    assert_one_line_error(
+        &cli.run(&["serve", "--listen", "not-an-address"], None)
+            .await,
+        "not-an-address",
+    );
+    assert_one_line_error(
+        &cli.run(
+            &["user", "add", "--email", "not-an-email", "--password-stdin"],
+            Some("passphrase long"),
+        )
+        .await,
         "invalid email",
     );
     assert_one_line_error(
-        &cli.run(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some("")).await,
+        &cli.run(
+            &[
+                "user",
+                "add",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some(""),
+        )
+        .await,
         "no password",
     );
     // S1, S2: the refusal says why.
     assert_one_line_error(
-        &cli.run(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some("short")).await,
+        &cli.run(
+            &[
+                "user",
+                "add",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some("short"),
+        )
+        .await,
         "at least 8 characters",
     );
     assert_one_line_error(
-        &cli.run(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some("password1234")).await,
+        &cli.run(
+            &[
+                "user",
+                "add",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some("password1234"),
+        )
+        .await,
         "too common",
     );
     assert_one_line_error(
-        &cli.run(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some("ann@example.com")).await,
+        &cli.run(
+            &[
+                "user",
+                "add",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some("ann@example.com"),
+        )
+        .await,
         "email address",
     );
-    assert_one_line_error(&cli.run(&["user", "show", "nobody@example.com"], None).await, "no account");
+    assert_one_line_error(
+        &cli.run(&["user", "show", "nobody@example.com"], None).await,
+        "no account",
+    );
     // None of it created an account.
     let out = cli.run(&["user", "list"], None).await;
     assert_eq!(out.code, 0);
@@ -88,7 +197,18 @@ async fn bad_arguments_get_one_line_a_non_zero_exit_and_change_nothing() {
 #[tokio::test]
 async fn adding_the_same_address_twice_is_refused() {
     let cli = Cli::new();
-    let add = |pw: &'static str| cli.run(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some(pw));
+    let add = |pw: &'static str| {
+        cli.run(
+            &[
+                "user",
+                "add",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some(pw),
+        )
+    };
     assert_eq!(add("first long passphrase").await.code, 0);
     assert_one_line_error(&add("second long passphrase").await, "already exists");
 }
@@ -99,10 +219,20 @@ async fn a_broken_configuration_file_is_named_in_the_error() {
     let file = cli.path().join("gatehouse.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nno_such_setting = 1\n").unwrap();
     let path = file.display().to_string();
-    assert_one_line_error(&cli.run(&["--config", &path, "migrate"], None).await, "no_such_setting");
+    assert_one_line_error(
+        &cli.run(&["--config", &path, "migrate"], None).await,
+        "no_such_setting",
+    );
     std::fs::write(&file, "trust_days = 0\n").unwrap();
-    assert_one_line_error(&cli.run(&["--config", &path, "migrate"], None).await, "trust_days");
-    assert_one_line_error(&cli.run(&["--config", "/no/such/file.toml", "migrate"], None).await, "/no/such/file.toml");
+    assert_one_line_error(
+        &cli.run(&["--config", &path, "migrate"], None).await,
+        "trust_days",
+    );
+    assert_one_line_error(
+        &cli.run(&["--config", "/no/such/file.toml", "migrate"], None)
+            .await,
+        "/no/such/file.toml",
+    );
 }
 
 #[tokio::test]

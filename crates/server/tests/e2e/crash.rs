@@ -11,11 +11,19 @@ use std::time::Duration;
 #[tokio::test]
 async fn killing_the_server_during_sign_ins_leaves_a_consistent_database() {
     let mail = SmtpSink::start().await;
-    let options = ServerOptions { smtp_url: Some(mail.url()), ..Default::default() };
+    let options = ServerOptions {
+        smtp_url: Some(mail.url()),
+        ..Default::default()
+    };
     let mut server = TestServer::start(binary(), options).await;
     let accounts = ["a@example.com", "b@example.com", "c@example.com"];
     for email in accounts {
-        let out = server.cli(&["user", "add", "--email", email, "--password-stdin"], Some(PASSWORD)).await;
+        let out = server
+            .cli(
+                &["user", "add", "--email", email, "--password-stdin"],
+                Some(PASSWORD),
+            )
+            .await;
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
 
@@ -38,9 +46,19 @@ async fn killing_the_server_during_sign_ins_leaves_a_consistent_database() {
     }
     // After all that, everyone can still sign in.
     let browser = Browser::new(&server.base_url);
-    browser.post("/sign-in", &[("email", "a@example.com")]).await;
-    let page = browser.post("/sign-in/password", &[("password", PASSWORD)]).await;
-    assert!(matches!(page.location.as_deref(), Some("/sign-in/code") | Some("/account")), "{page:?}");
+    browser
+        .post("/sign-in", &[("email", "a@example.com")])
+        .await;
+    let page = browser
+        .post("/sign-in/password", &[("password", PASSWORD)])
+        .await;
+    assert!(
+        matches!(
+            page.location.as_deref(),
+            Some("/sign-in/code") | Some("/account")
+        ),
+        "{page:?}"
+    );
 }
 
 /// Full sign-ins in a loop until the task is aborted or the server dies.
@@ -50,10 +68,14 @@ async fn sign_in_repeatedly(base: &str, mail: &SmtpSink, email: &str) -> Option<
         let before = mail.to(email).len();
         browser.try_get("/sign-in").await?;
         browser.try_post("/sign-in", &[("email", email)]).await?;
-        let page = browser.try_post("/sign-in/password", &[("password", PASSWORD)]).await?;
+        let page = browser
+            .try_post("/sign-in/password", &[("password", PASSWORD)])
+            .await?;
         if page.location.as_deref() == Some("/sign-in/code") {
             let code = mail.wait_for_code(email, before).await;
-            let page = browser.try_post("/sign-in/code", &[("code", &code)]).await?;
+            let page = browser
+                .try_post("/sign-in/code", &[("code", &code)])
+                .await?;
             if page.location.as_deref() == Some("/sign-in/save-backup-code") {
                 browser.try_post("/sign-in/save-backup-code", &[]).await?;
             }
@@ -64,11 +86,26 @@ async fn sign_in_repeatedly(base: &str, mail: &SmtpSink, email: &str) -> Option<
 
 async fn check_database(server: &TestServer) {
     sqlx::any::install_default_drivers();
-    let url = format!("sqlite://{}", server.data_dir.join("gatehouse.db").display());
-    let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-    let integrity: String = sqlx::query("PRAGMA integrity_check").fetch_one(&pool).await.unwrap().try_get(0).unwrap();
+    let url = format!(
+        "sqlite://{}",
+        server.data_dir.join("gatehouse.db").display()
+    );
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let integrity: String = sqlx::query("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
     assert_eq!(integrity, "ok");
-    let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&pool).await.unwrap();
+    let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(accounts, 3, "no account is lost");
     // A used code carries its use time; an active one carries its confirmation and no use.
     let inconsistent: i64 = sqlx::query_scalar(

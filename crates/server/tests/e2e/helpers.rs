@@ -33,7 +33,13 @@ impl TestApp {
 
     /// Creates an account through the CLI, as an admin would.
     pub async fn add_user(&self, email: &str) {
-        let out = self.server.cli(&["user", "add", "--email", email, "--password-stdin"], Some(PASSWORD)).await;
+        let out = self
+            .server
+            .cli(
+                &["user", "add", "--email", email, "--password-stdin"],
+                Some(PASSWORD),
+            )
+            .await;
         assert_eq!(out.code, 0, "user add failed: {}", out.stderr);
     }
 
@@ -42,30 +48,63 @@ impl TestApp {
     }
 
     /// E-mail and password; returns the answer to the password step.
-    pub async fn enter_email_and_password(&self, browser: &Browser, email: &str, password: &str) -> Page {
+    pub async fn enter_email_and_password(
+        &self,
+        browser: &Browser,
+        email: &str,
+        password: &str,
+    ) -> Page {
         let page = browser.post("/sign-in", &[("email", email)]).await;
-        assert_eq!(page.location.as_deref(), Some("/sign-in/password"), "{}", page.body);
-        browser.post("/sign-in/password", &[("password", password)]).await
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/sign-in/password"),
+            "{}",
+            page.body
+        );
+        browser
+            .post("/sign-in/password", &[("password", password)])
+            .await
     }
 
     /// Up to the code page; returns the code that was e-mailed.
     pub async fn sign_in_until_code(&self, browser: &Browser, email: &str) -> String {
         let before = self.mails_to(email);
-        let page = self.enter_email_and_password(browser, email, PASSWORD).await;
-        assert_eq!(page.location.as_deref(), Some("/sign-in/code"), "{}", page.body);
+        let page = self
+            .enter_email_and_password(browser, email, PASSWORD)
+            .await;
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/sign-in/code"),
+            "{}",
+            page.body
+        );
         self.mail.wait_for_code(email, before).await
     }
 
     /// A whole first sign-in: code, save the backup code, signed in. Returns the code.
-    pub async fn sign_in_saving_backup_code(&self, browser: &Browser, email: &str, trust: bool) -> String {
+    pub async fn sign_in_saving_backup_code(
+        &self,
+        browser: &Browser,
+        email: &str,
+        trust: bool,
+    ) -> String {
         let code = self.sign_in_until_code(browser, email).await;
         let mut fields = vec![("code", code.as_str())];
         if trust {
             fields.push(("trust_device", "on"));
         }
         let page = browser.post("/sign-in/code", &fields).await;
-        assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"), "{}", page.body);
-        let backup = browser.get("/sign-in/save-backup-code").await.backup_code().expect("a backup code");
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/sign-in/save-backup-code"),
+            "{}",
+            page.body
+        );
+        let backup = browser
+            .get("/sign-in/save-backup-code")
+            .await
+            .backup_code()
+            .expect("a backup code");
         let page = browser.post("/sign-in/save-backup-code", &[]).await;
         assert_eq!(page.location.as_deref(), Some("/account"));
         backup
@@ -73,7 +112,8 @@ impl TestApp {
 
     pub async fn is_signed_in(&self, browser: &Browser) -> bool {
         let page = browser.get("/account").await;
-        page.status == 200 && page.body.contains("You&#x27;re signed in") || page.body.contains("You're signed in")
+        page.status == 200 && page.body.contains("You&#x27;re signed in")
+            || page.body.contains("You're signed in")
     }
 
     pub async fn sign_out(&self, browser: &Browser) {

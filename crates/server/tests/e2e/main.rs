@@ -3,6 +3,9 @@
 //! Each file is one part of the specification; test names say what a person or an attacker
 //! observes.
 
+// Test helpers may unwrap: a panic in a test is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod backup_codes;
 mod cli;
 mod crash;

@@ -9,10 +9,22 @@ async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing() {
     app.add_user("ann@example.com").await;
     let browser = app.browser();
     browser.get("/sign-in").await;
-    let page = browser.post_raw("/sign-in", &[("email", "ann@example.com")], &[]).await;
+    let page = browser
+        .post_raw("/sign-in", &[("email", "ann@example.com")], &[])
+        .await;
     assert_eq!(page.status, 403);
-    assert_eq!(browser.cookie("gatehouse_flow"), None, "no sign-in was started");
-    let page = browser.post_raw("/sign-in", &[("email", "ann@example.com"), ("csrf", "forged")], &[]).await;
+    assert_eq!(
+        browser.cookie("gatehouse_flow"),
+        None,
+        "no sign-in was started"
+    );
+    let page = browser
+        .post_raw(
+            "/sign-in",
+            &[("email", "ann@example.com"), ("csrf", "forged")],
+            &[],
+        )
+        .await;
     assert_eq!(page.status, 403);
 }
 
@@ -23,10 +35,18 @@ async fn a_cross_site_post_is_refused_even_with_the_token() {
     browser.get("/sign-in").await;
     let csrf = browser.cookie("gatehouse_csrf").unwrap();
     let fields = [("email", "ann@example.com"), ("csrf", csrf.as_str())];
-    let page = browser.post_raw("/sign-in", &fields, &[("origin", "https://evil.example")]).await;
+    let page = browser
+        .post_raw("/sign-in", &fields, &[("origin", "https://evil.example")])
+        .await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("sent from another site"));
-    let same = browser.post_raw("/sign-in", &fields, &[("origin", app.server.base_url.as_str())]).await;
+    let same = browser
+        .post_raw(
+            "/sign-in",
+            &fields,
+            &[("origin", app.server.base_url.as_str())],
+        )
+        .await;
     assert_eq!(same.status, 303);
 }
 
@@ -34,13 +54,31 @@ async fn a_cross_site_post_is_refused_even_with_the_token() {
 async fn every_page_sends_the_security_headers() {
     let app = TestApp::spawn().await;
     let browser = app.browser();
-    for path in ["/sign-in", "/sign-in/password", "/account", "/no-such-page", "/static/gatehouse.css"] {
+    for path in [
+        "/sign-in",
+        "/sign-in/password",
+        "/account",
+        "/no-such-page",
+        "/static/gatehouse.css",
+    ] {
         let page = browser.get(path).await;
-        let header = |name: &str| page.headers.get(name).map(|v| v.to_str().unwrap().to_string());
+        let header = |name: &str| {
+            page.headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
         let csp = header("content-security-policy").unwrap_or_default();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
-        assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"), "{path}");
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header("referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{path}"
+        );
         // Plain HTTP on loopback: no HSTS (it is sent when the public URL is https).
         assert_eq!(header("strict-transport-security"), None, "{path}");
     }
@@ -56,7 +94,10 @@ async fn behind_https_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
     let page = app.browser().get("/sign-in").await;
     assert!(page.headers.get("strict-transport-security").is_some());
     let cookie = page.set_cookies().join("\n");
-    assert!(cookie.contains("__Host-gatehouse_csrf=") && cookie.contains("Secure"), "{cookie}");
+    assert!(
+        cookie.contains("__Host-gatehouse_csrf=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]
@@ -67,9 +108,20 @@ async fn the_session_cookie_is_http_only_and_same_site() {
     let code = app.sign_in_until_code(&browser, "ann@example.com").await;
     browser.post("/sign-in/code", &[("code", &code)]).await;
     let page = browser.post("/sign-in/save-backup-code", &[]).await;
-    let session = page.set_cookies().into_iter().find(|c| c.starts_with("gatehouse_session=")).unwrap();
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
-    assert_eq!(page.location.as_deref(), Some("/account"), "no token in the URL (S32)");
+    let session = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("gatehouse_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account"),
+        "no token in the URL (S32)"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +146,11 @@ async fn codes_and_backup_codes_never_reach_the_logs_or_the_database() {
     let code = app.sign_in_until_code(&browser, "ann@example.com").await;
     secrets.push(code.clone());
     browser.post("/sign-in/code", &[("code", &code)]).await;
-    let backup = browser.get("/sign-in/save-backup-code").await.backup_code().unwrap();
+    let backup = browser
+        .get("/sign-in/save-backup-code")
+        .await
+        .backup_code()
+        .unwrap();
     secrets.push(backup.clone());
     secrets.push(backup.replace('-', ""));
     browser.post("/sign-in/save-backup-code", &[]).await;
@@ -108,14 +164,25 @@ async fn codes_and_backup_codes_never_reach_the_logs_or_the_database() {
     let mut database = Vec::new();
     for entry in std::fs::read_dir(&app.server.data_dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with("gatehouse.db") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("gatehouse.db")
+        {
             database.extend(std::fs::read(&path).unwrap());
         }
     }
     assert!(!database.is_empty());
     for secret in &secrets {
-        assert!(!logs.contains(secret.as_str()), "S11: {secret} is in the logs");
-        assert!(!contains(&database, secret.as_bytes()), "S11: {secret} is in the database");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "S11: {secret} is in the logs"
+        );
+        assert!(
+            !contains(&database, secret.as_bytes()),
+            "S11: {secret} is in the database"
+        );
     }
     assert!(!logs.contains(PASSWORD));
 }

@@ -12,7 +12,12 @@ async fn a_new_account_signs_in_with_an_emailed_code_and_saves_a_backup_code() {
     assert!(page.body.contains("<h1>Sign in</h1>"));
     let code = app.sign_in_until_code(&browser, "ann@example.com").await;
     let page = browser.get("/sign-in/code").await;
-    assert!(page.body.contains("We sent a code to <strong>a•••@example.com</strong>"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("We sent a code to <strong>a•••@example.com</strong>"),
+        "{}",
+        page.body
+    );
 
     let page = browser.post("/sign-in/code", &[("code", &code)]).await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"));
@@ -35,7 +40,8 @@ async fn the_second_sign_in_needs_no_new_backup_code() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false).await;
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
     app.sign_out(&browser).await;
 
     let code = app.sign_in_until_code(&browser, "ann@example.com").await;
@@ -48,8 +54,12 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
 
-    let wrong = app.enter_email_and_password(&app.browser(), "ann@example.com", "not the password").await;
-    let unknown = app.enter_email_and_password(&app.browser(), "nobody@example.com", PASSWORD).await;
+    let wrong = app
+        .enter_email_and_password(&app.browser(), "ann@example.com", "not the password")
+        .await;
+    let unknown = app
+        .enter_email_and_password(&app.browser(), "nobody@example.com", PASSWORD)
+        .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(unknown.status, 401);
     assert!(wrong.body.contains("Email or password is incorrect"));
@@ -57,10 +67,10 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
     // The pages differ only in the address they echo back.
     assert_eq!(
         wrong.body.replace("ann@example.com", "X"),
-        unknown.body.replace("nobody@example.com", "X").replace(
-            &csrf_of(&unknown.body),
-            &csrf_of(&wrong.body)
-        )
+        unknown
+            .body
+            .replace("nobody@example.com", "X")
+            .replace(&csrf_of(&unknown.body), &csrf_of(&wrong.body))
     );
 }
 
@@ -73,11 +83,23 @@ fn csrf_of(body: &str) -> String {
 async fn the_email_step_reveals_nothing_about_whether_an_account_exists() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let known = app.browser().post("/sign-in", &[("email", "ann@example.com")]).await;
-    let unknown = app.browser().post("/sign-in", &[("email", "nobody@example.com")]).await;
-    assert_eq!((known.status, known.location.clone()), (unknown.status, unknown.location.clone()));
+    let known = app
+        .browser()
+        .post("/sign-in", &[("email", "ann@example.com")])
+        .await;
+    let unknown = app
+        .browser()
+        .post("/sign-in", &[("email", "nobody@example.com")])
+        .await;
+    assert_eq!(
+        (known.status, known.location.clone()),
+        (unknown.status, unknown.location.clone())
+    );
     let cookie_names = |page: &gatehouse_testkit::Page| {
-        page.set_cookies().iter().map(|c| c.split('=').next().unwrap().to_string()).collect::<Vec<_>>()
+        page.set_cookies()
+            .iter()
+            .map(|c| c.split('=').next().unwrap().to_string())
+            .collect::<Vec<_>>()
     };
     assert_eq!(cookie_names(&known), cookie_names(&unknown));
     assert_eq!(known.body, unknown.body);
@@ -86,10 +108,18 @@ async fn the_email_step_reveals_nothing_about_whether_an_account_exists() {
 #[tokio::test]
 async fn a_malformed_email_is_refused_with_a_clear_message() {
     let app = TestApp::spawn().await;
-    let page = app.browser().post("/sign-in", &[("email", "not-an-address")]).await;
+    let page = app
+        .browser()
+        .post("/sign-in", &[("email", "not-an-address")])
+        .await;
     assert_eq!(page.status, 422);
-    assert!(page.body.contains("Enter an email address like name@example.com"));
-    assert!(page.body.contains("value=\"not-an-address\""), "what was typed is kept");
+    assert!(page
+        .body
+        .contains("Enter an email address like name@example.com"));
+    assert!(
+        page.body.contains("value=\"not-an-address\""),
+        "what was typed is kept"
+    );
 }
 
 #[tokio::test]
@@ -119,14 +149,26 @@ async fn wrong_code_five_times_ends_the_sign_in() {
         assert_eq!(page.status, 401);
     }
     let page = browser.post("/sign-in/code", &[("code", wrong)]).await;
-    assert_eq!(page.location.as_deref(), Some("/sign-in?notice=too-many-codes"));
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in?notice=too-many-codes")
+    );
     // The right code no longer helps: the password must be entered again (S10).
     let page = browser.post("/sign-in/code", &[("code", &code)]).await;
-    assert_eq!(page.location.as_deref(), Some("/sign-in?notice=too-many-codes"));
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in?notice=too-many-codes")
+    );
     assert!(!app.is_signed_in(&browser).await);
     // S52: the owner is told that someone had the password but not the code.
     let notice = app.mail.wait_for_new("ann@example.com", before).await;
-    assert!(notice.subject().contains("entered your password but not the code"), "{}", notice.subject());
+    assert!(
+        notice
+            .subject()
+            .contains("entered your password but not the code"),
+        "{}",
+        notice.subject()
+    );
 }
 
 #[tokio::test]
@@ -140,7 +182,9 @@ async fn a_code_from_one_sign_in_does_not_work_in_another() {
     if code_of_first == code_of_second {
         return; // one chance in a million; nothing to compare
     }
-    let page = second.post("/sign-in/code", &[("code", &code_of_first)]).await;
+    let page = second
+        .post("/sign-in/code", &[("code", &code_of_first)])
+        .await;
     assert_eq!(page.status, 401, "S8: codes are bound to their sign-in");
 }
 
@@ -153,9 +197,17 @@ async fn resend_sends_a_new_code_but_not_before_the_cooldown() {
     let before = app.mails_to("ann@example.com");
     let page = browser.post("/sign-in/code/resend", &[]).await;
     assert_eq!(page.status, 429);
-    assert!(page.body.contains("before asking for another code"), "{}", page.body);
+    assert!(
+        page.body.contains("before asking for another code"),
+        "{}",
+        page.body
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(app.mails_to("ann@example.com"), before, "nothing was sent (S9)");
+    assert_eq!(
+        app.mails_to("ann@example.com"),
+        before,
+        "nothing was sent (S9)"
+    );
 }
 
 #[tokio::test]
@@ -163,26 +215,43 @@ async fn signing_out_ends_the_session_on_the_server() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false).await;
-    let session = browser.cookie("gatehouse_session").expect("a session cookie");
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let session = browser
+        .cookie("gatehouse_session")
+        .expect("a session cookie");
     app.sign_out(&browser).await;
     assert!(!app.is_signed_in(&browser).await);
     // A copy of the old cookie is worth nothing now (S33).
     let copy = app.browser();
     copy.set_cookie("gatehouse_session", &session);
-    assert_eq!(copy.get("/account").await.location.as_deref(), Some("/sign-in?return_to=/account"));
+    assert_eq!(
+        copy.get("/account").await.location.as_deref(),
+        Some("/sign-in?return_to=/account")
+    );
 }
 
 #[tokio::test]
 async fn after_signing_in_the_person_returns_to_a_same_origin_path_only() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    for (asked, landed) in [("/account?tab=security", "/account?tab=security"), ("//evil.example/", "/account"), ("https://evil.example/", "/account")] {
+    for (asked, landed) in [
+        ("/account?tab=security", "/account?tab=security"),
+        ("//evil.example/", "/account"),
+        ("https://evil.example/", "/account"),
+    ] {
         let browser = app.browser();
-        let page = browser.post("/sign-in", &[("email", "ann@example.com"), ("return_to", asked)]).await;
+        let page = browser
+            .post(
+                "/sign-in",
+                &[("email", "ann@example.com"), ("return_to", asked)],
+            )
+            .await;
         assert_eq!(page.location.as_deref(), Some("/sign-in/password"));
         let before = app.mails_to("ann@example.com");
-        browser.post("/sign-in/password", &[("password", PASSWORD)]).await;
+        browser
+            .post("/sign-in/password", &[("password", PASSWORD)])
+            .await;
         let code = app.mail.wait_for_code("ann@example.com", before).await;
         let page = browser.post("/sign-in/code", &[("code", &code)]).await;
         let page = if page.location.as_deref() == Some("/sign-in/save-backup-code") {
@@ -190,6 +259,10 @@ async fn after_signing_in_the_person_returns_to_a_same_origin_path_only() {
         } else {
             page
         };
-        assert_eq!(page.location.as_deref(), Some(landed), "S37: return_to={asked}");
+        assert_eq!(
+            page.location.as_deref(),
+            Some(landed),
+            "S37: return_to={asked}"
+        );
     }
 }

@@ -8,22 +8,31 @@ async fn after_five_wrong_passwords_even_the_right_one_is_refused_for_a_while() 
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     for _ in 0..5 {
-        let page = app.enter_email_and_password(&app.browser(), "ann@example.com", "wrong password").await;
+        let page = app
+            .enter_email_and_password(&app.browser(), "ann@example.com", "wrong password")
+            .await;
         assert_eq!(page.status, 401);
     }
     // The growing delay is on: same message, no way in, even with the right password.
-    let page = app.enter_email_and_password(&app.browser(), "ann@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&app.browser(), "ann@example.com", PASSWORD)
+        .await;
     assert_eq!(page.status, 401);
     assert!(page.body.contains("Email or password is incorrect"));
     // An unknown address is throttled the same way, so the delay reveals nothing (S46).
     for _ in 0..5 {
-        app.enter_email_and_password(&app.browser(), "nobody@example.com", "wrong password").await;
+        app.enter_email_and_password(&app.browser(), "nobody@example.com", "wrong password")
+            .await;
     }
-    let page = app.enter_email_and_password(&app.browser(), "nobody@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&app.browser(), "nobody@example.com", PASSWORD)
+        .await;
     assert_eq!(page.status, 401);
     // After the delay has passed, the right password works again.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let page = app.enter_email_and_password(&app.browser(), "ann@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&app.browser(), "ann@example.com", PASSWORD)
+        .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
 }
 
@@ -36,9 +45,23 @@ async fn two_hundred_parallel_guesses_over_two_nodes_stay_within_the_budget() {
         Some(admin) => TestDatabase::postgres(&admin).await,
         None => TestDatabase::sqlite(),
     };
-    let options = ServerOptions { database_url: Some(database.url.clone()), ..Default::default() };
+    let options = ServerOptions {
+        database_url: Some(database.url.clone()),
+        ..Default::default()
+    };
     let first = TestServer::start(binary(), options.clone()).await;
-    let out = first.cli(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some(PASSWORD)).await;
+    let out = first
+        .cli(
+            &[
+                "user",
+                "add",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some(PASSWORD),
+        )
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let mut second_options = options.clone();
     // Both nodes must share the master key, as DESIGN.md §4 asks of several nodes.
@@ -50,11 +73,20 @@ async fn two_hundred_parallel_guesses_over_two_nodes_stay_within_the_budget() {
 
     let mut tasks = Vec::new();
     for n in 0..200 {
-        let base = if n % 2 == 0 { first.base_url.clone() } else { second.base_url.clone() };
+        let base = if n % 2 == 0 {
+            first.base_url.clone()
+        } else {
+            second.base_url.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let browser = Browser::new(&base);
-            browser.post("/sign-in", &[("email", "ann@example.com")]).await;
-            browser.post("/sign-in/password", &[("password", "wrong password")]).await.status
+            browser
+                .post("/sign-in", &[("email", "ann@example.com")])
+                .await;
+            browser
+                .post("/sign-in/password", &[("password", "wrong password")])
+                .await
+                .status
         }));
     }
     for task in tasks {
@@ -72,7 +104,10 @@ async fn two_hundred_parallel_guesses_over_two_nodes_stay_within_the_budget() {
     // Five free attempts, then a 2-second delay and growing: a burst of 200 can get at most
     // a few more evaluated, never hundreds. (Parallel claims of one count are refused, so
     // the number may well be lower than five.)
-    assert!((1..=8).contains(&counted), "{counted} guesses were evaluated");
+    assert!(
+        (1..=8).contains(&counted),
+        "{counted} guesses were evaluated"
+    );
     drop((first, second));
     database.drop_database().await;
 }

@@ -7,15 +7,26 @@ async fn a_trusted_browser_skips_the_code_but_not_the_password() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", true).await;
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", true)
+        .await;
     app.sign_out(&browser).await;
 
     let before = app.mails_to("ann@example.com");
-    let page = browser.post("/sign-in", &[("email", "ann@example.com")]).await;
-    assert_eq!(page.location.as_deref(), Some("/sign-in/password"), "the password is still asked");
-    let page = browser.post("/sign-in/password", &[("password", "wrong password")]).await;
+    let page = browser
+        .post("/sign-in", &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/password"),
+        "the password is still asked"
+    );
+    let page = browser
+        .post("/sign-in/password", &[("password", "wrong password")])
+        .await;
     assert_eq!(page.status, 401, "trust never replaces the password (S27)");
-    let page = browser.post("/sign-in/password", &[("password", PASSWORD)]).await;
+    let page = browser
+        .post("/sign-in/password", &[("password", PASSWORD)])
+        .await;
     assert_eq!(page.location.as_deref(), Some("/account"), "no code asked");
     assert!(app.is_signed_in(&browser).await);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -27,9 +38,12 @@ async fn another_browser_is_asked_for_a_code() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let trusted = app.browser();
-    app.sign_in_saving_backup_code(&trusted, "ann@example.com", true).await;
+    app.sign_in_saving_backup_code(&trusted, "ann@example.com", true)
+        .await;
     let other = app.browser();
-    let page = app.enter_email_and_password(&other, "ann@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&other, "ann@example.com", PASSWORD)
+        .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
 }
 
@@ -38,10 +52,13 @@ async fn trust_is_off_unless_ticked() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false).await;
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
     assert_eq!(browser.cookie("gatehouse_trust"), None);
     app.sign_out(&browser).await;
-    let page = app.enter_email_and_password(&browser, "ann@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
 }
 
@@ -51,10 +68,22 @@ async fn the_trust_cookie_is_http_only_same_site_and_lasts_thirty_days() {
     app.add_user("ann@example.com").await;
     let browser = app.browser();
     let code = app.sign_in_until_code(&browser, "ann@example.com").await;
-    let page = browser.post("/sign-in/code", &[("code", &code), ("trust_device", "on")]).await;
-    let trust = page.set_cookies().into_iter().find(|c| c.starts_with("gatehouse_trust=")).expect("trust cookie");
-    assert!(trust.contains("HttpOnly") && trust.contains("SameSite=Lax"), "{trust}");
-    assert!(trust.contains(&format!("Max-Age={}", 30 * 24 * 3600)), "{trust}");
+    let page = browser
+        .post("/sign-in/code", &[("code", &code), ("trust_device", "on")])
+        .await;
+    let trust = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("gatehouse_trust="))
+        .expect("trust cookie");
+    assert!(
+        trust.contains("HttpOnly") && trust.contains("SameSite=Lax"),
+        "{trust}"
+    );
+    assert!(
+        trust.contains(&format!("Max-Age={}", 30 * 24 * 3600)),
+        "{trust}"
+    );
 }
 
 #[tokio::test]
@@ -63,13 +92,16 @@ async fn a_tampered_or_foreign_trust_cookie_silently_falls_back_to_the_code() {
     app.add_user("ann@example.com").await;
     app.add_user("bob@example.com").await;
     let bobs = app.browser();
-    app.sign_in_saving_backup_code(&bobs, "bob@example.com", true).await;
+    app.sign_in_saving_backup_code(&bobs, "bob@example.com", true)
+        .await;
     let bobs_trust = bobs.cookie("gatehouse_trust").expect("trust cookie");
 
     // Bob's trust is bound to Bob: it does not skip Ann's code (S26, S27).
     let browser = app.browser();
     browser.set_cookie("gatehouse_trust", &bobs_trust);
-    let page = app.enter_email_and_password(&browser, "ann@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
 
     // A tampered value is ignored (S30).
@@ -77,7 +109,9 @@ async fn a_tampered_or_foreign_trust_cookie_silently_falls_back_to_the_code() {
     let mut tampered = bobs_trust.clone();
     tampered.replace_range(0..1, if tampered.starts_with('A') { "B" } else { "A" });
     browser.set_cookie("gatehouse_trust", &tampered);
-    let page = app.enter_email_and_password(&browser, "bob@example.com", PASSWORD).await;
+    let page = app
+        .enter_email_and_password(&browser, "bob@example.com", PASSWORD)
+        .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
 }
 
@@ -86,11 +120,23 @@ async fn a_forged_trust_field_on_the_password_step_does_nothing() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false).await;
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
     app.sign_out(&browser).await;
-    browser.post("/sign-in", &[("email", "ann@example.com")]).await;
-    let page = browser.post("/sign-in/password", &[("password", PASSWORD), ("trust_device", "on")]).await;
-    assert_eq!(page.location.as_deref(), Some("/sign-in/code"), "S28: trust is offered only on the code step");
+    browser
+        .post("/sign-in", &[("email", "ann@example.com")])
+        .await;
+    let page = browser
+        .post(
+            "/sign-in/password",
+            &[("password", PASSWORD), ("trust_device", "on")],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/code"),
+        "S28: trust is offered only on the code step"
+    );
     assert_eq!(browser.cookie("gatehouse_trust"), None);
 }
 
@@ -99,12 +145,28 @@ async fn disabling_the_account_revokes_its_trusted_devices_and_sessions() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", true).await;
-    let out = app.server.cli(&["user", "disable", "ann@example.com"], None).await;
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", true)
+        .await;
+    let out = app
+        .server
+        .cli(&["user", "disable", "ann@example.com"], None)
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(!app.is_signed_in(&browser).await, "S33: sessions end with the account");
-    let out = app.server.cli(&["user", "enable", "ann@example.com"], None).await;
+    assert!(
+        !app.is_signed_in(&browser).await,
+        "S33: sessions end with the account"
+    );
+    let out = app
+        .server
+        .cli(&["user", "enable", "ann@example.com"], None)
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let page = app.enter_email_and_password(&browser, "ann@example.com", PASSWORD).await;
-    assert_eq!(page.location.as_deref(), Some("/sign-in/code"), "S29: trust was revoked");
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/code"),
+        "S29: trust was revoked"
+    );
 }

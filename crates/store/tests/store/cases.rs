@@ -1,12 +1,23 @@
 //! The cases, backend-agnostic: each takes a migrated, empty store.
 
 use gatehouse_core::FailureRecord;
-use gatehouse_store::{FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, SecurityEvent, Store, StoreError};
+use gatehouse_store::{
+    FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, SecurityEvent, Store,
+    StoreError,
+};
 
 const NOW: i64 = 1_800_000_000;
 
 async fn account(store: &Store, id: &str, email: &str) {
-    store.insert_account(id, email, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", NOW).await.unwrap();
+    store
+        .insert_account(
+            id,
+            email,
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            NOW,
+        )
+        .await
+        .unwrap();
 }
 
 fn flow(id: &str, account_id: Option<&str>) -> FlowRow {
@@ -42,14 +53,25 @@ fn session(id: &str, account_id: &str, token: u8) -> NewSession {
 }
 
 fn code(id: &str, byte: u8) -> NewBackupCode {
-    NewBackupCode { id: id.into(), code_hash: [byte; 32], created_at: NOW }
+    NewBackupCode {
+        id: id.into(),
+        code_hash: [byte; 32],
+        created_at: NOW,
+    }
 }
 
 /// A flow with pending codes `hashes`, confirmed, so they are active.
 async fn active_codes(store: &Store, account_id: &str, flow_id: &str, hashes: &[u8]) {
     let token = [flow_id.as_bytes()[0]; 32];
-    store.insert_flow(&flow(flow_id, Some(account_id)), &token, NOW).await.unwrap();
-    let codes = hashes.iter().enumerate().map(|(n, b)| code(&format!("{flow_id}-c{n}"), *b)).collect();
+    store
+        .insert_flow(&flow(flow_id, Some(account_id)), &token, NOW)
+        .await
+        .unwrap();
+    let codes = hashes
+        .iter()
+        .enumerate()
+        .map(|(n, b)| code(&format!("{flow_id}-c{n}"), *b))
+        .collect();
     let commit = FlowCommit {
         now: NOW,
         expected_version: 0,
@@ -58,22 +80,36 @@ async fn active_codes(store: &Store, account_id: &str, flow_id: &str, hashes: &[
         ..Default::default()
     };
     store.commit_flow(flow_id, commit).await.unwrap();
-    let confirm = FlowCommit { now: NOW, expected_version: 1, confirm_backup_codes_of_flow: true, ..Default::default() };
+    let confirm = FlowCommit {
+        now: NOW,
+        expected_version: 1,
+        confirm_backup_codes_of_flow: true,
+        ..Default::default()
+    };
     store.commit_flow(flow_id, confirm).await.unwrap();
 }
 
 pub async fn an_email_belongs_to_one_account(store: &Store) {
     account(store, "a1", "ann@example.com").await;
-    let again = store.insert_account("a2", "ann@example.com", "x", NOW).await;
+    let again = store
+        .insert_account("a2", "ann@example.com", "x", NOW)
+        .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    let found = store.find_account_by_email("ann@example.com").await.unwrap().unwrap();
+    let found = store
+        .find_account_by_email("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, "a1");
     assert_eq!(store.list_accounts().await.unwrap().len(), 1);
 }
 
 pub async fn disabling_an_account_ends_its_sessions_devices_and_flows(store: &Store) {
     account(store, "a1", "ann@example.com").await;
-    store.insert_flow(&flow("f1", Some("a1")), &[9; 32], NOW).await.unwrap();
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[9; 32], NOW)
+        .await
+        .unwrap();
     let commit = FlowCommit {
         now: NOW,
         expected_version: 0,
@@ -90,33 +126,66 @@ pub async fn disabling_an_account_ends_its_sessions_devices_and_flows(store: &St
         ..Default::default()
     };
     store.commit_flow("f1", commit).await.unwrap();
-    store.insert_flow(&flow("f2", Some("a1")), &[10; 32], NOW).await.unwrap();
-    assert!(store.find_live_session(&[7; 32], 3600, NOW).await.unwrap().is_some());
+    store
+        .insert_flow(&flow("f2", Some("a1")), &[10; 32], NOW)
+        .await
+        .unwrap();
+    assert!(store
+        .find_live_session(&[7; 32], 3600, NOW)
+        .await
+        .unwrap()
+        .is_some());
 
     assert!(store.disable_account("a1", NOW + 1).await.unwrap());
-    assert!(store.find_live_session(&[7; 32], 3600, NOW + 2).await.unwrap().is_none());
-    assert!(!store.use_trusted_device(&[8; 32], "a1", NOW + 2).await.unwrap());
+    assert!(store
+        .find_live_session(&[7; 32], 3600, NOW + 2)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store
+        .use_trusted_device(&[8; 32], "a1", NOW + 2)
+        .await
+        .unwrap());
     assert!(store.find_flow_by_token(&[10; 32]).await.unwrap().is_none());
 }
 
 pub async fn a_flow_moves_only_from_the_version_it_was_read_at(store: &Store) {
-    store.insert_flow(&flow("f1", None), &[1; 32], NOW).await.unwrap();
+    store
+        .insert_flow(&flow("f1", None), &[1; 32], NOW)
+        .await
+        .unwrap();
     let read = store.find_flow_by_token(&[1; 32]).await.unwrap().unwrap();
     assert_eq!(read, flow("f1", None));
     let mut next = read.clone();
     next.attempts = 1;
-    let first = FlowCommit { now: NOW, expected_version: 0, next: Some(next.clone()), ..Default::default() };
+    let first = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        next: Some(next.clone()),
+        ..Default::default()
+    };
     store.commit_flow("f1", first).await.unwrap();
     // A second writer that read version 0 loses.
-    let stale = FlowCommit { now: NOW, expected_version: 0, next: Some(next), ..Default::default() };
-    assert!(matches!(store.commit_flow("f1", stale).await, Err(StoreError::Conflict(_))));
+    let stale = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        next: Some(next),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_flow("f1", stale).await,
+        Err(StoreError::Conflict(_))
+    ));
     let now = store.find_flow_by_token(&[1; 32]).await.unwrap().unwrap();
     assert_eq!((now.version, now.attempts), (1, 1));
 }
 
 pub async fn a_failed_commit_writes_nothing(store: &Store) {
     account(store, "a1", "ann@example.com").await;
-    store.insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW).await.unwrap();
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .await
+        .unwrap();
     // Redeeming a code that does not exist must roll back the session created alongside.
     let commit = FlowCommit {
         now: NOW,
@@ -126,14 +195,30 @@ pub async fn a_failed_commit_writes_nothing(store: &Store) {
         session: Some(session("s1", "a1", 7)),
         ..Default::default()
     };
-    assert!(matches!(store.commit_flow("f1", commit).await, Err(StoreError::Conflict(_))));
-    assert!(store.find_flow_by_token(&[1; 32]).await.unwrap().is_some(), "the flow is still there");
-    assert!(store.find_live_session(&[7; 32], 3600, NOW).await.unwrap().is_none(), "no session");
+    assert!(matches!(
+        store.commit_flow("f1", commit).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store.find_flow_by_token(&[1; 32]).await.unwrap().is_some(),
+        "the flow is still there"
+    );
+    assert!(
+        store
+            .find_live_session(&[7; 32], 3600, NOW)
+            .await
+            .unwrap()
+            .is_none(),
+        "no session"
+    );
 }
 
 pub async fn a_pending_backup_code_cannot_be_redeemed(store: &Store) {
     account(store, "a1", "ann@example.com").await;
-    store.insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW).await.unwrap();
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .await
+        .unwrap();
     let show = FlowCommit {
         now: NOW,
         expected_version: 0,
@@ -143,7 +228,10 @@ pub async fn a_pending_backup_code_cannot_be_redeemed(store: &Store) {
     };
     store.commit_flow("f1", show).await.unwrap();
     assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 0);
-    store.insert_flow(&flow("f2", Some("a1")), &[2; 32], NOW).await.unwrap();
+    store
+        .insert_flow(&flow("f2", Some("a1")), &[2; 32], NOW)
+        .await
+        .unwrap();
     let redeem = FlowCommit {
         now: NOW,
         expected_version: 0,
@@ -151,15 +239,28 @@ pub async fn a_pending_backup_code_cannot_be_redeemed(store: &Store) {
         redeem_backup_code: Some(("a1".into(), [5; 32])),
         ..Default::default()
     };
-    assert!(matches!(store.commit_flow("f2", redeem).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.find_backup_code_status("a1", &[5; 32]).await.unwrap().as_deref(), Some("pending"));
+    assert!(matches!(
+        store.commit_flow("f2", redeem).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .find_backup_code_status("a1", &[5; 32])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("pending")
+    );
 }
 
 pub async fn ten_parallel_redemptions_of_one_code_give_one_success(store: &Store) {
     account(store, "a1", "ann@example.com").await;
     active_codes(store, "a1", "f0", &[5]).await;
     for n in 0..10u8 {
-        store.insert_flow(&flow(&format!("g{n}"), Some("a1")), &[100 + n; 32], NOW).await.unwrap();
+        store
+            .insert_flow(&flow(&format!("g{n}"), Some("a1")), &[100 + n; 32], NOW)
+            .await
+            .unwrap();
     }
     let attempts: Vec<_> = (0..10u8)
         .map(|n| {
@@ -186,14 +287,24 @@ pub async fn ten_parallel_redemptions_of_one_code_give_one_success(store: &Store
         }
     }
     assert_eq!(successes, 1);
-    assert_eq!(store.find_backup_code_status("a1", &[5; 32]).await.unwrap().as_deref(), Some("used"));
+    assert_eq!(
+        store
+            .find_backup_code_status("a1", &[5; 32])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("used")
+    );
     assert_eq!(store.count_live_sessions("a1", NOW).await.unwrap(), 1);
 }
 
 pub async fn showing_new_codes_drops_the_abandoned_pending_ones(store: &Store) {
     account(store, "a1", "ann@example.com").await;
     for (flow_id, byte) in [("f1", 5u8), ("f2", 6u8)] {
-        store.insert_flow(&flow(flow_id, Some("a1")), &[byte; 32], NOW).await.unwrap();
+        store
+            .insert_flow(&flow(flow_id, Some("a1")), &[byte; 32], NOW)
+            .await
+            .unwrap();
         let show = FlowCommit {
             now: NOW,
             expected_version: 0,
@@ -203,52 +314,151 @@ pub async fn showing_new_codes_drops_the_abandoned_pending_ones(store: &Store) {
         };
         store.commit_flow(flow_id, show).await.unwrap();
     }
-    assert_eq!(store.find_backup_code_status("a1", &[5; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        None
+    );
     // The abandoned page's flow can no longer confirm anything.
-    let confirm = FlowCommit { now: NOW, expected_version: 1, confirm_backup_codes_of_flow: true, ..Default::default() };
-    assert!(matches!(store.commit_flow("f1", confirm).await, Err(StoreError::Conflict(_))));
+    let confirm = FlowCommit {
+        now: NOW,
+        expected_version: 1,
+        confirm_backup_codes_of_flow: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_flow("f1", confirm).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 0);
 }
 
 pub async fn only_one_of_two_parallel_claims_on_a_count_wins(store: &Store) {
-    let seen = store.find_failure_record("account:ann@example.com").await.unwrap();
+    let seen = store
+        .find_failure_record("account:ann@example.com")
+        .await
+        .unwrap();
     assert_eq!(seen, FailureRecord::default());
-    assert!(store.claim_attempt("account:ann@example.com", seen, false, NOW).await.unwrap());
-    assert!(!store.claim_attempt("account:ann@example.com", seen, false, NOW).await.unwrap());
-    let after = store.find_failure_record("account:ann@example.com").await.unwrap();
-    assert_eq!(after, FailureRecord { failures: 1, last_failure_at: NOW });
-    store.refund_attempt("account:ann@example.com").await.unwrap();
-    assert_eq!(store.find_failure_record("account:ann@example.com").await.unwrap().failures, 0);
-    store.reset_failures("account:ann@example.com").await.unwrap();
-    assert_eq!(store.find_failure_record("account:ann@example.com").await.unwrap(), FailureRecord::default());
+    assert!(store
+        .claim_attempt("account:ann@example.com", seen, false, NOW)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_attempt("account:ann@example.com", seen, false, NOW)
+        .await
+        .unwrap());
+    let after = store
+        .find_failure_record("account:ann@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        FailureRecord {
+            failures: 1,
+            last_failure_at: NOW
+        }
+    );
+    store
+        .refund_attempt("account:ann@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_failure_record("account:ann@example.com")
+            .await
+            .unwrap()
+            .failures,
+        0
+    );
+    store
+        .reset_failures("account:ann@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_failure_record("account:ann@example.com")
+            .await
+            .unwrap(),
+        FailureRecord::default()
+    );
 }
 
 pub async fn a_rate_window_gives_out_no_more_than_its_limit(store: &Store) {
     for _ in 0..3 {
-        assert!(store.take_from_window("codes:a1", 3600, 3, NOW).await.unwrap());
+        assert!(store
+            .take_from_window("codes:a1", 3600, 3, NOW)
+            .await
+            .unwrap());
     }
-    assert!(!store.take_from_window("codes:a1", 3600, 3, NOW + 10).await.unwrap());
-    assert!(store.take_from_window("codes:a1", 3600, 3, NOW + 3600).await.unwrap(), "a new window");
+    assert!(!store
+        .take_from_window("codes:a1", 3600, 3, NOW + 10)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .take_from_window("codes:a1", 3600, 3, NOW + 3600)
+            .await
+            .unwrap(),
+        "a new window"
+    );
 }
 
 pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
     account(store, "a1", "ann@example.com").await;
     for (n, token) in [(1u8, 11u8), (2, 12)] {
-        store.insert_flow(&flow(&format!("f{n}"), Some("a1")), &[n; 32], NOW).await.unwrap();
-        let commit = FlowCommit { now: NOW, expected_version: 0, session: Some(session(&format!("s{n}"), "a1", token)), ..Default::default() };
+        store
+            .insert_flow(&flow(&format!("f{n}"), Some("a1")), &[n; 32], NOW)
+            .await
+            .unwrap();
+        let commit = FlowCommit {
+            now: NOW,
+            expected_version: 0,
+            session: Some(session(&format!("s{n}"), "a1", token)),
+            ..Default::default()
+        };
         store.commit_flow(&format!("f{n}"), commit).await.unwrap();
     }
-    assert!(store.find_live_session(&[11; 32], 600, NOW + 599).await.unwrap().is_some());
-    assert!(store.find_live_session(&[11; 32], 600, NOW + 599 + 601).await.unwrap().is_none(), "idle");
-    assert!(store.find_live_session(&[12; 32], 100_000, NOW + 3600).await.unwrap().is_none(), "absolute");
-    assert_eq!(store.end_session(&[12; 32], NOW).await.unwrap().as_deref(), Some("a1"));
-    assert!(store.find_live_session(&[12; 32], 600, NOW).await.unwrap().is_none(), "ended");
+    assert!(store
+        .find_live_session(&[11; 32], 600, NOW + 599)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .find_live_session(&[11; 32], 600, NOW + 599 + 601)
+            .await
+            .unwrap()
+            .is_none(),
+        "idle"
+    );
+    assert!(
+        store
+            .find_live_session(&[12; 32], 100_000, NOW + 3600)
+            .await
+            .unwrap()
+            .is_none(),
+        "absolute"
+    );
+    assert_eq!(
+        store.end_session(&[12; 32], NOW).await.unwrap().as_deref(),
+        Some("a1")
+    );
+    assert!(
+        store
+            .find_live_session(&[12; 32], 600, NOW)
+            .await
+            .unwrap()
+            .is_none(),
+        "ended"
+    );
 }
 
 pub async fn trust_is_bound_to_one_account_and_expires(store: &Store) {
     account(store, "a1", "ann@example.com").await;
     account(store, "b1", "bob@example.com").await;
-    store.insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW).await.unwrap();
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .await
+        .unwrap();
     let device = NewTrustedDevice {
         id: "d1".into(),
         token_hash: [8; 32],
@@ -257,12 +467,33 @@ pub async fn trust_is_bound_to_one_account_and_expires(store: &Store) {
         created_at: NOW,
         expires_at: NOW + 30 * 86_400,
     };
-    let commit = FlowCommit { now: NOW, expected_version: 0, trusted_device: Some(device), next: Some(flow("f1", Some("a1"))), ..Default::default() };
+    let commit = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        trusted_device: Some(device),
+        next: Some(flow("f1", Some("a1"))),
+        ..Default::default()
+    };
     store.commit_flow("f1", commit).await.unwrap();
-    assert!(store.use_trusted_device(&[8; 32], "a1", NOW + 10).await.unwrap());
-    assert!(!store.use_trusted_device(&[8; 32], "b1", NOW + 10).await.unwrap(), "another account");
+    assert!(store
+        .use_trusted_device(&[8; 32], "a1", NOW + 10)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .use_trusted_device(&[8; 32], "b1", NOW + 10)
+            .await
+            .unwrap(),
+        "another account"
+    );
     // Using it does not extend it (S26).
-    assert!(!store.use_trusted_device(&[8; 32], "a1", NOW + 30 * 86_400).await.unwrap(), "expired");
+    assert!(
+        !store
+            .use_trusted_device(&[8; 32], "a1", NOW + 30 * 86_400)
+            .await
+            .unwrap(),
+        "expired"
+    );
     assert_eq!(store.revoke_trusted_devices("a1", NOW).await.unwrap(), 1);
 }
 
@@ -283,7 +514,10 @@ pub async fn security_events_are_listed_newest_first(store: &Store) {
         store.insert_event(&event).await.unwrap();
     }
     let events = store.list_events("a1", 2).await.unwrap();
-    assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e2", "e3"]);
+    assert_eq!(
+        events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e2", "e3"]
+    );
 }
 
 pub async fn migrations_can_run_twice(store: &Store) {

@@ -2,6 +2,9 @@
 //! `GATEHOUSE_TEST_DATABASE_URL` is set (CI sets it, and with `CI` set a missing URL is a
 //! failure, never a silent skip). Every case gets a database of its own.
 
+// Test helpers may unwrap: a panic in a test is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cases;
 
 use gatehouse_store::Store;

@@ -33,7 +33,11 @@ pub async fn get_account(
     match state.app.find_session(&cookie).await {
         Ok(Some(session)) => render(
             StatusCode::OK,
-            &AccountPage { csrf: &csrf.0, email: &session.email, used_backup_code: session.proof == "backup_code" },
+            &AccountPage {
+                csrf: &csrf.0,
+                email: &session.email,
+                used_backup_code: session.proof == "backup_code",
+            },
         ),
         Ok(None) => see_other("/sign-in?return_to=/account"),
         Err(error) => app_error(error),

@@ -36,7 +36,11 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
+                .into_response()
         }
     }
 }
@@ -63,16 +67,25 @@ pub async fn not_found() -> Response {
 }
 
 pub async fn stylesheet() -> Response {
-    static_file("text/css; charset=utf-8", include_str!("../../static/gatehouse.css"))
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/gatehouse.css"),
+    )
 }
 
 pub async fn copy_script() -> Response {
-    static_file("text/javascript; charset=utf-8", include_str!("../../static/copy.js"))
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/copy.js"),
+    )
 }
 
 fn static_file(content_type: &'static str, body: &'static str) -> Response {
     (
-        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
         body,
     )
         .into_response()

@@ -80,7 +80,12 @@ pub async fn post_email(
     match state.app.start_sign_in(&form.email, return_to).await {
         // S46: the same answer for every well-formed address, known or not.
         Ok(token) => (
-            [(SET_COOKIE, state.cookies.set(CookieName::Flow, token.as_str(), Some(FLOW_LIFETIME_SECS)))],
+            [(
+                SET_COOKIE,
+                state
+                    .cookies
+                    .set(CookieName::Flow, token.as_str(), Some(FLOW_LIFETIME_SECS)),
+            )],
             see_other("/sign-in/password"),
         )
             .into_response(),
@@ -122,7 +127,10 @@ async fn current_step(
 
 /// Maps a failed step: redirects and internal errors are decided by `error`; a message to
 /// show is handed to `show`, which re-renders the step's own page.
-fn failure_response(error: SignInError, show: impl FnOnce(StatusCode, &str) -> Response) -> Response {
+fn failure_response(
+    error: SignInError,
+    show: impl FnOnce(StatusCode, &str) -> Response,
+) -> Response {
     match sign_in_failure(error) {
         Failure::Show { status, message } => show(status, &message),
         Failure::Redirect(path) => see_other(&path),
@@ -178,7 +186,14 @@ struct PasswordPage<'a> {
 }
 
 fn password_page(csrf: &str, view: &FlowView, status: StatusCode, error: Option<&str>) -> Response {
-    render(status, &PasswordPage { csrf, email: &view.email, error })
+    render(
+        status,
+        &PasswordPage {
+            csrf,
+            email: &view.email,
+            error,
+        },
+    )
 }
 
 pub async fn get_password(
@@ -209,7 +224,11 @@ pub async fn post_password(
         Err(response) => return response,
     };
     let trust = state.cookies.read(&headers, CookieName::Trust);
-    match state.app.submit_password(&flow, &form.password, trust.as_deref(), &client).await {
+    match state
+        .app
+        .submit_password(&flow, &form.password, trust.as_deref(), &client)
+        .await
+    {
         Ok(outcome) => progress_response(&state, outcome),
         Err(error) => failure_response(error, |status, message| {
             password_page(&csrf.0, &view, status, Some(message))
@@ -228,11 +247,26 @@ struct CodePage<'a> {
     error: Option<&'a str>,
 }
 
-const NOT_SENT: &str = "We could not send a code just now. Use \"Resend code\" in a moment, or use a backup code.";
+const NOT_SENT: &str =
+    "We could not send a code just now. Use \"Resend code\" in a moment, or use a backup code.";
 
-fn code_page(csrf: &str, view: &FlowView, status: StatusCode, notice: Option<&str>, error: Option<&str>) -> Response {
+fn code_page(
+    csrf: &str,
+    view: &FlowView,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
     let error = error.or((!view.code_sent).then_some(NOT_SENT));
-    render(status, &CodePage { csrf, masked_email: &view.masked_email, notice, error })
+    render(
+        status,
+        &CodePage {
+            csrf,
+            masked_email: &view.masked_email,
+            notice,
+            error,
+        },
+    )
 }
 
 pub async fn get_code(
@@ -242,7 +276,13 @@ pub async fn get_code(
     headers: HeaderMap,
 ) -> Response {
     match current_step(&state, &headers, is_second_step).await {
-        Ok((_, view)) => code_page(&csrf.0, &view, StatusCode::OK, notice_text(query.notice.as_deref()), None),
+        Ok((_, view)) => code_page(
+            &csrf.0,
+            &view,
+            StatusCode::OK,
+            notice_text(query.notice.as_deref()),
+            None,
+        ),
         Err(response) => response,
     }
 }
@@ -266,7 +306,11 @@ pub async fn post_code(
         Err(response) => return response,
     };
     let trust = form.trust_device.is_some();
-    match state.app.submit_code(&flow, &form.code, trust, &client).await {
+    match state
+        .app
+        .submit_code(&flow, &form.code, trust, &client)
+        .await
+    {
         Ok(outcome) => progress_response(&state, outcome),
         Err(error) => failure_response(error, |status, message| {
             code_page(&csrf.0, &view, status, None, Some(message))
@@ -311,7 +355,13 @@ pub async fn get_backup_code(
     headers: HeaderMap,
 ) -> Response {
     match current_step(&state, &headers, is_second_step).await {
-        Ok(_) => render(StatusCode::OK, &BackupCodePage { csrf: &csrf.0, error: None }),
+        Ok(_) => render(
+            StatusCode::OK,
+            &BackupCodePage {
+                csrf: &csrf.0,
+                error: None,
+            },
+        ),
         Err(response) => response,
     }
 }
@@ -332,10 +382,20 @@ pub async fn post_backup_code(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match state.app.submit_backup_code(&flow, &form.backup_code, &client).await {
+    match state
+        .app
+        .submit_backup_code(&flow, &form.backup_code, &client)
+        .await
+    {
         Ok(outcome) => progress_response(&state, outcome),
         Err(error) => failure_response(error, |status, message| {
-            render(status, &BackupCodePage { csrf: &csrf.0, error: Some(message) })
+            render(
+                status,
+                &BackupCodePage {
+                    csrf: &csrf.0,
+                    error: Some(message),
+                },
+            )
         }),
     }
 }
@@ -358,7 +418,11 @@ pub async fn get_save_backup_code(
     match current_step(&state, &headers, is_save_backup_code).await {
         Ok((_, view)) => render(
             StatusCode::OK,
-            &SaveBackupCodePage { csrf: &csrf.0, codes: &view.backup_codes, error: None },
+            &SaveBackupCodePage {
+                csrf: &csrf.0,
+                codes: &view.backup_codes,
+                error: None,
+            },
         ),
         Err(response) => response,
     }
@@ -380,7 +444,11 @@ pub async fn post_save_backup_code(
         Err(error) => failure_response(error, |status, message| {
             render(
                 status,
-                &SaveBackupCodePage { csrf: &csrf.0, codes: &view.backup_codes, error: Some(message) },
+                &SaveBackupCodePage {
+                    csrf: &csrf.0,
+                    codes: &view.backup_codes,
+                    error: Some(message),
+                },
             )
         }),
     }
@@ -395,7 +463,10 @@ pub async fn get_backup_code_file(State(state): State<AppState>, headers: Header
         Ok(text) => (
             [
                 (CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (CONTENT_DISPOSITION, "attachment; filename=\"gatehouse-backup-code.txt\""),
+                (
+                    CONTENT_DISPOSITION,
+                    "attachment; filename=\"gatehouse-backup-code.txt\"",
+                ),
             ],
             text,
         )
