@@ -15,6 +15,20 @@ export const VIEWPORTS = {
 };
 
 const ACTION_TIMEOUT_MS = 10_000;
+const DOCUMENTS_REMEMBERED = 4;
+
+// The last few documents each page loaded (method, URL, status), for error messages.
+const documentsByPage = new WeakMap();
+
+function rememberDocument(response) {
+  const request = response.request();
+  const frame = request.frame();
+  const page = frame.page();
+  if (!request.isNavigationRequest() || frame !== page.mainFrame()) return;
+  const list = documentsByPage.get(page) ?? [];
+  list.push(`${request.method()} ${response.url()} -> ${response.status()} ${response.statusText()}`);
+  documentsByPage.set(page, list.slice(-DOCUMENTS_REMEMBERED));
+}
 const NAVIGATION_TIMEOUT_MS = 15_000;
 
 export function launchBrowser() {
@@ -44,6 +58,13 @@ export async function newContext(browser, options = {}) {
     bypassCSP: true,
     ...options,
   });
+  context.on('response', (response) => {
+    try {
+      rememberDocument(response);
+    } catch {
+      // A response from a closed page or a worker: nothing to remember.
+    }
+  });
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);
   context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
   return context;
@@ -58,7 +79,8 @@ export async function describePage(page, maxChars = 4_000) {
   try {
     const html = await page.evaluate(() => (document.querySelector('main') ?? document.body)?.outerHTML ?? '');
     const shortened = html.length > maxChars ? `${html.slice(0, maxChars)}\n… (${html.length - maxChars} more characters)` : html;
-    return `page: ${page.url()}\ntitle: ${await page.title()}\nhtml:\n${shortened}`;
+    const documents = (documentsByPage.get(page) ?? []).map((d) => `  ${d}`).join('\n');
+    return `page: ${page.url()}\ntitle: ${await page.title()}\nlast documents loaded:\n${documents}\nhtml:\n${shortened}`;
   } catch (error) {
     return `page: ${page.url()} (content unavailable: ${error.message})`;
   }
