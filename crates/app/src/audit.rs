@@ -21,6 +21,7 @@ pub(crate) enum Event {
     AccountCreated,
     AccountDisabled,
     AccountEnabled,
+    PasswordChanged,
 }
 
 impl Event {
@@ -39,6 +40,7 @@ impl Event {
             Self::AccountCreated => "account_created",
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
+            Self::PasswordChanged => "password_changed",
         }
     }
 }

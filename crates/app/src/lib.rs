@@ -9,6 +9,7 @@ pub mod accounts;
 mod audit;
 pub mod clock;
 pub mod hashing;
+pub mod password_change;
 pub mod sessions;
 pub mod sign_in;
 

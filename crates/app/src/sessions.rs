@@ -7,6 +7,7 @@ use gatehouse_core::Token;
 /// The person behind a live session.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
+    pub session_id: String,
     pub account_id: String,
     pub email: String,
     pub proof: String,
@@ -28,6 +29,7 @@ impl Gatehouse {
             .find_live_session(&token.hash().0, idle, now)
             .await?;
         Ok(session.map(|s| SignedIn {
+            session_id: s.id,
             account_id: s.account_id,
             email: s.email,
             proof: s.proof,

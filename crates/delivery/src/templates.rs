@@ -55,6 +55,17 @@ pub fn wrong_codes_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+pub fn password_changed_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your Gatehouse password was changed".into(),
+        body: "The password of your Gatehouse account was just changed. Your other sessions were\n\
+               signed out and your trusted devices will be asked for a code again.\n\n\
+               If you did not do this, contact your administrator at once.\n"
+            .into(),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),
@@ -89,6 +100,7 @@ mod tests {
             backup_code_used_notice(&to),
             wrong_codes_notice(&to),
             lockout_notice(&to),
+            password_changed_notice(&to),
         ] {
             assert!(
                 !mail.body.chars().any(|c| c.is_ascii_digit()),

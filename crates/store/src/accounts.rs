@@ -101,6 +101,53 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// S6: a new password, and in the same transaction the end of every other session, every
+    /// trusted device and every sign-in in progress of the account. Only if the hash is still
+    /// the one that was checked, so two concurrent changes cannot both win.
+    pub async fn change_password(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        keep_session_id: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4",
+        )
+        .bind(new_hash)
+        .bind(now)
+        .bind(id)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the password changed meanwhile"));
+        }
+        sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL AND id <> $3",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(keep_session_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Disables an account and, in the same transaction, ends everything it holds: sessions,
     /// trusted devices and sign-ins in progress (S29, S33).
     pub async fn disable_account(&self, id: &str, now: i64) -> StoreResult<bool> {

@@ -56,6 +56,7 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy) -> Router {
             get(pages::signin::get_backup_code_file),
         )
         .route("/account", get(pages::account::get_account))
+        .route("/account/password", post(pages::account::post_password))
         .route("/sign-out", post(pages::account::post_sign_out))
         .route("/healthz", get(pages::healthz))
         .route("/static/gatehouse.css", get(pages::stylesheet))

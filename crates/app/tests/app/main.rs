@@ -8,3 +8,4 @@
 mod harness;
 mod lifetimes;
 mod lockout;
+mod passwords;

@@ -10,6 +10,7 @@ mod backup_codes;
 mod cli;
 mod crash;
 mod helpers;
+mod password_change;
 mod postgres;
 mod security;
 mod sign_in;

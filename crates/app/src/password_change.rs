@@ -1,0 +1,135 @@
+//! Changing the password from a signed-in session (S6): the current password is required,
+//! guesses at it count against the account like any other password guess (S47), the new one
+//! must pass the rules of S1-S3, and everything else the account holds (other sessions,
+//! trusted devices, sign-ins in progress) ends in the same transaction. The owner is told.
+
+use crate::audit::{Event, Record};
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::password::PasswordHashString;
+use gatehouse_core::{Admission, Email, LockoutPolicy, Password, PasswordError};
+use gatehouse_delivery::password_changed_notice;
+use gatehouse_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("Please sign in again.")]
+    NotSignedIn,
+    #[error("Your current password is incorrect")]
+    WrongCurrentPassword,
+    #[error("{0}")]
+    WeakPassword(#[from] PasswordError),
+    #[error("Your new password must differ from the current one")]
+    Unchanged,
+    #[error("Your password was changed elsewhere meanwhile. Please try again.")]
+    Conflict,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for PasswordChangeError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::Conflict,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+impl Gatehouse {
+    pub async fn change_password(
+        &self,
+        session_cookie: &str,
+        current: &str,
+        new: &str,
+        client: &ClientInfo,
+    ) -> Result<(), PasswordChangeError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(PasswordChangeError::NotSignedIn)?;
+        let account = self
+            .inner
+            .store
+            .find_account(&session.account_id)
+            .await?
+            .ok_or(PasswordChangeError::NotSignedIn)?;
+        let email = Email::parse(&account.email).map_err(|_| PasswordChangeError::NotSignedIn)?;
+        let new = Password::parse_new(new, &email)?;
+
+        // The current password is a guess like any other: claimed before it is checked.
+        let key = format!("account:{}", account.email);
+        let now = self.now();
+        let seen = self.inner.store.find_failure_record(&key).await?;
+        let admitted = LockoutPolicy::ACCOUNT.admit(seen, now) == Admission::Allowed
+            && self
+                .inner
+                .store
+                .claim_attempt(&key, seen, false, now)
+                .await?;
+        let current_ok = match Password::parse(current) {
+            Ok(current) => {
+                let stored = PasswordHashString(account.password_hash.clone());
+                self.inner
+                    .hashing
+                    .verify(current, stored)
+                    .await
+                    .map_err(AppError::from)?
+            }
+            Err(_) => false,
+        };
+        if !(admitted && current_ok) {
+            self.record(Record {
+                event: Event::PasswordChanged,
+                result: "failure",
+                account_id: Some(&account.id),
+                email: Some(&account.email),
+                method: None,
+                client,
+            })
+            .await;
+            return Err(PasswordChangeError::WrongCurrentPassword);
+        }
+        self.inner.store.reset_failures(&key).await?;
+        let unchanged = self
+            .inner
+            .hashing
+            .verify(
+                new.clone(),
+                PasswordHashString(account.password_hash.clone()),
+            )
+            .await
+            .map_err(AppError::from)?;
+        if unchanged {
+            return Err(PasswordChangeError::Unchanged);
+        }
+        let hash = self.inner.hashing.hash(new).await.map_err(AppError::from)?;
+        self.inner
+            .store
+            .change_password(
+                &account.id,
+                &account.password_hash,
+                &hash.0,
+                &session.session_id,
+                self.now(),
+            )
+            .await?;
+        self.record(Record {
+            event: Event::PasswordChanged,
+            result: "success",
+            account_id: Some(&account.id),
+            email: Some(&account.email),
+            method: None,
+            client,
+        })
+        .await;
+        if let Err(error) = self
+            .inner
+            .mailer
+            .send(&password_changed_notice(&email))
+            .await
+        {
+            tracing::error!(%error, "could not send the password-changed notice");
+        }
+        Ok(())
+    }
+}

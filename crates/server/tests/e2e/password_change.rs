@@ -1,0 +1,106 @@
+//! Changing the password from the account page (S6, S2, S5).
+
+use crate::helpers::{TestApp, PASSWORD};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_ends_everything_else() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let here = app.browser();
+    app.sign_in_saving_backup_code(&here, "ann@example.com", false)
+        .await;
+    let elsewhere = app.browser();
+    let code = app.sign_in_until_code(&elsewhere, "ann@example.com").await;
+    let page = elsewhere
+        .post("/sign-in/code", &[("code", &code), ("trust_device", "on")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/account"));
+
+    let page = here
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "not my password"),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("Your current password is incorrect"));
+    let page = here
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "password1234"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("too common"), "S2: the refusal says why");
+
+    let before = app.mails_to("ann@example.com");
+    let page = here
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account?notice=password-changed")
+    );
+    assert!(
+        app.is_signed_in(&here).await,
+        "the session that changed it stays"
+    );
+    assert!(!app.is_signed_in(&elsewhere).await, "other sessions end");
+    let notice = app.mail.wait_for_new("ann@example.com", before).await;
+    assert!(notice.subject().contains("password was changed"));
+
+    // The old password is gone, and the other browser's trust with it.
+    let page = app
+        .enter_email_and_password(&elsewhere, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, 401);
+    let page = app
+        .enter_email_and_password(&elsewhere, "ann@example.com", NEW_PASSWORD)
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/code"),
+        "trusted devices were revoked"
+    );
+}
+
+#[tokio::test]
+async fn password_fields_work_with_password_managers() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    let page = browser.get("/sign-in").await;
+    assert!(page.body.contains("autocomplete=\"username\""));
+    let page = browser
+        .post("/sign-in", &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(page.status, 303);
+    let page = browser.get("/sign-in/password").await;
+    assert!(
+        page.body.contains("autocomplete=\"current-password\""),
+        "S5"
+    );
+    assert!(
+        page.body.contains("autocomplete=\"username\""),
+        "S5: the manager knows whose password"
+    );
+    let signed_in = app.browser();
+    app.sign_in_saving_backup_code(&signed_in, "ann@example.com", false)
+        .await;
+    let page = signed_in.get("/account").await;
+    assert!(page.body.contains("autocomplete=\"new-password\""), "S5");
+}
