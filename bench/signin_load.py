@@ -11,7 +11,10 @@ What it measures (all against 127.0.0.1, a bounded number of requests, stops by 
    checks and page views do not wait behind password hashing: this should stay near 1.
 3. page_vs_static_ratio: requests per second of the sign-in page (CSRF cookie, template)
    against a static file served by the same server (the bare HTTP floor).
-4. overload: with far more clients than the hashing queue holds, the share answered 503 with
+4. enumeration_timing_ratio: median password-step time for an unknown address over that of a
+   known address with a wrong password (S46: unknown addresses are checked against a dummy
+   hash, so this should be 1 within noise).
+5. overload: with far more clients than the hashing queue holds, the share answered 503 with
    Retry-After, and peak memory over idle memory (bounded queue: memory must not grow with load).
 
 Usage: python3 bench/signin_load.py [path/to/gatehouse]   (default: target/debug/gatehouse)
@@ -108,8 +111,9 @@ def main():
     cores = os.cpu_count() or 1
     data = tempfile.mkdtemp(prefix="gatehouse-bench-")
     env = dict(os.environ, GATEHOUSE_DATA_DIR=data, GATEHOUSE_LISTEN="127.0.0.1:0", GATEHOUSE_LOG="warn")
-    subprocess.run([binary, "user", "add", "--email", "bench@example.com", "--password-stdin"],
-                   input=PASSWORD.encode(), env=env, check=True, capture_output=True)
+    for email in ("bench@example.com", "timing@example.com"):
+        subprocess.run([binary, "user", "add", "--email", email, "--password-stdin"],
+                       input=PASSWORD.encode(), env=env, check=True, capture_output=True)
     server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         line = server.stdout.readline().decode()
@@ -134,6 +138,18 @@ def main():
             one_password_step()
         solo = statistics.median(timed(one_password_step, 15))
         limit = cores / solo
+
+        # S46: a known address with a wrong password against an unknown address.
+        def wrong_password_for(email):
+            client = Client(host, port)
+
+            def step():
+                client.start_sign_in(email)
+                client.request("POST", "/sign-in/password", {"password": "wrong password here"})
+            return step
+
+        known = statistics.median(timed(wrong_password_for("timing@example.com"), 15))
+        unknown = statistics.median(timed(wrong_password_for("nobody-at-all@example.com"), 15))
 
         # Cheap page when idle.
         idle_page = timed(lambda: parked.request("GET", "/sign-in/code"), 200)
@@ -191,6 +207,7 @@ def main():
             "code_page_p95_ms_idle": round(percentile(idle_page, 0.95) * 1000, 2),
             "code_page_p95_ms_while_hashing": round(percentile(page_under_load, 0.95) * 1000, 2),
             "page_latency_ratio": round(percentile(page_under_load, 0.95) / percentile(idle_page, 0.95), 2),
+            "enumeration_timing_ratio": round(unknown / known, 2),
             "page_vs_static_ratio": round(static_time / page_time, 2),
             "overload_requests": len(flood_statuses),
             "overload_503_share": round(sum(1 for s in flood_statuses if s == 503) / len(flood_statuses), 2),

@@ -30,6 +30,16 @@ impl Application {
                 config.data_dir.display()
             )
         })?;
+        // Settings that can be checked without side effects come first, so a bad one
+        // stops the start before the database or the key file is touched.
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, &config.mail_from)?,
+            None => Mailer::outbox(
+                config.data_dir.join("outbox"),
+                &config.mail_from,
+                outbox_mode,
+            )?,
+        };
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| {
@@ -43,14 +53,6 @@ impl Application {
             .await
             .context("cannot bring the database schema up to date")?;
         let keys = load_or_create_master_key(&config.master_key_file)?;
-        let mailer = match &config.smtp_url {
-            Some(url) => Mailer::smtp(url, &config.mail_from)?,
-            None => Mailer::outbox(
-                config.data_dir.join("outbox"),
-                &config.mail_from,
-                outbox_mode,
-            )?,
-        };
         let settings = Settings {
             session_absolute_secs: config.session_absolute_hours * 3600,
             session_idle_secs: config.session_idle_minutes * 60,

@@ -245,3 +245,34 @@ async fn migrate_prepares_the_database_and_can_run_twice() {
     }
     assert!(cli.path().join("gatehouse.db").exists());
 }
+
+#[tokio::test]
+async fn a_malformed_environment_setting_is_named_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value, expected) in [
+        ("GATEHOUSE_TRUST_DAYS", "thirty", "GATEHOUSE_TRUST_DAYS"),
+        (
+            "GATEHOUSE_DATABASE_URL",
+            "mysql://db/gatehouse",
+            "unsupported database URL",
+        ),
+        ("GATEHOUSE_SMTP_URL", "carrier-pigeon://coop", "SMTP URL"),
+        ("GATEHOUSE_PUBLIC_URL", "id.example.com", "public URL"),
+        (
+            "GATEHOUSE_MAIL_FROM",
+            "not an address",
+            "GATEHOUSE_MAIL_FROM",
+        ),
+    ] {
+        let options = ServerOptions {
+            env: vec![(name.into(), value.into())],
+            ..Default::default()
+        };
+        let out = run_cli(binary(), dir.path(), &options, &["migrate"], None).await;
+        assert_one_line_error(&out, expected);
+    }
+    assert!(
+        !dir.path().join("gatehouse.db").exists(),
+        "nothing was created"
+    );
+}
