@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { E2E_DIR, RESULTS_DIR } from './server.mjs';
+import { E2E_DIR, RESULTS_DIR, withTimeout } from './server.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS_DIR = path.join(E2E_DIR, 'screenshots');
@@ -16,6 +16,8 @@ export const VIEWPORTS = {
 
 const ACTION_TIMEOUT_MS = 10_000;
 const DOCUMENTS_REMEMBERED = 4;
+// A page stuck in a navigation can make evaluate() and screenshot() wait for ever.
+const ARTEFACT_TIMEOUT_MS = 5_000;
 
 // The last few documents each page loaded (method, URL, status), for error messages.
 const documentsByPage = new WeakMap();
@@ -77,10 +79,15 @@ function slug(text) {
 /** URL, title and the main content's HTML (shortened), for error messages. */
 export async function describePage(page, maxChars = 4_000) {
   try {
-    const html = await page.evaluate(() => (document.querySelector('main') ?? document.body)?.outerHTML ?? '');
+    const html = await withTimeout(
+      page.evaluate(() => (document.querySelector('main') ?? document.body)?.outerHTML ?? ''),
+      ARTEFACT_TIMEOUT_MS,
+      'reading the page',
+    );
     const shortened = html.length > maxChars ? `${html.slice(0, maxChars)}\n… (${html.length - maxChars} more characters)` : html;
     const documents = (documentsByPage.get(page) ?? []).map((d) => `  ${d}`).join('\n');
-    return `page: ${page.url()}\ntitle: ${await page.title()}\nlast documents loaded:\n${documents}\nhtml:\n${shortened}`;
+    const title = await withTimeout(page.title(), ARTEFACT_TIMEOUT_MS, 'reading the title');
+    return `page: ${page.url()}\ntitle: ${title}\nlast documents loaded:\n${documents}\nhtml:\n${shortened}`;
   } catch (error) {
     return `page: ${page.url()} (content unavailable: ${error.message})`;
   }
@@ -91,21 +98,27 @@ export async function saveFailureArtefacts(page, testName) {
   try {
     await mkdir(RESULTS_DIR, { recursive: true });
     const base = path.join(RESULTS_DIR, slug(testName));
-    await page.screenshot({ path: `${base}.png`, fullPage: true });
-    await writeFile(`${base}.html`, await page.content());
+    await page.screenshot({ path: `${base}.png`, fullPage: true, timeout: ARTEFACT_TIMEOUT_MS });
+    await writeFile(`${base}.html`, await withTimeout(page.content(), ARTEFACT_TIMEOUT_MS, 'reading the page'));
     return base;
   } catch {
     return undefined;
   }
 }
 
-/** Saves `screenshots/<name>-phone.png` and `screenshots/<name>-desktop.png` of the page as it is. */
+/**
+ * Saves `screenshots/<name>-phone.png` and `screenshots/<name>-desktop.png` of the page as it is.
+ * Returns, per size, how far the page scrolls sideways (0 when it fits).
+ */
 export async function screenshotAtBothSizes(page, name) {
   await mkdir(SCREENSHOTS_DIR, { recursive: true });
   const original = page.viewportSize();
+  const overflow = {};
   for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     await page.setViewportSize(viewport);
     await page.screenshot({ path: path.join(SCREENSHOTS_DIR, `${name}-${size}.png`), fullPage: true });
+    overflow[size] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   }
   if (original) await page.setViewportSize(original);
+  return overflow;
 }

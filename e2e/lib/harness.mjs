@@ -55,7 +55,9 @@ export async function withVisitor(env, t, journey, { name = t.name, contextOptio
     // The original error keeps its stack (where the step failed) and gains the page's state.
     const saved = await saveFailureArtefacts(page, name);
     const a11y = audit.report();
+    const serverGone = env.server.unexpectedExit();
     error.message +=
+      (serverGone ? `\n\n*** the gatehouse server is gone: ${serverGone} ***` : '') +
       `\n\n--- page at failure${saved ? ` (saved as ${saved}.png/.html)` : ''} ---\n` +
       (await describePage(page)) +
       (a11y ? `\n\n--- accessibility violations on the pages before it ---\n${a11y}` : '');

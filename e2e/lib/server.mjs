@@ -63,9 +63,11 @@ function spawnGatehouse(args, { dataDir, env }) {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   running.add(child);
+  const lines = [];
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       running.delete(child);
+      lines.push(`e2e: ${new Date().toISOString()} the process exited (${signal ?? `code ${code}`})`);
       resolve({ code, signal });
     });
     child.on('error', (error) => {
@@ -73,7 +75,6 @@ function spawnGatehouse(args, { dataDir, env }) {
       resolve({ code: null, signal: null, error });
     });
   });
-  const lines = [];
   const listeners = new Set();
   for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]]) {
     readline.createInterface({ input: stream }).on('line', (raw) => {
@@ -85,7 +86,7 @@ function spawnGatehouse(args, { dataDir, env }) {
   return { child, exited, lines, listeners };
 }
 
-function withTimeout(promise, ms, what) {
+export function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
@@ -141,13 +142,21 @@ export async function startServer({ command = 'serve', dataDir, smtpPort, label 
     );
   });
 
+  let stopping = false;
   const server = {
     baseUrl: undefined,
     demoAccount: undefined,
     dataDir,
     output: () => proc.lines.join('\n'),
+    /** Undefined while the server runs (or was stopped by us); else how it ended, for errors. */
+    unexpectedExit() {
+      if (stopping || (proc.child.exitCode === null && proc.child.signalCode === null)) return undefined;
+      return proc.lines.findLast((line) => line.startsWith('e2e: ')) ?? 'the server exited';
+    },
     async stop() {
       if (proc.child.exitCode === null && proc.child.signalCode === null) {
+        stopping = true;
+        proc.lines.push(`e2e: ${new Date().toISOString()} sending SIGTERM`);
         proc.child.kill('SIGTERM');
         try {
           await withTimeout(proc.exited, STOP_TIMEOUT_MS, `gatehouse ${command} after SIGTERM`);

@@ -212,7 +212,11 @@ async fn ensure_demo_account(app: &Application) -> Result<()> {
     println!("demo email: {DEMO_EMAIL}");
     println!("demo password: {DEMO_PASSWORD}");
     println!("Open the address below in a browser and sign in with the demo account.");
-    println!("Sign-in codes are printed here (no SMTP server is configured) and saved in the outbox folder.");
+    if app.sends_mail_over_smtp() {
+        println!("Sign-in codes are sent to the configured SMTP server.");
+    } else {
+        println!("Sign-in codes are printed here (no SMTP server is configured) and saved in the outbox folder.");
+    }
     Ok(())
 }
 

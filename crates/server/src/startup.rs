@@ -66,6 +66,10 @@ impl Application {
         Ok(Self { gatehouse, config })
     }
 
+    pub fn sends_mail_over_smtp(&self) -> bool {
+        self.config.smtp_url.is_some()
+    }
+
     /// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
     pub async fn run(self) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.listen)

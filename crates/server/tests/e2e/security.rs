@@ -48,6 +48,19 @@ async fn a_cross_site_post_is_refused_even_with_the_token() {
         )
         .await;
     assert_eq!(same.status, 303);
+    // What Chromium sends for its own same-origin form under `Referrer-Policy: no-referrer`.
+    let chromium = browser
+        .post_raw(
+            "/sign-in",
+            &fields,
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(chromium.status, 303);
+    let sibling = browser
+        .post_raw("/sign-in", &fields, &[("sec-fetch-site", "same-site")])
+        .await;
+    assert_eq!(sibling.status, 403, "a sibling subdomain is not us");
 }
 
 #[tokio::test]
