@@ -19,7 +19,7 @@ use gatehouse_delivery::{
     backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
 };
 use gatehouse_store::{
-    FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, StoreError,
+    AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, StoreError,
 };
 
 /// What a person did wrong, or what stops the sign-in; `web` turns each into a page.
@@ -58,6 +58,9 @@ pub enum SignInError {
     ResendLimit,
     #[error("We could not send the code. Please use \"Resend code\" in a moment.")]
     CodeNotSent,
+    /// A newer backup code was shown in another window; the one on this page is void.
+    #[error("A newer backup code was shown in another window. Please sign in again.")]
+    BackupCodeReplaced,
     /// Another request for this sign-in won the race; nothing was changed.
     #[error("Something changed meanwhile. Please try again.")]
     TryAgain,
@@ -135,9 +138,24 @@ fn account_key(email: &str) -> String {
     format!("account:{email}")
 }
 
+/// IPv6 clients are counted per /64, the block one subscriber usually gets; counting each
+/// address would hand an attacker 2^64 budgets (S47).
 fn client_key(address: &str) -> String {
-    format!("client:{address}")
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("client:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("client:{v4}"),
+            None => format!("client:{address}"),
+        },
+        _ => format!("client:{address}"),
+    }
 }
+
+/// How often a claim lost to a parallel one is tried again before the attempt is refused.
+const CLAIM_RETRIES: usize = 4;
 
 pub(crate) fn second_step_key(account_id: &str) -> String {
     format!("second-step:{account_id}")
@@ -217,18 +235,7 @@ impl Gatehouse {
         let Ok(password) = Password::parse(password) else {
             return Err(SignInError::InvalidCredentials);
         };
-        let admitted = matches!(
-            self.claim_attempt(&account_key(&row.email), LockoutPolicy::ACCOUNT)
-                .await?,
-            Claim::Granted
-        ) && match &client.address {
-            Some(address) => matches!(
-                self.claim_attempt(&client_key(address), LockoutPolicy::CLIENT_ADDRESS)
-                    .await?,
-                Claim::Granted
-            ),
-            None => true,
-        };
+        let admitted = self.claim_password_attempt(&row.email, client).await?;
         let account = self.inner.store.find_account_by_email(&row.email).await?;
         let usable = account.filter(|a| a.disabled_at.is_none());
         let stored = usable.as_ref().map_or_else(
@@ -291,18 +298,14 @@ impl Gatehouse {
             },
             now,
         )?;
-        self.record(Record {
-            event: Event::Password,
-            result: "success",
-            account_id: Some(&account.id),
-            email: Some(&row.email),
-            method: trusted_device.then_some(Proof::TrustedDevice.as_str()),
-            client,
-        })
-        .await;
         let mut commit = FlowCommit {
             now,
             expected_version: row.version,
+            // The password just checked must still be the account's when this commits (S6).
+            account_guard: Some(AccountGuard {
+                account_id: account.id.clone(),
+                password_hash: Some(account.password_hash.clone()),
+            }),
             ..FlowCommit::default()
         };
         let mut next_row = row_for(&row, &next);
@@ -314,6 +317,15 @@ impl Gatehouse {
         }
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
         self.inner.store.commit_flow(&row.id, commit).await?;
+        self.record(Record {
+            event: Event::Password,
+            result: "success",
+            account_id: Some(&account.id),
+            email: Some(&row.email),
+            method: trusted_device.then_some(Proof::TrustedDevice.as_str()),
+            client,
+        })
+        .await;
         let code_sent = match mail {
             Some(mail) => self.send_code_mail(&mail, &account.id, client).await,
             None => next_is_code_free(&progress),
@@ -337,7 +349,7 @@ impl Gatehouse {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let code = OtpCode::parse(code).map_err(|_| SignInError::MalformedCode)?;
         let (row, flow) = self
-            .reserve_second_step_attempt(row, flow, &account_id)
+            .reserve_second_step_attempt(row, flow, &account_id, client)
             .await?;
         let now = self.now();
         let verdict = match (&row.code_hash, row.code_expires_at) {
@@ -428,7 +440,7 @@ impl Gatehouse {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let code = BackupCode::parse(code).map_err(|_| SignInError::MalformedBackupCode)?;
         let (row, flow) = self
-            .reserve_second_step_attempt(row, flow, &account_id)
+            .reserve_second_step_attempt(row, flow, &account_id, client)
             .await?;
         let now = self.now();
         let active = self
@@ -499,20 +511,34 @@ impl Gatehouse {
     ) -> Result<(), SignInError> {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let now = self.now();
-        may_send_code(row.codes_sent, row.last_code_sent_at, now).map_err(
-            |refused| match refused {
-                ResendRefused::TooSoon { retry_after_secs } => {
-                    SignInError::ResendTooSoon(retry_after_secs)
+        let allowed =
+            may_send_code(row.codes_sent, row.last_code_sent_at, now).map_err(|refused| {
+                match refused {
+                    ResendRefused::TooSoon { retry_after_secs } => {
+                        SignInError::ResendTooSoon(retry_after_secs)
+                    }
+                    ResendRefused::TooMany => SignInError::ResendLimit,
                 }
-                ResendRefused::TooMany => SignInError::ResendLimit,
-            },
-        )?;
+            });
         let mut next_row = row_for(&row, &flow);
-        let Some(mail) = self
-            .prepare_code(&mut next_row, &row.email, &account_id)
-            .await?
-        else {
-            return Err(SignInError::ResendLimit);
+        let mail = match allowed {
+            Ok(()) => {
+                self.prepare_code(&mut next_row, &row.email, &account_id)
+                    .await?
+            }
+            Err(_) => None,
+        };
+        let Some(mail) = mail else {
+            self.record(Record {
+                event: Event::CodeSent,
+                result: "refused",
+                account_id: Some(&account_id),
+                email: Some(&row.email),
+                method: Some(Proof::EmailCode.as_str()),
+                client,
+            })
+            .await;
+            return Err(allowed.err().unwrap_or(SignInError::ResendLimit));
         };
         let commit = FlowCommit {
             now,
@@ -550,7 +576,22 @@ impl Gatehouse {
         };
         let next_row = row_for(&row, &next);
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
-        self.inner.store.commit_flow(&row.id, commit).await?;
+        match self.inner.store.commit_flow(&row.id, commit).await {
+            Ok(()) => {}
+            // The code on this page was replaced by one shown in another window: this page's
+            // code will never work, so the person must not go on believing it was saved.
+            Err(StoreError::Conflict(_))
+                if self
+                    .inner
+                    .store
+                    .count_pending_backup_codes_of_flow(&row.id)
+                    .await?
+                    == 0 =>
+            {
+                return Err(SignInError::BackupCodeReplaced);
+            }
+            Err(other) => return Err(other.into()),
+        }
         self.record(Record {
             event: Event::BackupCodeSaved,
             result: "success",
@@ -622,20 +663,59 @@ impl Gatehouse {
         Ok((row, flow, account_id))
     }
 
-    /// Claims one attempt from a budget before the guess is evaluated (S48).
+    /// Claims one attempt from a budget before the guess is evaluated (S48). Losing a race
+    /// to a parallel claim is retried a few times, so two people behind one address signing
+    /// in at the same moment are not refused; a policy refusal is final.
     async fn claim_attempt(&self, key: &str, policy: LockoutPolicy) -> Result<Claim, SignInError> {
-        let now = self.now();
-        let seen = self.inner.store.find_failure_record(key).await?;
-        if policy.admit(seen, now) != Admission::Allowed {
-            return Ok(Claim::Refused);
+        for _ in 0..CLAIM_RETRIES {
+            let now = self.now();
+            let seen = self.inner.store.find_failure_record(key).await?;
+            if policy.admit(seen, now) != Admission::Allowed {
+                return Ok(Claim::Refused);
+            }
+            let restart = policy.forget_if_stale(seen, now) != seen;
+            if self
+                .inner
+                .store
+                .claim_attempt(key, seen, restart, now)
+                .await?
+            {
+                return Ok(Claim::Granted);
+            }
         }
-        let restart = policy.forget_if_stale(seen, now) != seen;
-        let won = self
-            .inner
-            .store
-            .claim_attempt(key, seen, restart, now)
-            .await?;
-        Ok(if won { Claim::Granted } else { Claim::Refused })
+        Ok(Claim::Refused)
+    }
+
+    /// S47: a password guess takes one unit from the client address's budget, then one from
+    /// the account's. When the account refuses, the address unit is given back, and when the
+    /// address refuses the account is not touched: a busy shared address can slow people
+    /// down but never pushes anyone's account towards its lock.
+    async fn claim_password_attempt(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<bool, SignInError> {
+        let address_key = client.address.as_deref().map(client_key);
+        if let Some(key) = &address_key {
+            if let Claim::Refused = self
+                .claim_attempt(key, LockoutPolicy::CLIENT_ADDRESS)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        match self
+            .claim_attempt(&account_key(email), LockoutPolicy::ACCOUNT)
+            .await?
+        {
+            Claim::Granted => Ok(true),
+            Claim::Refused => {
+                if let Some(key) = &address_key {
+                    self.inner.store.refund_attempt(key).await?;
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// Counts a second-step guess in the flow (five per sign-in) and in the account's
@@ -645,12 +725,22 @@ impl Gatehouse {
         row: FlowRow,
         flow: SignInFlow,
         account_id: &str,
+        client: &ClientInfo,
     ) -> Result<(FlowRow, SignInFlow), SignInError> {
         let now = self.now();
         if let Claim::Refused = self
             .claim_attempt(&second_step_key(account_id), LockoutPolicy::SECOND_STEP)
             .await?
         {
+            self.record(Record {
+                event: Event::Code,
+                result: "refused",
+                account_id: Some(account_id),
+                email: Some(&row.email),
+                method: None,
+                client,
+            })
+            .await;
             return Err(SignInError::SecondStepLocked);
         }
         let reserved = flow.apply(FlowEvent::AttemptReserved, now)?;
@@ -751,7 +841,10 @@ impl Gatehouse {
                 client,
             })
             .await;
-            self.send_notice(&lockout_notice(&parsed)).await;
+            // In the background: only existing accounts get this mail, and waiting for SMTP
+            // here would make their answer slower than an unknown address's (S46).
+            let this = self.clone();
+            tokio::spawn(async move { this.send_notice(&lockout_notice(&parsed)).await });
         }
         Ok(())
     }
@@ -825,6 +918,13 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<Progress, SignInError> {
         let now = commit.now;
+        let guarded = next.account.as_ref().map(|a| a.as_str().to_string());
+        if let (None, Some(account_id)) = (&commit.account_guard, guarded) {
+            commit.account_guard = Some(AccountGuard {
+                account_id,
+                password_hash: None,
+            });
+        }
         let account_id = next
             .account
             .as_ref()
@@ -954,4 +1054,20 @@ fn row_for(row: &FlowRow, flow: &SignInFlow) -> FlowRow {
 /// A step that needed no code counts as "sent" for the page's purposes.
 fn next_is_code_free(progress: &Progress) -> bool {
     !matches!(progress, Progress::Next(FlowStep::SecondStep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_block_and_ipv4_per_address() {
+        assert_eq!(
+            client_key("2001:db8:1:2:aaaa::1"),
+            client_key("2001:db8:1:2:bbbb::2")
+        );
+        assert_ne!(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"));
+        assert_eq!(client_key("::ffff:192.0.2.7"), client_key("192.0.2.7"));
+        assert_ne!(client_key("192.0.2.7"), client_key("192.0.2.8"));
+    }
 }

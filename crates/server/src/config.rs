@@ -188,6 +188,14 @@ impl Config {
         })
     }
 
+    /// `scheme://host[:port]` of the public URL, without a path.
+    pub fn public_origin(&self) -> Option<String> {
+        let url = self.public_url.as_deref()?;
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().unwrap_or(rest);
+        Some(format!("{scheme}://{authority}"))
+    }
+
     /// Cookies are Secure and `__Host-` prefixed when people reach us over HTTPS.
     pub fn serves_https(&self) -> bool {
         self.public_url

@@ -86,6 +86,17 @@ impl Store {
         Ok(crate::to_u32(count))
     }
 
+    /// How many codes are still pending for this flow's "Save your backup code" page.
+    pub async fn count_pending_backup_codes_of_flow(&self, flow_id: &str) -> StoreResult<u32> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM backup_codes WHERE flow_id = $1 AND status = 'pending'",
+        )
+        .bind(flow_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(crate::to_u32(count))
+    }
+
     /// Status of the code with this hash for this account, if any; for tests and the CLI.
     pub async fn find_backup_code_status(
         &self,

@@ -56,6 +56,11 @@ fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
 /// `next` (or is deleted), and the listed side effects happen, all or none.
 #[derive(Debug, Default)]
 pub struct FlowCommit {
+    /// The account this step acts for: its row is locked first (before the flow's, the same
+    /// order a password change or a disable uses), and the commit fails if the account was
+    /// disabled meanwhile, or, when a hash is given, if its password changed meanwhile. So a
+    /// step that checked the old password cannot finish after the change ended everything.
+    pub account_guard: Option<AccountGuard>,
     /// When the step happens; stamped on what it consumes or confirms.
     pub now: i64,
     pub expected_version: i64,
@@ -71,6 +76,12 @@ pub struct FlowCommit {
     pub confirm_backup_codes_of_flow: bool,
     pub trusted_device: Option<NewTrustedDevice>,
     pub session: Option<NewSession>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountGuard {
+    pub account_id: String,
+    pub password_hash: Option<String>,
 }
 
 impl Store {
@@ -120,6 +131,20 @@ impl Store {
     /// moved on meanwhile or a one-time thing was already consumed.
     pub async fn commit_flow(&self, flow_id: &str, commit: FlowCommit) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
+        if let Some(guard) = &commit.account_guard {
+            // A no-op write that takes the account row's lock and checks it in one statement.
+            let still = sqlx::query(
+                "UPDATE accounts SET updated_at = updated_at
+                 WHERE id = $1 AND disabled_at IS NULL AND ($2 IS NULL OR password_hash = $2)",
+            )
+            .bind(&guard.account_id)
+            .bind(&guard.password_hash)
+            .execute(&mut *tx)
+            .await?;
+            if still.rows_affected() != 1 {
+                return Err(StoreError::Conflict("the account changed meanwhile"));
+            }
+        }
         let moved = match &commit.next {
             Some(next) => sqlx::query(
                 "UPDATE sign_in_flows SET account_id = $1, step = $2, proof = $3, attempts = $4,

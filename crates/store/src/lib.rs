@@ -19,7 +19,7 @@ pub use accounts::AccountRow;
 pub use backend::Backend;
 pub use backup_codes::NewBackupCode;
 pub use events::SecurityEvent;
-pub use flows::{FlowCommit, FlowRow};
+pub use flows::{AccountGuard, FlowCommit, FlowRow};
 pub use sessions::{NewSession, SessionRow};
 pub use trusted_devices::NewTrustedDevice;
 

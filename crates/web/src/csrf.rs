@@ -62,7 +62,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = Rejection;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        if is_cross_site(request.headers()) {
+        if is_cross_site(request.headers(), state.public_origin.as_deref()) {
             return Err(Rejection::CrossSite);
         }
         let token = request
@@ -92,11 +92,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
 ///
 /// Browsers that send `Sec-Fetch-Site` are believed: only `same-origin` (and `none`, a
 /// request the person started themselves) pass; `same-site` is refused too, since a sibling
-/// subdomain is not us. Without it, a present `Origin` must name this host. `Origin: null`
+/// subdomain is not us. Without it, a present `Origin` must be the configured public origin
+/// (scheme included) or, when none is configured, name the `Host` asked for. `Origin: null`
 /// passes on to the token check: Chromium sends it for same-origin posts from pages with
 /// `Referrer-Policy: no-referrer` (S36), and a cross-site attacker still cannot know the
 /// token.
-fn is_cross_site(headers: &HeaderMap) -> bool {
+fn is_cross_site(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");
     }
@@ -106,6 +107,9 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     };
     if origin == "null" {
         return false;
+    }
+    if let Some(public) = public_origin {
+        return !origin.eq_ignore_ascii_case(public);
     }
     let host = headers
         .get(HOST)
@@ -144,7 +148,7 @@ mod tests {
             headers(&[("host", "id.example"), ("origin", "null")]),
         ];
         for h in &pass {
-            assert!(!is_cross_site(h), "{h:?}");
+            assert!(!is_cross_site(h, None), "{h:?}");
         }
         let refuse = [
             headers(&[("host", "id.example"), ("origin", "https://evil.example")]),
@@ -157,7 +161,16 @@ mod tests {
             headers(&[("host", "id.example"), ("sec-fetch-site", "same-site")]),
         ];
         for h in &refuse {
-            assert!(is_cross_site(h), "{h:?}");
+            assert!(is_cross_site(h, None), "{h:?}");
         }
+    }
+
+    #[test]
+    fn behind_a_proxy_the_configured_origin_decides_scheme_included() {
+        let public = Some("https://id.example");
+        let proxied = headers(&[("host", "backend:8080"), ("origin", "https://id.example")]);
+        assert!(!is_cross_site(&proxied, public));
+        let downgraded = headers(&[("host", "id.example"), ("origin", "http://id.example")]);
+        assert!(is_cross_site(&downgraded, public));
     }
 }

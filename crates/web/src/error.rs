@@ -69,6 +69,9 @@ pub fn sign_in_failure(error: SignInError) -> Failure {
         SignInError::CodeNotSent => show(StatusCode::SERVICE_UNAVAILABLE),
         SignInError::NoSignIn => Failure::Redirect("/sign-in?notice=expired".into()),
         SignInError::TooManyAttempts => Failure::Redirect("/sign-in?notice=too-many-codes".into()),
+        SignInError::BackupCodeReplaced => {
+            Failure::Redirect("/sign-in?notice=backup-code-replaced".into())
+        }
         SignInError::WrongStep(step) => Failure::Redirect(path_of_step(step).into()),
         SignInError::App(app) => Failure::Internal(app_error(app)),
     }

@@ -23,11 +23,18 @@ pub use cookies::CookiePolicy;
 pub struct AppState {
     pub app: Gatehouse,
     pub cookies: CookiePolicy,
+    /// `scheme://host[:port]` people reach us at, when configured; form posts must come
+    /// from it (S35).
+    pub public_origin: Option<String>,
 }
 
 /// The whole web surface of Gatehouse.
-pub fn router(app: Gatehouse, cookies: CookiePolicy) -> Router {
-    let state = AppState { app, cookies };
+pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<String>) -> Router {
+    let state = AppState {
+        app,
+        cookies,
+        public_origin,
+    };
     Router::new()
         .route("/", get(pages::root))
         .route(

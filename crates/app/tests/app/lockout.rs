@@ -105,3 +105,35 @@ async fn a_disabled_account_gets_the_generic_answer() {
     let (_, outcome) = h.password_step(PASSWORD, None).await;
     assert!(matches!(outcome, Err(SignInError::InvalidCredentials)));
 }
+
+#[tokio::test]
+async fn a_busy_shared_address_slows_people_down_without_counting_against_their_account() {
+    let mut h = Harness::new().await;
+    // Someone behind the same address sprays wrong passwords at unknown addresses.
+    for n in 0..25 {
+        let flow = h
+            .app
+            .start_sign_in(&format!("nobody{n}@example.com"), None)
+            .await
+            .unwrap();
+        let _ = h
+            .app
+            .submit_password(flow.as_str(), "wrong password", None, &client())
+            .await;
+    }
+    // The address is in its delay: Ann, behind it too, is asked to try again...
+    let (_, outcome) = h.password_step(PASSWORD, None).await;
+    assert!(matches!(outcome, Err(SignInError::InvalidCredentials)));
+    // ...but her own account has not been charged for it (S47).
+    assert_eq!(
+        h.app
+            .show_account(EMAIL)
+            .await
+            .unwrap()
+            .failed_password_attempts,
+        0
+    );
+    h.clock.advance(5 * 60);
+    let (_, outcome) = h.password_step(PASSWORD, None).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+}

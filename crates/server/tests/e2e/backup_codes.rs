@@ -175,3 +175,54 @@ async fn the_download_is_a_text_file_with_the_code() {
     let again = browser.get("/sign-in/save-backup-code/download").await;
     assert!(!again.body.contains(&shown));
 }
+
+#[tokio::test]
+async fn a_code_replaced_in_another_window_is_never_taken_as_saved() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let first = app.browser();
+    let code = app.sign_in_until_code(&first, "ann@example.com").await;
+    first.post("/sign-in/code", &[("code", &code)]).await;
+    let first_code = first
+        .get("/sign-in/save-backup-code")
+        .await
+        .backup_code()
+        .unwrap();
+    let second = app.browser();
+    let code = app.sign_in_until_code(&second, "ann@example.com").await;
+    second.post("/sign-in/code", &[("code", &code)]).await;
+    let second_code = second
+        .get("/sign-in/save-backup-code")
+        .await
+        .backup_code()
+        .unwrap();
+
+    // The first window's code was replaced: confirming it must not pretend it was saved.
+    let page = first.post("/sign-in/save-backup-code", &[]).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in?notice=backup-code-replaced")
+    );
+    assert!(!app.is_signed_in(&first).await);
+    let page = second.post("/sign-in/save-backup-code", &[]).await;
+    assert_eq!(page.location.as_deref(), Some("/account"));
+
+    app.sign_out(&second).await;
+    let page = use_backup_code(&app, &app.browser(), &first_code).await;
+    assert_eq!(page.status, 401, "the replaced code never became active");
+    let page = use_backup_code(&app, &app.browser(), &second_code).await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"));
+}
+
+#[tokio::test]
+async fn pressing_the_last_button_twice_lands_on_the_account_page() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    let code = app.sign_in_until_code(&browser, "ann@example.com").await;
+    browser.post("/sign-in/code", &[("code", &code)]).await;
+    let page = browser.post("/sign-in/save-backup-code", &[]).await;
+    assert_eq!(page.location.as_deref(), Some("/account"));
+    let again = browser.post("/sign-in/save-backup-code", &[]).await;
+    assert_eq!(again.location.as_deref(), Some("/account"));
+}

@@ -203,3 +203,25 @@ async fn codes_and_backup_codes_never_reach_the_logs_or_the_database() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[tokio::test]
+async fn the_sign_in_handle_is_renewed_when_the_password_is_accepted() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    browser
+        .post("/sign-in", &[("email", "ann@example.com")])
+        .await;
+    let page = browser
+        .post("/sign-in/password", &[("password", PASSWORD)])
+        .await;
+    let flow = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("gatehouse_flow="))
+        .expect("the flow cookie is set again");
+    assert!(
+        flow.contains("Max-Age=600") && flow.contains("HttpOnly"),
+        "{flow}"
+    );
+}

@@ -2,8 +2,8 @@
 
 use gatehouse_core::FailureRecord;
 use gatehouse_store::{
-    FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, SecurityEvent, Store,
-    StoreError,
+    AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, SecurityEvent,
+    Store, StoreError,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -523,4 +523,84 @@ pub async fn security_events_are_listed_newest_first(store: &Store) {
 pub async fn migrations_can_run_twice(store: &Store) {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
+}
+
+pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store
+        .insert_flow(&flow("f1", None), &[1; 32], NOW)
+        .await
+        .unwrap();
+    let old_hash = store
+        .find_account("a1")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    // The owner changes the password while a sign-in with the old one is being checked.
+    store
+        .insert_flow(&flow("f0", Some("a1")), &[2; 32], NOW)
+        .await
+        .unwrap();
+    let owner = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        next: None,
+        session: Some(session("s0", "a1", 20)),
+        ..Default::default()
+    };
+    store.commit_flow("f0", owner).await.unwrap();
+    store
+        .change_password("a1", &old_hash, "$argon2id$new", "s0", NOW + 1)
+        .await
+        .unwrap();
+    let late = FlowCommit {
+        now: NOW + 2,
+        expected_version: 0,
+        next: None,
+        account_guard: Some(AccountGuard {
+            account_id: "a1".into(),
+            password_hash: Some(old_hash),
+        }),
+        session: Some(session("s1", "a1", 21)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_flow("f1", late).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store
+        .find_live_session(&[21; 32], 3600, NOW + 2)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        store
+            .find_live_session(&[20; 32], 3600, NOW + 2)
+            .await
+            .unwrap()
+            .is_some(),
+        "the changer's session stays"
+    );
+    // A disabled account cannot finish a step either.
+    store.disable_account("a1", NOW + 3).await.unwrap();
+    store
+        .insert_flow(&flow("f2", Some("a1")), &[3; 32], NOW)
+        .await
+        .unwrap();
+    let after_disable = FlowCommit {
+        now: NOW + 4,
+        expected_version: 0,
+        next: None,
+        account_guard: Some(AccountGuard {
+            account_id: "a1".into(),
+            password_hash: None,
+        }),
+        session: Some(session("s2", "a1", 22)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_flow("f2", after_disable).await,
+        Err(StoreError::Conflict(_))
+    ));
 }

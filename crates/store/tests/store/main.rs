@@ -73,4 +73,5 @@ on_both_backends!(
     trust_is_bound_to_one_account_and_expires,
     security_events_are_listed_newest_first,
     migrations_can_run_twice,
+    a_step_that_checked_an_old_password_cannot_commit,
 );

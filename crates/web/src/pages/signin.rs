@@ -28,6 +28,9 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "too-many-codes" => Some("Too many wrong codes. Please sign in again."),
         "signed-out" => Some("You have signed out."),
         "sent" => Some("We sent a new code."),
+        "backup-code-replaced" => Some(
+            "A newer backup code was shown in another window, so the one you saw is void. Sign in again to get your code.",
+        ),
         _ => None,
     }
 }
@@ -115,12 +118,18 @@ async fn current_step(
     headers: &HeaderMap,
     expected: fn(FlowStep) -> bool,
 ) -> Result<(String, FlowView), Response> {
-    let Some(flow) = state.cookies.read(headers, CookieName::Flow) else {
-        return Err(see_other("/sign-in?notice=expired"));
-    };
+    let flow = state
+        .cookies
+        .read(headers, CookieName::Flow)
+        .unwrap_or_default();
     match state.app.view_sign_in(&flow).await {
         Ok(view) if expected(view.step) => Ok((flow, view)),
         Ok(view) => Err(see_other(path_of_step(view.step))),
+        // A sign-in that just finished (a double click on the last button, the back button)
+        // has no flow any more, but a live session: show the account, not "expired".
+        Err(SignInError::NoSignIn) if has_live_session(state, headers).await => {
+            Err(see_other("/account"))
+        }
         Err(error) => Err(failure_response(error, |_, _| see_other("/sign-in"))),
     }
 }
@@ -138,8 +147,10 @@ fn failure_response(
     }
 }
 
-/// Where a successful step leads, with the cookies it sets.
-fn progress_response(state: &AppState, outcome: StepOutcome) -> Response {
+/// Where a successful step leads, with the cookies it sets. While the sign-in goes on, the
+/// flow cookie is set again: the server gives the flow a fresh lifetime at the password step,
+/// and the browser must keep the handle as long.
+fn progress_response(state: &AppState, flow: &str, outcome: StepOutcome) -> Response {
     let cookies = state.cookies;
     let mut set_cookies = Vec::new();
     if let Some(trust) = &outcome.trust_token {
@@ -147,7 +158,10 @@ fn progress_response(state: &AppState, outcome: StepOutcome) -> Response {
         set_cookies.push(cookies.set(CookieName::Trust, trust.as_str(), Some(max_age)));
     }
     let location = match &outcome.progress {
-        Progress::Next(step) => path_of_step(*step).to_string(),
+        Progress::Next(step) => {
+            set_cookies.push(cookies.set(CookieName::Flow, flow, Some(FLOW_LIFETIME_SECS)));
+            path_of_step(*step).to_string()
+        }
         Progress::SignedIn { session, return_to } => {
             set_cookies.push(cookies.set(CookieName::Session, session.as_str(), None));
             set_cookies.push(cookies.clear(CookieName::Flow));
@@ -161,6 +175,13 @@ fn progress_response(state: &AppState, outcome: StepOutcome) -> Response {
         }
     }
     response
+}
+
+async fn has_live_session(state: &AppState, headers: &HeaderMap) -> bool {
+    match state.cookies.read(headers, CookieName::Session) {
+        Some(cookie) => matches!(state.app.find_session(&cookie).await, Ok(Some(_))),
+        None => false,
+    }
 }
 
 fn is_password(step: FlowStep) -> bool {
@@ -229,7 +250,7 @@ pub async fn post_password(
         .submit_password(&flow, &form.password, trust.as_deref(), &client)
         .await
     {
-        Ok(outcome) => progress_response(&state, outcome),
+        Ok(outcome) => progress_response(&state, &flow, outcome),
         Err(error) => failure_response(error, |status, message| {
             password_page(&csrf.0, &view, status, Some(message))
         }),
@@ -311,7 +332,7 @@ pub async fn post_code(
         .submit_code(&flow, &form.code, trust, &client)
         .await
     {
-        Ok(outcome) => progress_response(&state, outcome),
+        Ok(outcome) => progress_response(&state, &flow, outcome),
         Err(error) => failure_response(error, |status, message| {
             code_page(&csrf.0, &view, status, None, Some(message))
         }),
@@ -387,7 +408,7 @@ pub async fn post_backup_code(
         .submit_backup_code(&flow, &form.backup_code, &client)
         .await
     {
-        Ok(outcome) => progress_response(&state, outcome),
+        Ok(outcome) => progress_response(&state, &flow, outcome),
         Err(error) => failure_response(error, |status, message| {
             render(
                 status,
@@ -440,7 +461,7 @@ pub async fn post_save_backup_code(
         Err(response) => return response,
     };
     match state.app.confirm_backup_code_saved(&flow, &client).await {
-        Ok(outcome) => progress_response(&state, outcome),
+        Ok(outcome) => progress_response(&state, &flow, outcome),
         Err(error) => failure_response(error, |status, message| {
             render(
                 status,
