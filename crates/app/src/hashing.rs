@@ -4,13 +4,16 @@
 //! Retry-After) instead of piling up work until memory runs out. Code checks, session
 //! checks and page views never wait behind it: they run on the async runtime.
 
-use gatehouse_core::password::{hash_password, verify_password, HashingFailed, PasswordHashString};
+use gatehouse_core::password::{
+    hash_password, verify_password_in, HashingFailed, HashingMemory, PasswordHashString,
+};
 use gatehouse_core::Password;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A job gets the worker's reusable Argon2 memory.
+type Job = Box<dyn FnOnce(&mut HashingMemory) + Send + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashingError {
@@ -49,12 +52,12 @@ impl HashingPool {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
+        job: impl FnOnce(&mut HashingMemory) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (done, result) = oneshot::channel();
-        let wrapped: Job = Box::new(move || {
+        let wrapped: Job = Box::new(move |memory| {
             // The receiver may have gone (client disconnected); nothing to do then.
-            let _ = done.send(job());
+            let _ = done.send(job(memory));
         });
         match self.queue.try_send(wrapped) {
             Ok(()) => result.await.map_err(|_| HashingError::Stopped),
@@ -64,7 +67,7 @@ impl HashingPool {
     }
 
     pub async fn hash(&self, password: Password) -> Result<PasswordHashString, HashingError> {
-        Ok(self.run(move || hash_password(&password)).await??)
+        Ok(self.run(move |_| hash_password(&password)).await??)
     }
 
     pub async fn verify(
@@ -72,18 +75,20 @@ impl HashingPool {
         password: Password,
         stored: PasswordHashString,
     ) -> Result<bool, HashingError> {
-        self.run(move || verify_password(&password, &stored)).await
+        self.run(move |memory| verify_password_in(&password, &stored, memory))
+            .await
     }
 }
 
 fn run_worker(jobs: &Mutex<Receiver<Job>>) {
+    let mut memory = HashingMemory::new();
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),
             Err(_) => return,
         };
         match job {
-            Ok(job) => job(),
+            Ok(job) => job(&mut memory),
             Err(_) => return,
         }
     }

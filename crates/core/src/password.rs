@@ -7,8 +7,9 @@
 use crate::email::Email;
 use crate::secret::Secret;
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
 /// S1: NIST SP 800-63B §5.1.1.2 minimum and a generous maximum, in code points.
@@ -169,15 +170,82 @@ pub fn hash_password(password: &Password) -> Result<PasswordHashString, HashingF
     Ok(PasswordHashString(hash.to_string()))
 }
 
-/// Checks a password against a stored PHC string, with the parameters the string names, so
-/// hashes made under older parameters keep working.
-pub fn verify_password(password: &Password, stored: &PasswordHashString) -> bool {
+/// Argon2's working memory, allocated once per hashing thread and reused. Allocating and
+/// freeing 19 MiB for every check made the allocator keep freed blocks in per-thread arenas,
+/// so the process grew far past what the pool's size suggests (see bench/README.md).
+pub struct HashingMemory(Vec<Block>);
+
+/// A stored hash asking for more than this much memory is refused rather than obeyed.
+const MAX_VERIFY_MEMORY_KIB: usize = 256 * 1024;
+
+impl HashingMemory {
+    pub fn new() -> Self {
+        Self(vec![Block::default(); ARGON2_MEMORY_KIB as usize])
+    }
+
+    fn blocks(&mut self, count: usize) -> Option<&mut [Block]> {
+        if count > MAX_VERIFY_MEMORY_KIB {
+            return None;
+        }
+        if self.0.len() < count {
+            self.0.resize(count, Block::default());
+        }
+        self.0.get_mut(..count)
+    }
+}
+
+impl Default for HashingMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Checks a password against a stored PHC string, with the parameters the string names (so
+/// hashes made under older parameters keep working), in `memory`. The comparison is in
+/// constant time.
+pub fn verify_password_in(
+    password: &Password,
+    stored: &PasswordHashString,
+    memory: &mut HashingMemory,
+) -> bool {
     let Ok(parsed) = PasswordHash::new(&stored.0) else {
         return false;
     };
-    Argon2::default()
-        .verify_password(password.bytes(), &parsed)
-        .is_ok()
+    let (Ok(params), Ok(algorithm)) = (
+        Params::try_from(&parsed),
+        Algorithm::try_from(parsed.algorithm),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let Some(blocks) = memory.blocks(params.block_count()) else {
+        return false;
+    };
+    let mut computed = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2
+        .hash_password_into_with_memory(password.bytes(), salt, &mut computed, blocks)
+        .is_err()
+    {
+        return false;
+    }
+    bool::from(computed.as_slice().ct_eq(expected.as_bytes()))
+}
+
+/// `verify_password_in` with memory of its own, for one-off checks.
+pub fn verify_password(password: &Password, stored: &PasswordHashString) -> bool {
+    verify_password_in(password, stored, &mut HashingMemory::new())
 }
 
 /// True when a stored hash was made with weaker parameters than today's, so the caller can
@@ -280,6 +348,40 @@ mod tests {
             &Password::parse(nfd).map_err(|e| HashingFailed(e.to_string()))?,
             &hash
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn reused_memory_gives_the_same_answers_for_any_parameters() -> Result<(), HashingFailed> {
+        let password =
+            Password::parse("correct horse battery").map_err(|e| HashingFailed(e.to_string()))?;
+        // Made by the reference implementation's PHC path with other parameters (m=4096, t=1),
+        // then ours, checked one after the other in the same memory.
+        let weak_params =
+            Params::new(4096, 1, 1, None).map_err(|e| HashingFailed(e.to_string()))?;
+        let salt = SaltString::generate(&mut OsRng);
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, weak_params)
+            .hash_password(b"correct horse battery", &salt)
+            .map_err(|e| HashingFailed(e.to_string()))?
+            .to_string();
+        let ours = hash_password(&password)?;
+        let mut memory = HashingMemory::new();
+        for _ in 0..2 {
+            assert!(verify_password_in(
+                &password,
+                &PasswordHashString(weak.clone()),
+                &mut memory
+            ));
+            assert!(verify_password_in(&password, &ours, &mut memory));
+            let wrong = Password::parse("correct horse battery?")
+                .map_err(|e| HashingFailed(e.to_string()))?;
+            assert!(!verify_password_in(&wrong, &ours, &mut memory));
+        }
+        let greedy = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI";
+        assert!(
+            !verify_password_in(&password, &PasswordHashString(greedy.into()), &mut memory),
+            "4 GiB is refused, not allocated"
+        );
         Ok(())
     }
 
