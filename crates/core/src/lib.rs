@@ -16,6 +16,7 @@ pub mod return_to;
 pub mod secret;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 
 pub use backup_code::{BackupCode, BackupCodeStatus};
 pub use email::Email;
