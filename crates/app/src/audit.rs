@@ -22,6 +22,8 @@ pub(crate) enum Event {
     AccountDisabled,
     AccountEnabled,
     PasswordChanged,
+    AuthenticatorAdded,
+    AuthenticatorRemoved,
 }
 
 impl Event {
@@ -41,6 +43,8 @@ impl Event {
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
             Self::PasswordChanged => "password_changed",
+            Self::AuthenticatorAdded => "authenticator_added",
+            Self::AuthenticatorRemoved => "authenticator_removed",
         }
     }
 }

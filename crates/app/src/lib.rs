@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod audit;
+pub mod authenticator;
 pub mod clock;
 pub mod hashing;
 pub mod password_change;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub backup_codes_per_account: u32,
     /// S9: e-mailed codes per account per hour, across all sign-ins.
     pub codes_per_account_per_hour: u32,
+    /// S34: changing how one signs in needs a sign-in at most this old.
+    pub fresh_sign_in_secs: i64,
     /// S51: recorded with every security event, so a multi-node log says which node acted.
     pub node_name: String,
 }
@@ -47,6 +50,7 @@ impl Default for Settings {
             trust_days: 30,
             backup_codes_per_account: 1,
             codes_per_account_per_hour: 10,
+            fresh_sign_in_secs: 10 * 60,
             node_name: "gatehouse".into(),
         }
     }

@@ -13,7 +13,7 @@ use gatehouse_core::ids::new_id;
 use gatehouse_core::password::{needs_rehash, PasswordHashString};
 use gatehouse_core::{
     AccountId, Admission, BackupCode, Email, FlowError, FlowEvent, FlowStep, LockoutPolicy,
-    OtpCode, Password, Proof, ReturnTo, SignInFlow, Token,
+    OtpCode, Password, Proof, ReturnTo, SecondStepMethod, SignInFlow, Token,
 };
 use gatehouse_delivery::{
     backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
@@ -97,6 +97,8 @@ pub struct FlowView {
     pub backup_codes: Vec<String>,
     /// The e-mail with the code could not be sent (limits or the mail server).
     pub code_sent: bool,
+    /// How the second step is asked for, once the password was accepted.
+    pub method: Option<SecondStepMethod>,
 }
 
 /// Where a successful step leads.
@@ -187,6 +189,7 @@ impl Gatehouse {
             codes_sent: 0,
             last_code_sent_at: None,
             sealed_backup_codes: None,
+            second_step_method: None,
             return_to: return_to
                 .and_then(ReturnTo::parse)
                 .map(|r| r.as_str().to_string()),
@@ -213,7 +216,8 @@ impl Gatehouse {
             masked_email: email.masked(),
             email: row.email,
             backup_codes,
-            code_sent: row.code_hash.is_some(),
+            code_sent: row.code_hash.is_some() || flow.method == Some(SecondStepMethod::Totp),
+            method: flow.method,
         })
     }
 
@@ -290,11 +294,17 @@ impl Gatehouse {
             .count_active_backup_codes(&account.id)
             .await?
             > 0;
+        // S27: decided from the account's credentials as they are now.
+        let method = match self.inner.store.find_totp(&account.id).await? {
+            Some(totp) if totp.confirmed_at.is_some() => SecondStepMethod::Totp,
+            _ => SecondStepMethod::EmailCode,
+        };
         let next = flow.apply(
             FlowEvent::PasswordAccepted {
                 account: account_id,
                 trusted_device,
                 has_backup_code,
+                method,
             },
             now,
         )?;
@@ -310,7 +320,7 @@ impl Gatehouse {
         };
         let mut next_row = row_for(&row, &next);
         let mut mail = None;
-        if next.step == FlowStep::SecondStep {
+        if next.step == FlowStep::SecondStep && method == SecondStepMethod::EmailCode {
             mail = self
                 .prepare_code(&mut next_row, &row.email, &account.id)
                 .await?;
@@ -352,20 +362,31 @@ impl Gatehouse {
             .reserve_second_step_attempt(row, flow, &account_id, client)
             .await?;
         let now = self.now();
-        let verdict = match (&row.code_hash, row.code_expires_at) {
-            (Some(_), Some(expires_at)) if now >= expires_at => Err(SignInError::CodeExpired),
-            (Some(stored), Some(_))
-                if code.matches(&self.inner.keys.code_mac_key(), &row.id, stored) =>
-            {
-                Ok(())
-            }
-            _ => Err(SignInError::WrongCode),
+        let method = flow.method.unwrap_or(SecondStepMethod::EmailCode);
+        let verdict = match method {
+            SecondStepMethod::EmailCode => match (&row.code_hash, row.code_expires_at) {
+                (Some(_), Some(expires_at)) if now >= expires_at => Err(SignInError::CodeExpired),
+                (Some(stored), Some(_))
+                    if code.matches(&self.inner.keys.code_mac_key(), &row.id, stored) =>
+                {
+                    Ok(None)
+                }
+                _ => Err(SignInError::WrongCode),
+            },
+            SecondStepMethod::Totp => self
+                .check_authenticator_code(&account_id, code.expose(), now)
+                .await?
+                .map(Some)
+                .ok_or(SignInError::WrongCode),
         };
-        if let Err(error) = verdict {
-            return Err(self
-                .second_step_failed(row, flow, &account_id, "email_code", error, client)
-                .await);
-        }
+        let totp_step = match verdict {
+            Ok(step) => step,
+            Err(error) => {
+                return Err(self
+                    .second_step_failed(row, flow, &account_id, method.as_str(), error, client)
+                    .await)
+            }
+        };
         self.inner
             .store
             .reset_failures(&second_step_key(&account_id))
@@ -380,6 +401,8 @@ impl Gatehouse {
         let mut commit = FlowCommit {
             now,
             expected_version: row.version,
+            // S17: the step is used up in the same transaction that signs in.
+            use_totp_step: totp_step.map(|step| (account_id.clone(), step)),
             ..FlowCommit::default()
         };
         let mut next_row = row_for(&row, &next);
@@ -400,13 +423,20 @@ impl Gatehouse {
             token
         });
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
-        self.inner.store.commit_flow(&row.id, commit).await?;
+        match self.inner.store.commit_flow(&row.id, commit).await {
+            Ok(()) => {}
+            // The same authenticator step won a parallel request: a replay (S17).
+            Err(StoreError::Conflict(_)) if totp_step.is_some() => {
+                return Err(SignInError::WrongCode)
+            }
+            Err(other) => return Err(other.into()),
+        }
         self.record(Record {
             event: Event::Code,
             result: "success",
             account_id: Some(&account_id),
             email: Some(&row.email),
-            method: Some(Proof::EmailCode.as_str()),
+            method: Some(method.as_str()),
             client,
         })
         .await;
@@ -642,6 +672,10 @@ impl Gatehouse {
             step,
             account,
             attempts: row.attempts,
+            method: row
+                .second_step_method
+                .as_deref()
+                .and_then(SecondStepMethod::parse),
             expires_at: row.expires_at,
         };
         match flow.ensure_live(self.now()) {
@@ -1046,6 +1080,7 @@ fn row_for(row: &FlowRow, flow: &SignInFlow) -> FlowRow {
         step: flow.step.name().into(),
         proof: flow.step.proof().map(|p| p.as_str().into()),
         attempts: flow.attempts,
+        second_step_method: flow.method.map(|m| m.as_str().to_string()),
         expires_at: flow.expires_at,
         ..row.clone()
     }

@@ -36,7 +36,39 @@ pub const MAX_CODES_PER_FLOW: u32 = 5;
 pub enum Proof {
     TrustedDevice,
     EmailCode,
+    Totp,
     BackupCode,
+}
+
+/// How the second step is asked for, decided afresh at every password step from the
+/// account's current credentials (S27): an authenticator app when one is enrolled, else an
+/// e-mailed code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStepMethod {
+    EmailCode,
+    Totp,
+}
+
+impl SecondStepMethod {
+    pub fn as_str(self) -> &'static str {
+        self.proof().as_str()
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match Proof::parse(text)? {
+            Proof::EmailCode => Some(Self::EmailCode),
+            Proof::Totp => Some(Self::Totp),
+            Proof::TrustedDevice | Proof::BackupCode => None,
+        }
+    }
+
+    /// What a correct code of this method proves.
+    pub fn proof(self) -> Proof {
+        match self {
+            Self::EmailCode => Proof::EmailCode,
+            Self::Totp => Proof::Totp,
+        }
+    }
 }
 
 impl Proof {
@@ -44,6 +76,7 @@ impl Proof {
         match self {
             Self::TrustedDevice => "trusted_device",
             Self::EmailCode => "email_code",
+            Self::Totp => "totp",
             Self::BackupCode => "backup_code",
         }
     }
@@ -52,6 +85,7 @@ impl Proof {
         match text {
             "trusted_device" => Some(Self::TrustedDevice),
             "email_code" => Some(Self::EmailCode),
+            "totp" => Some(Self::Totp),
             "backup_code" => Some(Self::BackupCode),
             _ => None,
         }
@@ -125,6 +159,7 @@ pub enum FlowEvent {
         account: AccountId,
         trusted_device: bool,
         has_backup_code: bool,
+        method: SecondStepMethod,
     },
     /// A code or backup-code guess is about to be evaluated: it is counted before it is
     /// checked, so parallel guesses cannot overspend the budget (S10, S48).
@@ -158,6 +193,8 @@ pub struct SignInFlow {
     pub account: Option<AccountId>,
     /// Second-step guesses counted so far in this sign-in.
     pub attempts: u32,
+    /// How the second step is asked for; set when the password is accepted.
+    pub method: Option<SecondStepMethod>,
     pub expires_at: UnixTime,
 }
 
@@ -168,6 +205,7 @@ impl SignInFlow {
             step: FlowStep::Password,
             account: None,
             attempts: 0,
+            method: None,
             expires_at: now + FLOW_LIFETIME_SECS,
         }
     }
@@ -199,9 +237,11 @@ impl SignInFlow {
                     account,
                     trusted_device,
                     has_backup_code,
+                    method,
                 },
             ) => {
                 next.account = Some(account);
+                next.method = Some(method);
                 next.attempts = 0;
                 // S31: the handle after the password lives 10 minutes from this moment.
                 next.expires_at = now + FLOW_LIFETIME_SECS;
@@ -219,7 +259,8 @@ impl SignInFlow {
             }
             (FlowStep::SecondStep, FlowEvent::CodeAccepted { has_backup_code }) => {
                 require_reserved_attempt(self)?;
-                next.step = after_second_step(Proof::EmailCode, has_backup_code);
+                let method = self.method.ok_or(FlowError::WrongStep)?;
+                next.step = after_second_step(method.proof(), has_backup_code);
             }
             (FlowStep::SecondStep, FlowEvent::BackupCodeAccepted { has_backup_code }) => {
                 require_reserved_attempt(self)?;
@@ -302,6 +343,7 @@ mod tests {
             account: account(),
             trusted_device,
             has_backup_code,
+            method: SecondStepMethod::EmailCode,
         }
     }
 
@@ -332,6 +374,27 @@ mod tests {
                 proof: Proof::EmailCode
             }
         );
+    }
+
+    #[test]
+    fn an_authenticator_code_is_recorded_as_such() {
+        let accepted = FlowEvent::PasswordAccepted {
+            account: account(),
+            trusted_device: false,
+            has_backup_code: true,
+            method: SecondStepMethod::Totp,
+        };
+        let flow = SignInFlow::start(NOW).apply(accepted, NOW).unwrap();
+        let flow = flow.apply(FlowEvent::AttemptReserved, NOW).unwrap();
+        let flow = flow
+            .apply(
+                FlowEvent::CodeAccepted {
+                    has_backup_code: true,
+                },
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(flow.step, FlowStep::SignedIn { proof: Proof::Totp });
     }
 
     #[test]
@@ -435,7 +498,18 @@ mod tests {
 
     fn any_event() -> impl Strategy<Value = FlowEvent> {
         prop_oneof![
-            (any::<bool>(), any::<bool>()).prop_map(|(t, b)| password_accepted(t, b)),
+            (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(t, b, app)| {
+                FlowEvent::PasswordAccepted {
+                    account: account(),
+                    trusted_device: t,
+                    has_backup_code: b,
+                    method: if app {
+                        SecondStepMethod::Totp
+                    } else {
+                        SecondStepMethod::EmailCode
+                    },
+                }
+            }),
             Just(FlowEvent::AttemptReserved),
             any::<bool>().prop_map(|b| FlowEvent::CodeAccepted { has_backup_code: b }),
             any::<bool>().prop_map(|b| FlowEvent::BackupCodeAccepted { has_backup_code: b }),
@@ -489,7 +563,7 @@ mod tests {
         /// Nothing leaves an ended or expired sign-in.
         #[test]
         fn ended_and_expired_flows_accept_nothing(event in any_event(), late in 0i64..100_000) {
-            let ended = SignInFlow { step: FlowStep::Ended { reason: EndReason::TooManyAttempts }, account: Some(account()), attempts: 5, expires_at: NOW + 600 };
+            let ended = SignInFlow { step: FlowStep::Ended { reason: EndReason::TooManyAttempts }, account: Some(account()), attempts: 5, method: Some(SecondStepMethod::EmailCode), expires_at: NOW + 600 };
             prop_assert_eq!(ended.apply(event.clone(), NOW), Err(FlowError::Ended));
             let flow = SignInFlow::start(NOW);
             prop_assert_eq!(flow.apply(event, flow.expires_at + late), Err(FlowError::Expired));

@@ -20,7 +20,7 @@ pub mod totp;
 
 pub use backup_code::{BackupCode, BackupCodeStatus};
 pub use email::Email;
-pub use flow::{EndReason, FlowError, FlowEvent, FlowStep, Proof, SignInFlow};
+pub use flow::{EndReason, FlowError, FlowEvent, FlowStep, Proof, SecondStepMethod, SignInFlow};
 pub use ids::AccountId;
 pub use keys::{MasterKey, SealingKey};
 pub use otp::OtpCode;

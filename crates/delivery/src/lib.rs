@@ -10,6 +10,6 @@ mod templates;
 
 pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
 pub use templates::{
-    backup_code_used_notice, lockout_notice, password_changed_notice, sign_in_code,
-    wrong_codes_notice, OutgoingMail,
+    authenticator_added_notice, authenticator_removed_notice, backup_code_used_notice,
+    lockout_notice, password_changed_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
 };

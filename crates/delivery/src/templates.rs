@@ -66,6 +66,30 @@ pub fn password_changed_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+pub fn authenticator_added_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "An authenticator app was added to your account".into(),
+        body:
+            "An authenticator app was set up for your Gatehouse account. From now on, signing in\n\
+               asks for its code instead of one sent by email. Devices you trusted before will be\n\
+               asked for a code again.\n\n\
+               If you did not do this, contact your administrator at once.\n"
+                .into(),
+    }
+}
+
+pub fn authenticator_removed_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "The authenticator app was removed from your account".into(),
+        body: "The authenticator app of your Gatehouse account was removed. Signing in now asks\n\
+               for a code sent by email. Devices you trusted before will be asked for a code again.\n\n\
+               If you did not do this, contact your administrator at once.\n"
+            .into(),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),
@@ -101,6 +125,8 @@ mod tests {
             wrong_codes_notice(&to),
             lockout_notice(&to),
             password_changed_notice(&to),
+            authenticator_added_notice(&to),
+            authenticator_removed_notice(&to),
         ] {
             assert!(
                 !mail.body.chars().any(|c| c.is_ascii_digit()),

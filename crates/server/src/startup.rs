@@ -60,6 +60,7 @@ impl Application {
             backup_codes_per_account: config.backup_codes_per_account,
             codes_per_account_per_hour: config.codes_per_account_per_hour,
             node_name: config.node_name.clone(),
+            ..Settings::default()
         };
         let gatehouse =
             Gatehouse::build(store, mailer, Arc::new(SystemClock), keys, settings).await?;

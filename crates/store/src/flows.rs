@@ -4,6 +4,7 @@
 
 use crate::backup_codes::{self, NewBackupCode};
 use crate::sessions::{self, NewSession};
+use crate::totp;
 use crate::trusted_devices::{self, NewTrustedDevice};
 use crate::{to_u32, Store, StoreError, StoreResult};
 use sqlx::any::AnyRow;
@@ -18,6 +19,8 @@ pub struct FlowRow {
     pub step: String,
     pub proof: Option<String>,
     pub attempts: u32,
+    /// `email_code` or `totp`, once the password was accepted.
+    pub second_step_method: Option<String>,
     pub expires_at: i64,
     pub version: i64,
     pub code_hash: Option<Vec<u8>>,
@@ -30,7 +33,8 @@ pub struct FlowRow {
     pub return_to: Option<String>,
 }
 
-const COLUMNS: &str = "id, email, account_id, step, proof, attempts, expires_at, version, \
+const COLUMNS: &str =
+    "id, email, account_id, step, proof, attempts, second_step_method, expires_at, version, \
     code_hash, code_expires_at, codes_sent, last_code_sent_at, sealed_backup_codes, return_to";
 
 fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
@@ -41,6 +45,7 @@ fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
         step: row.try_get("step")?,
         proof: row.try_get("proof")?,
         attempts: to_u32(row.try_get("attempts")?),
+        second_step_method: row.try_get("second_step_method")?,
         expires_at: row.try_get("expires_at")?,
         version: row.try_get("version")?,
         code_hash: row.try_get("code_hash")?,
@@ -75,6 +80,9 @@ pub struct FlowCommit {
     /// Turn this flow's pending codes active ("I have saved this code").
     pub confirm_backup_codes_of_flow: bool,
     pub trusted_device: Option<NewTrustedDevice>,
+    /// Record this accepted authenticator step for this account; the commit fails if that
+    /// step, or a later one, was already used (S17).
+    pub use_totp_step: Option<(String, i64)>,
     pub session: Option<NewSession>,
 }
 
@@ -93,7 +101,7 @@ impl Store {
     ) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(token_hash.to_vec())
         .bind(now)
@@ -103,6 +111,7 @@ impl Store {
         .bind(&flow.step)
         .bind(&flow.proof)
         .bind(i64::from(flow.attempts))
+        .bind(&flow.second_step_method)
         .bind(flow.expires_at)
         .bind(flow.version)
         .bind(&flow.code_hash)
@@ -149,8 +158,9 @@ impl Store {
             Some(next) => sqlx::query(
                 "UPDATE sign_in_flows SET account_id = $1, step = $2, proof = $3, attempts = $4,
                     expires_at = $5, version = version + 1, code_hash = $6, code_expires_at = $7,
-                    codes_sent = $8, last_code_sent_at = $9, sealed_backup_codes = $10
-                 WHERE id = $11 AND version = $12",
+                    codes_sent = $8, last_code_sent_at = $9, sealed_backup_codes = $10,
+                    second_step_method = $11
+                 WHERE id = $12 AND version = $13",
             )
             .bind(&next.account_id)
             .bind(&next.step)
@@ -162,6 +172,7 @@ impl Store {
             .bind(i64::from(next.codes_sent))
             .bind(next.last_code_sent_at)
             .bind(&next.sealed_backup_codes)
+            .bind(&next.second_step_method)
             .bind(flow_id)
             .bind(commit.expected_version)
             .execute(&mut *tx)
@@ -189,6 +200,13 @@ impl Store {
             && backup_codes::confirm_flow(&mut tx, flow_id, commit.now).await? == 0
         {
             return Err(StoreError::Conflict("no pending backup code to confirm"));
+        }
+        if let Some((account_id, step)) = &commit.use_totp_step {
+            if !totp::use_step(&mut tx, account_id, *step).await? {
+                return Err(StoreError::Conflict(
+                    "that authenticator code was already used",
+                ));
+            }
         }
         if let Some(device) = &commit.trusted_device {
             trusted_devices::insert(&mut tx, device).await?;

@@ -13,6 +13,7 @@ mod counters;
 mod events;
 mod flows;
 mod sessions;
+mod totp;
 mod trusted_devices;
 
 pub use accounts::AccountRow;
@@ -21,6 +22,7 @@ pub use backup_codes::NewBackupCode;
 pub use events::SecurityEvent;
 pub use flows::{AccountGuard, FlowCommit, FlowRow};
 pub use sessions::{NewSession, SessionRow};
+pub use totp::TotpRow;
 pub use trusted_devices::NewTrustedDevice;
 
 use sqlx::any::AnyPoolOptions;

@@ -64,6 +64,19 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
         )
         .route("/account", get(pages::account::get_account))
         .route("/account/password", post(pages::account::post_password))
+        .route(
+            "/account/authenticator",
+            get(pages::authenticator::get_authenticator).post(pages::authenticator::post_confirm),
+        )
+        .route(
+            "/account/authenticator/start",
+            post(pages::authenticator::post_start),
+        )
+        .route(
+            "/account/authenticator/remove",
+            post(pages::authenticator::post_remove),
+        )
+        .route("/sign-in/another-way", get(pages::signin::get_another_way))
         .route("/sign-out", post(pages::account::post_sign_out))
         .route("/healthz", get(pages::healthz))
         .route("/static/gatehouse.css", get(pages::stylesheet))

@@ -28,6 +28,7 @@ fn flow(id: &str, account_id: Option<&str>) -> FlowRow {
         step: "second_step".into(),
         proof: None,
         attempts: 0,
+        second_step_method: Some("email_code".into()),
         expires_at: NOW + 600,
         version: 0,
         code_hash: Some(vec![1; 32]),
@@ -603,4 +604,64 @@ pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
         store.commit_flow("f2", after_disable).await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+pub async fn an_authenticator_step_is_used_once_and_only_forward(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store
+        .insert_pending_totp("a1", b"sealed", NOW)
+        .await
+        .unwrap();
+    // An enrolment in progress signs nothing in.
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .await
+        .unwrap();
+    let early = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        next: None,
+        use_totp_step: Some(("a1".into(), 100)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_flow("f1", early).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert!(store.confirm_totp("a1", 100, NOW).await.unwrap());
+    assert!(
+        !store.confirm_totp("a1", 101, NOW).await.unwrap(),
+        "confirmed once"
+    );
+    for (n, step, ok) in [
+        (2u8, 100, false),
+        (3, 99, false),
+        (4, 101, true),
+        (5, 101, false),
+    ] {
+        let id = format!("f{n}");
+        store
+            .insert_flow(&flow(&id, Some("a1")), &[n; 32], NOW)
+            .await
+            .unwrap();
+        let commit = FlowCommit {
+            now: NOW,
+            expected_version: 0,
+            next: None,
+            use_totp_step: Some(("a1".into(), step)),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit_flow(&id, commit).await.is_ok(),
+            ok,
+            "step {step}"
+        );
+    }
+    assert_eq!(
+        store.find_totp("a1").await.unwrap().unwrap().last_used_step,
+        Some(101)
+    );
+    assert!(store.delete_totp("a1", NOW).await.unwrap());
+    assert!(store.find_totp("a1").await.unwrap().is_none());
 }

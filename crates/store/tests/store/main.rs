@@ -74,4 +74,5 @@ on_both_backends!(
     security_events_are_listed_newest_first,
     migrations_can_run_twice,
     a_step_that_checked_an_old_password_cannot_commit,
+    an_authenticator_step_is_used_once_and_only_forward,
 );

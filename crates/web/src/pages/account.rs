@@ -21,6 +21,7 @@ struct AccountPage<'a> {
     csrf: &'a str,
     email: &'a str,
     used_backup_code: bool,
+    has_authenticator: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -52,18 +53,23 @@ async fn account_page(
     let Some(cookie) = state.cookies.read(headers, CookieName::Session) else {
         return see_other("/sign-in?return_to=/account");
     };
-    match state.app.find_session(&cookie).await {
-        Ok(Some(session)) => render(
+    let session = match state.app.find_session(&cookie).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return see_other("/sign-in?return_to=/account"),
+        Err(error) => return app_error(error),
+    };
+    match state.app.has_authenticator(&session.account_id).await {
+        Ok(has_authenticator) => render(
             status,
             &AccountPage {
                 csrf,
                 email: &session.email,
                 used_backup_code: session.proof == "backup_code",
+                has_authenticator,
                 notice,
                 error,
             },
         ),
-        Ok(None) => see_other("/sign-in?return_to=/account"),
         Err(error) => app_error(error),
     }
 }

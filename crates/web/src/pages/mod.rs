@@ -1,6 +1,7 @@
 //! The pages: one askama template struct per page, and the handlers that fill them.
 
 pub mod account;
+pub mod authenticator;
 pub mod signin;
 
 use crate::cookies::CookieName;

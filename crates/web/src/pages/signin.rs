@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use gatehouse_app::sign_in::{FlowView, Progress, SignInError, StepOutcome};
 use gatehouse_core::flow::FLOW_LIFETIME_SECS;
-use gatehouse_core::FlowStep;
+use gatehouse_core::{FlowStep, SecondStepMethod};
 use serde::Deserialize;
 
 /// Messages chosen by a fixed key in the URL, never reflected from it.
@@ -27,6 +27,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "expired" => Some("Your sign-in expired. Please start again."),
         "too-many-codes" => Some("Too many wrong codes. Please sign in again."),
         "signed-out" => Some("You have signed out."),
+        "reauthenticate" => Some("For your security, sign in again before changing how you sign in."),
         "sent" => Some("We sent a new code."),
         "backup-code-replaced" => Some(
             "A newer backup code was shown in another window, so the one you saw is void. Sign in again to get your code.",
@@ -264,6 +265,8 @@ pub async fn post_password(
 struct CodePage<'a> {
     csrf: &'a str,
     masked_email: &'a str,
+    /// The code comes from an authenticator app rather than an e-mail.
+    authenticator: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -284,6 +287,7 @@ fn code_page(
         &CodePage {
             csrf,
             masked_email: &view.masked_email,
+            authenticator: view.method == Some(SecondStepMethod::Totp),
             notice,
             error,
         },
@@ -494,5 +498,26 @@ pub async fn get_backup_code_file(State(state): State<AppState>, headers: Header
             .into_response(),
         Err(SignInError::App(error)) => app_error(error),
         Err(error) => failure_response(error, |_, _| see_other("/sign-in")),
+    }
+}
+
+// ----- "Try another way" -----
+
+#[derive(Template)]
+#[template(path = "another_way.html")]
+struct AnotherWayPage {
+    authenticator: bool,
+}
+
+/// The other ways through the second step that this account has.
+pub async fn get_another_way(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match current_step(&state, &headers, is_second_step).await {
+        Ok((_, view)) => render(
+            StatusCode::OK,
+            &AnotherWayPage {
+                authenticator: view.method == Some(SecondStepMethod::Totp),
+            },
+        ),
+        Err(response) => response,
     }
 }

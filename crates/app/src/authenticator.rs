@@ -1,0 +1,270 @@
+//! Authenticator apps (TOTP): enrolment from the account page and the check at sign-in
+//! (S14-S19).
+//!
+//! Enrolment needs a sign-in from the last few minutes (S18, S34), counts only after a
+//! correct code (S18), and both adding and removing revoke every trusted device (S29) and
+//! tell the owner (S52). The secret is sealed under the master key (S15) and is shown only
+//! while the enrolment is pending.
+
+use crate::audit::{Event, Record};
+use crate::sessions::SignedIn;
+use crate::sign_in::second_step_key;
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::totp::{self, TotpSecret};
+use gatehouse_core::{Admission, Email, LockoutPolicy};
+use gatehouse_delivery::{authenticator_added_notice, authenticator_removed_notice, OutgoingMail};
+use gatehouse_store::StoreError;
+
+/// The issuer apps show next to the account.
+const ISSUER: &str = "Gatehouse";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticatorError {
+    #[error("Please sign in again.")]
+    NotSignedIn,
+    /// S34: the sign-in is too old for this change.
+    #[error("For your security, sign in again before changing how you sign in.")]
+    NeedsFreshSignIn,
+    #[error("An authenticator app is already set up. Remove it first to set up another.")]
+    AlreadySetUp,
+    #[error("Start by choosing \"Set up an authenticator app\".")]
+    NotStarted,
+    #[error("That code is incorrect. Check the time on your phone and try the newest code.")]
+    WrongCode,
+    #[error("Too many attempts. Please wait a while and try again.")]
+    TooManyAttempts,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for AuthenticatorError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::AlreadySetUp,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+/// What the enrolment page shows.
+#[derive(Debug, Clone)]
+pub struct PendingAuthenticator {
+    /// For manual entry, in groups of four.
+    pub secret: String,
+    /// For the QR code.
+    pub uri: String,
+}
+
+fn sealing_context(account_id: &str) -> String {
+    format!("totp:{account_id}")
+}
+
+impl Gatehouse {
+    /// Whether the account has a confirmed authenticator app.
+    pub async fn has_authenticator(&self, account_id: &str) -> Result<bool, AppError> {
+        Ok(matches!(
+            self.inner.store.find_totp(account_id).await?,
+            Some(totp) if totp.confirmed_at.is_some()
+        ))
+    }
+
+    /// "Set up an authenticator app": a new secret, pending until a correct code.
+    pub async fn start_authenticator(
+        &self,
+        session_cookie: &str,
+    ) -> Result<(), AuthenticatorError> {
+        let session = self.fresh_session(session_cookie).await?;
+        if self.has_authenticator(&session.account_id).await? {
+            return Err(AuthenticatorError::AlreadySetUp);
+        }
+        let secret = TotpSecret::generate();
+        let sealed = self
+            .inner
+            .keys
+            .sealing_key()
+            .seal(secret.as_bytes(), &sealing_context(&session.account_id));
+        self.inner
+            .store
+            .insert_pending_totp(&session.account_id, &sealed, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// The pending secret, for the enrolment page.
+    pub async fn pending_authenticator(
+        &self,
+        session_cookie: &str,
+    ) -> Result<PendingAuthenticator, AuthenticatorError> {
+        let session = self.fresh_session(session_cookie).await?;
+        let secret = self.pending_secret(&session.account_id).await?;
+        Ok(PendingAuthenticator {
+            secret: secret.to_base32_grouped(),
+            uri: secret.otpauth_uri(ISSUER, &session.email),
+        })
+    }
+
+    /// Finishes the enrolment with a code from the app (S18). Wrong codes count against the
+    /// account's second-step budget (S19).
+    pub async fn confirm_authenticator(
+        &self,
+        session_cookie: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthenticatorError> {
+        let session = self.fresh_session(session_cookie).await?;
+        let secret = self.pending_secret(&session.account_id).await?;
+        self.claim_second_step(&session.account_id).await?;
+        let now = self.now();
+        let Some(step) = totp::verify(&secret, code, now, None) else {
+            return Err(AuthenticatorError::WrongCode);
+        };
+        if !self
+            .inner
+            .store
+            .confirm_totp(&session.account_id, step, now)
+            .await?
+        {
+            return Err(AuthenticatorError::NotStarted);
+        }
+        self.inner
+            .store
+            .reset_failures(&second_step_key(&session.account_id))
+            .await?;
+        self.authenticator_changed(
+            &session,
+            Event::AuthenticatorAdded,
+            client,
+            authenticator_added_notice,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Removes the app; sign-ins go back to e-mailed codes.
+    pub async fn remove_authenticator(
+        &self,
+        session_cookie: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthenticatorError> {
+        let session = self.fresh_session(session_cookie).await?;
+        if !self
+            .inner
+            .store
+            .delete_totp(&session.account_id, self.now())
+            .await?
+        {
+            return Err(AuthenticatorError::NotStarted);
+        }
+        self.authenticator_changed(
+            &session,
+            Event::AuthenticatorRemoved,
+            client,
+            authenticator_removed_notice,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The sign-in check: the step a correct code matched, or `None` (S16, S17). The caller
+    /// uses the step up atomically with the rest of the sign-in.
+    pub(crate) async fn check_authenticator_code(
+        &self,
+        account_id: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<i64>, AppError> {
+        let Some(row) = self.inner.store.find_totp(account_id).await? else {
+            return Ok(None);
+        };
+        if row.confirmed_at.is_none() {
+            return Ok(None);
+        }
+        let Some(secret) = self.open_secret(&row.secret_sealed, account_id) else {
+            return Ok(None);
+        };
+        Ok(totp::verify(&secret, code, now, row.last_used_step))
+    }
+
+    async fn fresh_session(&self, session_cookie: &str) -> Result<SignedIn, AuthenticatorError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(AuthenticatorError::NotSignedIn)?;
+        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
+            return Err(AuthenticatorError::NeedsFreshSignIn);
+        }
+        Ok(session)
+    }
+
+    async fn pending_secret(&self, account_id: &str) -> Result<TotpSecret, AuthenticatorError> {
+        match self.inner.store.find_totp(account_id).await? {
+            Some(row) if row.confirmed_at.is_none() => self
+                .open_secret(&row.secret_sealed, account_id)
+                .ok_or(AuthenticatorError::NotStarted),
+            Some(_) => Err(AuthenticatorError::AlreadySetUp),
+            None => Err(AuthenticatorError::NotStarted),
+        }
+    }
+
+    fn open_secret(&self, sealed: &[u8], account_id: &str) -> Option<TotpSecret> {
+        match self
+            .inner
+            .keys
+            .sealing_key()
+            .open(sealed, &sealing_context(account_id))
+        {
+            Ok(bytes) => Some(TotpSecret::from_bytes(bytes)),
+            Err(error) => {
+                tracing::error!(%error, "an authenticator secret could not be opened");
+                None
+            }
+        }
+    }
+
+    /// Enrolment guesses share the account's second-step budget (S19).
+    async fn claim_second_step(&self, account_id: &str) -> Result<(), AuthenticatorError> {
+        let key = second_step_key(account_id);
+        let now = self.now();
+        let seen = self
+            .inner
+            .store
+            .find_failure_record(&key)
+            .await
+            .map_err(AppError::from)?;
+        let admitted = LockoutPolicy::SECOND_STEP.admit(seen, now) == Admission::Allowed
+            && self
+                .inner
+                .store
+                .claim_attempt(&key, seen, false, now)
+                .await
+                .map_err(AppError::from)?;
+        if admitted {
+            Ok(())
+        } else {
+            Err(AuthenticatorError::TooManyAttempts)
+        }
+    }
+
+    async fn authenticator_changed(
+        &self,
+        session: &SignedIn,
+        event: Event,
+        client: &ClientInfo,
+        notice: fn(&Email) -> OutgoingMail,
+    ) {
+        self.record(Record {
+            event,
+            result: "success",
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: Some("totp"),
+            client,
+        })
+        .await;
+        if let Ok(email) = Email::parse(&session.email) {
+            if let Err(error) = self.inner.mailer.send(&notice(&email)).await {
+                tracing::error!(%error, "could not send an authenticator notice");
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Authenticator apps (S14-S19), checked against an implementation we did not write:
+//! `oathtool` from Debian computes every code these tests type.
+
+use crate::helpers::{TestApp, PASSWORD};
+use gatehouse_testkit::Browser;
+
+/// The code `oathtool` shows for this secret, `offset` seconds from now.
+fn oathtool(secret: &str, offset: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret, "-N", &format!("@{}", now + offset)])
+        .output()
+        .expect("oathtool is installed by scripts/test (Debian package oathtool)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Enrols an app for a signed-in browser and returns its secret as shown on the page.
+async fn enrol(app: &TestApp, browser: &Browser) -> String {
+    let page = browser.post("/account/authenticator/start", &[]).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account/authenticator"),
+        "{}",
+        page.body
+    );
+    let page = browser.get("/account/authenticator").await;
+    assert!(page.body.contains("<svg"), "an inline QR code");
+    let start = page
+        .body
+        .find("id=\"totp-secret\"")
+        .expect("the secret on the page");
+    let rest = &page.body[start..];
+    let secret: String = rest[rest.find('>').unwrap() + 1..rest.find("</code>").unwrap()]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(secret.len(), 32, "160 bits in base32 (S15)");
+    let before = app.mails_to("ann@example.com");
+    let page = browser
+        .post("/account/authenticator", &[("code", &oathtool(&secret, 0))])
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account?notice=authenticator-added"),
+        "{}",
+        page.body
+    );
+    let notice = app.mail.wait_for_new("ann@example.com", before).await;
+    assert!(
+        notice.subject().contains("authenticator app was added"),
+        "S18: {}",
+        notice.subject()
+    );
+    secret
+}
+
+#[tokio::test]
+async fn an_authenticator_app_replaces_the_emailed_code() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let secret = enrol(&app, &browser).await;
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("Remove authenticator app"));
+    app.sign_out(&browser).await;
+
+    let before = app.mails_to("ann@example.com");
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
+    let page = browser.get("/sign-in/code").await;
+    assert!(page
+        .body
+        .contains("Enter the code from your authenticator app"));
+    assert!(page.body.contains("Try another way") && page.body.contains("Use a backup code"));
+    assert!(!page.body.contains("Resend code"));
+    // The enrolment used the current step; the app's next code is one step ahead (S16).
+    let page = browser
+        .post("/sign-in/code", &[("code", &oathtool(&secret, 30))])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/account"), "{}", page.body);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        app.mails_to("ann@example.com"),
+        before,
+        "no code was e-mailed"
+    );
+}
+
+#[tokio::test]
+async fn an_authenticator_code_works_once() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let secret = enrol(&app, &browser).await;
+    app.sign_out(&browser).await;
+    let code = oathtool(&secret, 30);
+    app.enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    let page = browser.post("/sign-in/code", &[("code", &code)]).await;
+    assert_eq!(page.location.as_deref(), Some("/account"));
+
+    // Someone who watched the code being typed tries it at once in another browser (S17).
+    let thief = app.browser();
+    app.enter_email_and_password(&thief, "ann@example.com", PASSWORD)
+        .await;
+    let page = thief.post("/sign-in/code", &[("code", &code)]).await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("That code is incorrect"));
+    // Codes two steps away are refused too.
+    let page = thief
+        .post("/sign-in/code", &[("code", &oathtool(&secret, 90))])
+        .await;
+    assert_eq!(page.status, 401);
+}
+
+#[tokio::test]
+async fn a_backup_code_still_works_with_an_authenticator_app() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    let saved = app
+        .sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    enrol(&app, &browser).await;
+    app.sign_out(&browser).await;
+    app.enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    let page = browser.get("/sign-in/another-way").await;
+    assert!(page.body.contains("Use a backup code"));
+    let page = browser
+        .post("/sign-in/backup-code", &[("backup_code", &saved)])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"));
+}
+
+#[tokio::test]
+async fn enrolment_counts_only_after_a_correct_code() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    browser.post("/account/authenticator/start", &[]).await;
+    let page = browser
+        .post("/account/authenticator", &[("code", "000000")])
+        .await;
+    assert_eq!(page.status, 401);
+    // Abandoned: the next sign-in still e-mails a code (S18).
+    app.sign_out(&browser).await;
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
+    assert!(browser
+        .get("/sign-in/code")
+        .await
+        .body
+        .contains("Check your email"));
+}

@@ -1,0 +1,133 @@
+//! Authenticator-app credentials: one per account, sealed secret, last accepted step.
+
+use crate::{Store, StoreError, StoreResult};
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Clone)]
+pub struct TotpRow {
+    pub secret_sealed: Vec<u8>,
+    pub last_used_step: Option<i64>,
+    pub confirmed_at: Option<i64>,
+}
+
+impl std::fmt::Debug for TotpRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRow")
+            .field("last_used_step", &self.last_used_step)
+            .field("confirmed_at", &self.confirmed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// S17: moves the last used step forward, only forward.
+pub(crate) async fn use_step(
+    tx: &mut Transaction<'_, Any>,
+    account_id: &str,
+    step: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE totp_credentials SET last_used_step = $1
+         WHERE account_id = $2 AND confirmed_at IS NOT NULL
+           AND (last_used_step IS NULL OR last_used_step < $1)",
+    )
+    .bind(step)
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl Store {
+    pub async fn find_totp(&self, account_id: &str) -> StoreResult<Option<TotpRow>> {
+        let row = sqlx::query(
+            "SELECT secret_sealed, last_used_step, confirmed_at FROM totp_credentials WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(TotpRow {
+                secret_sealed: r.try_get("secret_sealed")?,
+                last_used_step: r.try_get("last_used_step")?,
+                confirmed_at: r.try_get("confirmed_at")?,
+            })
+        })
+        .transpose()
+        .map_err(StoreError::Unexpected)
+    }
+
+    /// Starts (or restarts) an enrolment. An already confirmed app is left alone: replacing
+    /// it goes through removal first.
+    pub async fn insert_pending_totp(
+        &self,
+        account_id: &str,
+        secret_sealed: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1 AND confirmed_at IS NULL")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO totp_credentials (account_id, secret_sealed, last_used_step, created_at, confirmed_at)
+             VALUES ($1, $2, NULL, $3, NULL)",
+        )
+        .bind(account_id)
+        .bind(secret_sealed.to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::on_constraint(e, "an authenticator app is already set up"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// S18: the enrolment counts only now, after a correct code, and that code's step is
+    /// used up. Every trusted device is revoked in the same transaction (S29).
+    pub async fn confirm_totp(&self, account_id: &str, step: i64, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE totp_credentials SET confirmed_at = $1, last_used_step = $2
+             WHERE account_id = $3 AND confirmed_at IS NULL",
+        )
+        .bind(now)
+        .bind(step)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        revoke_devices(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes the app (confirmed or not) and revokes every trusted device (S29).
+    pub async fn delete_totp(&self, account_id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_devices(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn revoke_devices(
+    tx: &mut Transaction<'_, Any>,
+    account_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
