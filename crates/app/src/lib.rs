@@ -11,6 +11,7 @@ pub mod authenticator;
 pub mod clock;
 pub mod hashing;
 pub mod password_change;
+pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
 

@@ -6,6 +6,7 @@
 //! backoff are tested without sleeping. Randomness comes from the OS source (`OsRng`).
 
 pub mod backup_code;
+pub mod display;
 pub mod email;
 pub mod flow;
 pub mod ids;

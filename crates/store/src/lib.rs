@@ -21,9 +21,9 @@ pub use backend::Backend;
 pub use backup_codes::NewBackupCode;
 pub use events::SecurityEvent;
 pub use flows::{AccountGuard, FlowCommit, FlowRow};
-pub use sessions::{NewSession, SessionRow};
+pub use sessions::{NewSession, SessionRow, SessionSummary};
 pub use totp::TotpRow;
-pub use trusted_devices::NewTrustedDevice;
+pub use trusted_devices::{NewTrustedDevice, TrustedDeviceRow};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -57,7 +57,66 @@ pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, session: &NewSession) 
     Ok(())
 }
 
+/// A live session, as the account page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: String,
+    pub user_agent: Option<String>,
+    pub client_address: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
 impl Store {
+    /// The account's live sessions, most recently active first.
+    pub async fn list_live_sessions(
+        &self,
+        account_id: &str,
+        idle_secs: i64,
+        now: i64,
+    ) -> StoreResult<Vec<SessionSummary>> {
+        let rows = sqlx::query(
+            "SELECT id, user_agent, client_address, created_at, last_seen_at FROM sessions
+             WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at > $3
+             ORDER BY last_seen_at DESC, id DESC",
+        )
+        .bind(account_id)
+        .bind(now)
+        .bind(now - idle_secs)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionSummary {
+                    id: r.try_get("id")?,
+                    user_agent: r.try_get("user_agent")?,
+                    client_address: r.try_get("client_address")?,
+                    created_at: r.try_get("created_at")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// S33: ends every session of the account but `keep_id`.
+    pub async fn end_other_sessions(
+        &self,
+        account_id: &str,
+        keep_id: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND id <> $3 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(keep_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The live session for a token: not ended, not past its absolute expiry, not idle for
     /// longer than `idle_secs`, and of an account that is not disabled. Seeing it counts as
     /// activity.

@@ -2,7 +2,17 @@
 //! Finding one is the whole check; an unknown, expired or revoked token simply is not found.
 
 use crate::{Store, StoreResult};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
+
+/// A live trusted device, as the account page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDeviceRow {
+    pub id: String,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: i64,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewTrustedDevice {
@@ -49,6 +59,53 @@ impl Store {
         )
         .bind(now)
         .bind(token_hash.to_vec())
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The account's devices that still skip the code, newest first.
+    pub async fn list_trusted_devices(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<TrustedDeviceRow>> {
+        let rows = sqlx::query(
+            "SELECT id, user_agent, created_at, last_used_at, expires_at FROM trusted_devices
+             WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TrustedDeviceRow {
+                    id: r.try_get("id")?,
+                    user_agent: r.try_get("user_agent")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Revokes one device, only if it belongs to this account (S29).
+    pub async fn revoke_trusted_device(
+        &self,
+        account_id: &str,
+        device_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE trusted_devices SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(device_id)
         .bind(account_id)
         .execute(self.pool())
         .await?;

@@ -65,6 +65,14 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
         .route("/account", get(pages::account::get_account))
         .route("/account/password", post(pages::account::post_password))
         .route(
+            "/account/devices/revoke",
+            post(pages::account::post_revoke_devices),
+        )
+        .route(
+            "/account/sessions/end-others",
+            post(pages::account::post_end_other_sessions),
+        )
+        .route(
             "/account/authenticator",
             get(pages::authenticator::get_authenticator).post(pages::authenticator::post_confirm),
         )

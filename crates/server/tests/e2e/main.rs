@@ -6,6 +6,7 @@
 // Test helpers may unwrap: a panic in a test is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_page;
 mod authenticator;
 mod backup_codes;
 mod cli;

@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use gatehouse_app::password_change::PasswordChangeError;
+use gatehouse_app::self_service::SelfServiceError;
+use gatehouse_core::display::format_utc;
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -22,8 +24,31 @@ struct AccountPage<'a> {
     email: &'a str,
     used_backup_code: bool,
     has_authenticator: bool,
+    devices: Vec<DeviceLine>,
+    sessions: Vec<SessionLine>,
+    activity: Vec<ActivityLine>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
+}
+
+struct DeviceLine {
+    id: String,
+    browser: String,
+    trusted_at: String,
+    last_used: String,
+}
+
+struct SessionLine {
+    browser: String,
+    address: String,
+    signed_in_at: String,
+    current: bool,
+}
+
+struct ActivityLine {
+    at: String,
+    what: String,
+    browser: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -37,8 +62,51 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "password-changed" => {
             Some("Your password was changed. Your other sessions were signed out.")
         }
+        "authenticator-added" => {
+            Some("Your authenticator app is set up. Signing in now asks for its code.")
+        }
+        "authenticator-removed" => {
+            Some("Your authenticator app was removed. Signing in now sends a code by email.")
+        }
+        "device-revoked" => Some("That device will be asked for a code next time."),
+        "devices-revoked" => Some("All your devices will be asked for a code next time."),
+        "sessions-ended" => Some("Your other sessions were signed out."),
         _ => None,
     }
+}
+
+/// The words the activity list uses for a recorded event.
+fn activity_label(event: &str, result: &str) -> String {
+    let text = match (event, result) {
+        ("session_started", _) => "Signed in",
+        ("password", "success") => "Password accepted",
+        ("password", "failure") => "Wrong password entered",
+        ("password", _) => "Password attempt refused (too many attempts)",
+        ("code_sent", "success") => "Sign-in code sent by email",
+        ("code_sent", _) => "Sign-in code not sent",
+        ("code", "success") => "Verification code accepted",
+        ("code", "failure") => "Wrong verification code entered",
+        ("code", _) => "Verification code refused (too many attempts)",
+        ("backup_code", "success") => "Signed in with a backup code",
+        ("backup_code", _) => "Wrong backup code entered",
+        ("backup_code_issued", _) => "New backup code shown",
+        ("backup_code_saved", _) => "Backup code saved",
+        ("trusted_device", "added") => "Device trusted",
+        ("trusted_device", "revoked") => "Trusted device revoked",
+        ("trusted_device", _) => "All trusted devices revoked",
+        ("signed_out", "others") => "Other sessions signed out",
+        ("signed_out", _) => "Signed out",
+        ("password_changed", "success") => "Password changed",
+        ("password_changed", _) => "Password change refused",
+        ("authenticator_added", _) => "Authenticator app added",
+        ("authenticator_removed", _) => "Authenticator app removed",
+        ("account_locked", _) => "Account locked after too many failed sign-ins",
+        ("account_created", _) => "Account created",
+        ("account_disabled", _) => "Account disabled by an administrator",
+        ("account_enabled", _) => "Account enabled by an administrator",
+        (other, result) => return format!("{other} ({result})"),
+    };
+    text.to_string()
 }
 
 /// Renders the account page for the session in `headers`, or sends the person to sign in.
@@ -53,25 +121,54 @@ async fn account_page(
     let Some(cookie) = state.cookies.read(headers, CookieName::Session) else {
         return see_other("/sign-in?return_to=/account");
     };
-    let session = match state.app.find_session(&cookie).await {
-        Ok(Some(session)) => session,
+    let overview = match state.app.account_overview(&cookie).await {
+        Ok(Some(overview)) => overview,
         Ok(None) => return see_other("/sign-in?return_to=/account"),
         Err(error) => return app_error(error),
     };
-    match state.app.has_authenticator(&session.account_id).await {
-        Ok(has_authenticator) => render(
-            status,
-            &AccountPage {
-                csrf,
-                email: &session.email,
-                used_backup_code: session.proof == "backup_code",
-                has_authenticator,
-                notice,
-                error,
-            },
-        ),
-        Err(error) => app_error(error),
-    }
+    let devices = overview
+        .devices
+        .iter()
+        .map(|d| DeviceLine {
+            id: d.id.clone(),
+            browser: d.browser.clone(),
+            trusted_at: format_utc(d.trusted_at),
+            last_used: d.last_used_at.map_or_else(|| "never".into(), format_utc),
+        })
+        .collect();
+    let sessions = overview
+        .sessions
+        .iter()
+        .map(|s| SessionLine {
+            browser: s.browser.clone(),
+            address: s.address.clone().unwrap_or_default(),
+            signed_in_at: format_utc(s.signed_in_at),
+            current: s.current,
+        })
+        .collect();
+    let activity = overview
+        .activity
+        .iter()
+        .map(|a| ActivityLine {
+            at: format_utc(a.at),
+            what: activity_label(&a.event, &a.result),
+            browser: a.browser.clone(),
+        })
+        .collect();
+    render(
+        status,
+        &AccountPage {
+            csrf,
+            email: &overview.session.email,
+            used_backup_code: overview.session.proof == "backup_code",
+            has_authenticator: overview.has_authenticator,
+            devices,
+            sessions,
+            activity,
+            notice,
+            error,
+        },
+    )
 }
 
 pub async fn get_account(
@@ -153,4 +250,75 @@ pub async fn post_sign_out(
         see_other("/sign-in?notice=signed-out"),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    /// One device; absent for "Revoke all".
+    device_id: Option<String>,
+}
+
+/// S29: revoke one trusted device or all of them.
+pub async fn post_revoke_devices(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<RevokeForm>,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    let one = form.device_id.as_deref().filter(|id| !id.is_empty());
+    match state.app.revoke_devices(&cookie, one, &client).await {
+        Ok(()) if one.is_some() => see_other("/account?notice=device-revoked"),
+        Ok(()) => see_other("/account?notice=devices-revoked"),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+    }
+}
+
+/// S33: sign out every other session.
+pub async fn post_end_other_sessions(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    match state.app.end_other_sessions(&cookie, &client).await {
+        Ok(_) => see_other("/account?notice=sessions-ended"),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+    }
+}
+
+async fn self_service_failure(
+    state: &AppState,
+    csrf: &str,
+    headers: &HeaderMap,
+    error: SelfServiceError,
+) -> Response {
+    let message = error.to_string();
+    match error {
+        SelfServiceError::NotSignedIn => see_other("/sign-in?return_to=/account"),
+        SelfServiceError::NeedsFreshSignIn => {
+            see_other("/sign-in?return_to=/account&notice=reauthenticate")
+        }
+        SelfServiceError::UnknownDevice => {
+            account_page(
+                state,
+                csrf,
+                headers,
+                StatusCode::NOT_FOUND,
+                None,
+                Some(&message),
+            )
+            .await
+        }
+        SelfServiceError::App(app) => app_error(app),
+    }
 }

@@ -1,0 +1,202 @@
+//! What a signed-in person sees and does about their own account: trusted devices (S29),
+//! sessions (S33) and recent security events (S51). Revoking a device asks for a recent
+//! sign-in (S34); ending sessions and reading the log do not.
+
+use crate::audit::{Event, Record};
+use crate::sessions::SignedIn;
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::display::describe_user_agent;
+
+/// How many events the account page shows.
+const RECENT_EVENTS: u32 = 10;
+
+#[derive(Debug, Clone)]
+pub struct DeviceEntry {
+    pub id: String,
+    pub browser: String,
+    pub trusted_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionEntry {
+    pub browser: String,
+    pub address: Option<String>,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityEntry {
+    pub at: i64,
+    pub event: String,
+    pub result: String,
+    pub browser: String,
+    pub address: Option<String>,
+}
+
+/// Everything the account page lists.
+#[derive(Debug, Clone)]
+pub struct AccountOverview {
+    pub session: SignedIn,
+    pub has_authenticator: bool,
+    pub devices: Vec<DeviceEntry>,
+    pub sessions: Vec<SessionEntry>,
+    pub activity: Vec<ActivityEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelfServiceError {
+    #[error("Please sign in again.")]
+    NotSignedIn,
+    #[error("For your security, sign in again before changing your trusted devices.")]
+    NeedsFreshSignIn,
+    #[error("That device is no longer trusted.")]
+    UnknownDevice,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<gatehouse_store::StoreError> for SelfServiceError {
+    fn from(error: gatehouse_store::StoreError) -> Self {
+        Self::App(AppError::Store(error))
+    }
+}
+
+impl Gatehouse {
+    pub async fn account_overview(
+        &self,
+        session_cookie: &str,
+    ) -> Result<Option<AccountOverview>, AppError> {
+        let Some(session) = self.find_session(session_cookie).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let store = &self.inner.store;
+        let devices = store
+            .list_trusted_devices(&session.account_id, now)
+            .await?
+            .into_iter()
+            .map(|d| DeviceEntry {
+                browser: describe_user_agent(d.user_agent.as_deref()),
+                id: d.id,
+                trusted_at: d.created_at,
+                last_used_at: d.last_used_at,
+                expires_at: d.expires_at,
+            })
+            .collect();
+        let sessions = store
+            .list_live_sessions(
+                &session.account_id,
+                self.inner.settings.session_idle_secs,
+                now,
+            )
+            .await?
+            .into_iter()
+            .map(|s| SessionEntry {
+                browser: describe_user_agent(s.user_agent.as_deref()),
+                address: s.client_address,
+                signed_in_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                current: s.id == session.session_id,
+            })
+            .collect();
+        let activity = store
+            .list_events(&session.account_id, RECENT_EVENTS)
+            .await?
+            .into_iter()
+            .map(|e| ActivityEntry {
+                at: e.occurred_at,
+                browser: describe_user_agent(e.user_agent.as_deref()),
+                event: e.event,
+                result: e.result,
+                address: e.client_address,
+            })
+            .collect();
+        let has_authenticator = self.has_authenticator(&session.account_id).await?;
+        Ok(Some(AccountOverview {
+            session,
+            has_authenticator,
+            devices,
+            sessions,
+            activity,
+        }))
+    }
+
+    /// Revokes one trusted device, or all of them when `device_id` is `None` (S29, S34).
+    pub async fn revoke_devices(
+        &self,
+        session_cookie: &str,
+        device_id: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(), SelfServiceError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(SelfServiceError::NotSignedIn)?;
+        let now = self.now();
+        if now - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
+            return Err(SelfServiceError::NeedsFreshSignIn);
+        }
+        let revoked = match device_id {
+            Some(id) => u64::from(
+                self.inner
+                    .store
+                    .revoke_trusted_device(&session.account_id, id, now)
+                    .await?,
+            ),
+            None => {
+                self.inner
+                    .store
+                    .revoke_trusted_devices(&session.account_id, now)
+                    .await?
+            }
+        };
+        if device_id.is_some() && revoked == 0 {
+            return Err(SelfServiceError::UnknownDevice);
+        }
+        self.record(Record {
+            event: Event::TrustedDevice,
+            result: if device_id.is_some() {
+                "revoked"
+            } else {
+                "all_revoked"
+            },
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: None,
+            client,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// S33: signs out every other session of the account.
+    pub async fn end_other_sessions(
+        &self,
+        session_cookie: &str,
+        client: &ClientInfo,
+    ) -> Result<u64, SelfServiceError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(SelfServiceError::NotSignedIn)?;
+        let ended = self
+            .inner
+            .store
+            .end_other_sessions(&session.account_id, &session.session_id, self.now())
+            .await?;
+        self.record(Record {
+            event: Event::SignedOut,
+            result: "others",
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: None,
+            client,
+        })
+        .await;
+        Ok(ended)
+    }
+}

@@ -1,0 +1,125 @@
+//! The account page: trusted devices (S29), sessions (S33), recent activity (S51).
+
+use crate::helpers::{TestApp, PASSWORD};
+use gatehouse_testkit::Browser;
+
+const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+const FIREFOX_ON_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
+
+fn browser_as(app: &TestApp, user_agent: &str) -> Browser {
+    Browser::with_user_agent(&app.server.base_url, user_agent)
+}
+
+#[tokio::test]
+async fn people_see_their_trusted_devices_by_name_and_revoke_one() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let laptop = browser_as(&app, CHROME_ON_LINUX);
+    app.sign_in_saving_backup_code(&laptop, "ann@example.com", true)
+        .await;
+    let page = laptop.get("/account").await;
+    assert!(page.body.contains("Trusted devices"));
+    assert!(page.body.contains("Chrome on Linux"), "{}", page.body);
+    let start = page
+        .body
+        .find("name=\"device_id\" value=\"")
+        .expect("a revoke form")
+        + 24;
+    let device_id = &page.body[start..start + 36];
+
+    let page = laptop
+        .post("/account/devices/revoke", &[("device_id", device_id)])
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account?notice=device-revoked")
+    );
+    let page = laptop.get("/account").await;
+    assert!(
+        page.body.contains("No device skips the verification code."),
+        "the list is empty now"
+    );
+    app.sign_out(&laptop).await;
+    let page = app
+        .enter_email_and_password(&laptop, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/code"),
+        "the revoked device is asked again"
+    );
+}
+
+#[tokio::test]
+async fn a_device_of_another_account_cannot_be_revoked() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    app.add_user("bob@example.com").await;
+    let bobs = app.browser();
+    app.sign_in_saving_backup_code(&bobs, "bob@example.com", true)
+        .await;
+    let page = bobs.get("/account").await;
+    let start = page.body.find("name=\"device_id\" value=\"").unwrap() + 24;
+    let bobs_device = page.body[start..start + 36].to_string();
+    let anns = app.browser();
+    app.sign_in_saving_backup_code(&anns, "ann@example.com", false)
+        .await;
+    let page = anns
+        .post("/account/devices/revoke", &[("device_id", &bobs_device)])
+        .await;
+    assert_eq!(page.status, 404);
+    app.sign_out(&bobs).await;
+    let page = app
+        .enter_email_and_password(&bobs, "bob@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account"),
+        "Bob's device is still trusted"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_all_other_sessions_keeps_this_one() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let here = browser_as(&app, CHROME_ON_LINUX);
+    app.sign_in_saving_backup_code(&here, "ann@example.com", false)
+        .await;
+    let there = browser_as(&app, FIREFOX_ON_WINDOWS);
+    let code = app.sign_in_until_code(&there, "ann@example.com").await;
+    there.post("/sign-in/code", &[("code", &code)]).await;
+    assert!(app.is_signed_in(&there).await);
+
+    let page = here.get("/account").await;
+    assert!(page.body.contains("Firefox on Windows") && page.body.contains("This session"));
+    let page = here.post("/account/sessions/end-others", &[]).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account?notice=sessions-ended")
+    );
+    assert!(app.is_signed_in(&here).await);
+    assert!(!app.is_signed_in(&there).await);
+}
+
+#[tokio::test]
+async fn recent_activity_shows_failed_attempts_and_sign_ins() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    app.enter_email_and_password(&app.browser(), "ann@example.com", "not the password")
+        .await;
+    let browser = browser_as(&app, CHROME_ON_LINUX);
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let page = browser.get("/account").await;
+    assert!(page.body.contains("Recent security activity"));
+    for line in [
+        "Wrong password entered",
+        "Password accepted",
+        "Sign-in code sent by email",
+        "Signed in",
+    ] {
+        assert!(page.body.contains(line), "missing {line:?}");
+    }
+}
