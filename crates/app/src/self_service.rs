@@ -6,6 +6,9 @@ use crate::audit::{Event, Record};
 use crate::sessions::SignedIn;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::display::describe_user_agent;
+use gatehouse_core::ids::new_id;
+use gatehouse_core::BackupCode;
+use gatehouse_store::NewBackupCode;
 
 /// How many events the account page shows.
 const RECENT_EVENTS: u32 = 10;
@@ -42,6 +45,7 @@ pub struct ActivityEntry {
 pub struct AccountOverview {
     pub session: SignedIn,
     pub has_authenticator: bool,
+    pub active_backup_codes: u32,
     pub devices: Vec<DeviceEntry>,
     pub sessions: Vec<SessionEntry>,
     pub activity: Vec<ActivityEntry>,
@@ -51,10 +55,12 @@ pub struct AccountOverview {
 pub enum SelfServiceError {
     #[error("Please sign in again.")]
     NotSignedIn,
-    #[error("For your security, sign in again before changing your trusted devices.")]
+    #[error("For your security, sign in again before changing this.")]
     NeedsFreshSignIn,
     #[error("That device is no longer trusted.")]
     UnknownDevice,
+    #[error("That backup code was replaced or already saved. Generate a new one if you need it.")]
+    NoPendingBackupCode,
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -116,9 +122,11 @@ impl Gatehouse {
             })
             .collect();
         let has_authenticator = self.has_authenticator(&session.account_id).await?;
+        let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
         Ok(Some(AccountOverview {
             session,
             has_authenticator,
+            active_backup_codes,
             devices,
             sessions,
             activity,
@@ -173,6 +181,115 @@ impl Gatehouse {
         Ok(())
     }
 
+    /// "Generate a new backup code": new pending codes, shown until confirmed; the old ones
+    /// keep working until then (S22, S34).
+    pub async fn start_new_backup_code(
+        &self,
+        session_cookie: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SelfServiceError> {
+        let session = self.fresh_self_service_session(session_cookie).await?;
+        let now = self.now();
+        let count = self.inner.settings.backup_codes_per_account.clamp(1, 16);
+        let codes: Vec<(NewBackupCode, Vec<u8>)> = (0..count)
+            .map(|_| {
+                let code = BackupCode::generate();
+                let id = new_id(now);
+                let sealed = self
+                    .inner
+                    .keys
+                    .sealing_key()
+                    .seal(code.display().as_bytes(), &id);
+                (
+                    NewBackupCode {
+                        id,
+                        code_hash: code.hash(),
+                        created_at: now,
+                    },
+                    sealed,
+                )
+            })
+            .collect();
+        self.inner
+            .store
+            .issue_pending_backup_codes(&session.account_id, &backup_key(&session), &codes)
+            .await?;
+        self.record(Record {
+            event: Event::BackupCodeIssued,
+            result: "success",
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: Some("account_page"),
+            client,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The account's address and the pending codes of this session, for display (never
+    /// once they are confirmed).
+    pub async fn pending_new_backup_codes(
+        &self,
+        session_cookie: &str,
+    ) -> Result<(String, Vec<String>), SelfServiceError> {
+        let session = self.fresh_self_service_session(session_cookie).await?;
+        let sealed = self
+            .inner
+            .store
+            .list_pending_backup_code_displays(&session.account_id, &backup_key(&session))
+            .await?;
+        let codes: Vec<String> = sealed
+            .iter()
+            .filter_map(|(id, sealed)| self.inner.keys.sealing_key().open(sealed, id).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .collect();
+        if codes.is_empty() {
+            return Err(SelfServiceError::NoPendingBackupCode);
+        }
+        Ok((session.email, codes))
+    }
+
+    /// "I have saved this code for future use": the new codes replace the old ones.
+    pub async fn confirm_new_backup_code(
+        &self,
+        session_cookie: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SelfServiceError> {
+        let session = self.fresh_self_service_session(session_cookie).await?;
+        let activated = self
+            .inner
+            .store
+            .activate_pending_backup_codes(&session.account_id, &backup_key(&session), self.now())
+            .await?;
+        if activated == 0 {
+            return Err(SelfServiceError::NoPendingBackupCode);
+        }
+        self.record(Record {
+            event: Event::BackupCodeSaved,
+            result: "replaced",
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: Some("account_page"),
+            client,
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn fresh_self_service_session(
+        &self,
+        session_cookie: &str,
+    ) -> Result<SignedIn, SelfServiceError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(SelfServiceError::NotSignedIn)?;
+        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
+            return Err(SelfServiceError::NeedsFreshSignIn);
+        }
+        Ok(session)
+    }
+
     /// S33: signs out every other session of the account.
     pub async fn end_other_sessions(
         &self,
@@ -199,4 +316,9 @@ impl Gatehouse {
         .await;
         Ok(ended)
     }
+}
+
+/// Pending codes from the account page belong to the session that asked for them.
+fn backup_key(session: &SignedIn) -> String {
+    format!("session:{}", session.session_id)
 }

@@ -635,23 +635,6 @@ impl Gatehouse {
         Ok(StepOutcome::next(progress))
     }
 
-    /// The pending codes as a text file, for the "Download" link.
-    pub async fn backup_codes_file(&self, flow_token: &str) -> Result<String, SignInError> {
-        let view = self.view_sign_in(flow_token).await?;
-        if view.backup_codes.is_empty() {
-            return Err(SignInError::WrongStep(view.step));
-        }
-        let mut text = format!(
-            "Gatehouse backup code for {}\r\n\r\nUse it to sign in if you cannot get a verification code.\r\nIt works once; after it is used you will be given a new one.\r\n\r\n",
-            view.email
-        );
-        for code in &view.backup_codes {
-            text.push_str(code);
-            text.push_str("\r\n");
-        }
-        Ok(text)
-    }
-
     // ----- the pieces the steps share -----
 
     async fn load_flow(&self, flow_token: &str) -> Result<(FlowRow, SignInFlow), SignInError> {

@@ -76,6 +76,94 @@ pub(crate) async fn confirm_flow(
 }
 
 impl Store {
+    /// Pending codes from the account page, with their sealed display forms; replaces any
+    /// other pending code of the account (only the newest set can ever be confirmed).
+    pub async fn issue_pending_backup_codes(
+        &self,
+        account_id: &str,
+        flow_key: &str,
+        codes: &[(NewBackupCode, Vec<u8>)],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM backup_codes WHERE account_id = $1 AND status = 'pending'")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        for (code, sealed) in codes {
+            sqlx::query(
+                "INSERT INTO backup_codes (id, account_id, code_hash, status, flow_id, created_at, sealed_display)
+                 VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
+            )
+            .bind(&code.id)
+            .bind(account_id)
+            .bind(code.code_hash.to_vec())
+            .bind(flow_key)
+            .bind(code.created_at)
+            .bind(sealed.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// (id, sealed display) of the pending codes issued under `flow_key`.
+    pub async fn list_pending_backup_code_displays(
+        &self,
+        account_id: &str,
+        flow_key: &str,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, sealed_display FROM backup_codes
+             WHERE account_id = $1 AND flow_id = $2 AND status = 'pending' AND sealed_display IS NOT NULL
+             ORDER BY id",
+        )
+        .bind(account_id)
+        .bind(flow_key)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// "I have saved this code": the old active codes stop working and the pending ones
+    /// take their place, in one transaction. Returns how many became active (0: nothing
+    /// was pending any more, and nothing changed).
+    pub async fn activate_pending_backup_codes(
+        &self,
+        account_id: &str,
+        flow_key: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND flow_id = $2 AND status = 'pending'",
+        )
+        .bind(account_id)
+        .bind(flow_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending == 0 {
+            return Ok(0);
+        }
+        sqlx::query("UPDATE backup_codes SET status = 'used', used_at = $1 WHERE account_id = $2 AND status = 'active'")
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        let activated = sqlx::query(
+            "UPDATE backup_codes SET status = 'active', confirmed_at = $1, flow_id = NULL, sealed_display = NULL
+             WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(flow_key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(activated)
+    }
+
     pub async fn count_active_backup_codes(&self, account_id: &str) -> StoreResult<u32> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND status = 'active'",

@@ -69,6 +69,19 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
             post(pages::account::post_revoke_devices),
         )
         .route(
+            "/account/backup-code/new",
+            post(pages::account::post_new_backup_code),
+        )
+        .route(
+            "/account/backup-code",
+            get(pages::account::get_new_backup_code)
+                .post(pages::account::post_confirm_new_backup_code),
+        )
+        .route(
+            "/account/backup-code/download",
+            get(pages::account::get_new_backup_code_file),
+        )
+        .route(
             "/account/sessions/end-others",
             post(pages::account::post_end_other_sessions),
         )

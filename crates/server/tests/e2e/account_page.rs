@@ -123,3 +123,48 @@ async fn recent_activity_shows_failed_attempts_and_sign_ins() {
         assert!(page.body.contains(line), "missing {line:?}");
     }
 }
+
+#[tokio::test]
+async fn a_new_backup_code_from_the_account_page_replaces_the_old_one_once_saved() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    let old = app
+        .sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("You have a saved backup code."));
+
+    let page = browser.post("/account/backup-code/new", &[]).await;
+    assert_eq!(page.location.as_deref(), Some("/account/backup-code"));
+    let page = browser.get("/account/backup-code").await;
+    assert!(page.body.contains("Save your backup code"));
+    let new = page.backup_code().expect("the new code");
+    assert_ne!(new, old);
+    let file = browser.get("/account/backup-code/download").await;
+    assert!(file.body.contains(&new) && file.body.contains("ann@example.com"));
+
+    let page = browser.post("/account/backup-code", &[]).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account?notice=backup-code-saved")
+    );
+    // Shown once: the page is gone (S21).
+    let again = browser.get("/account/backup-code").await;
+    assert_eq!(again.location.as_deref(), Some("/account"));
+    assert!(again.backup_code().is_none());
+
+    app.sign_out(&browser).await;
+    app.sign_in_until_code(&browser, "ann@example.com").await;
+    let page = browser
+        .post("/sign-in/backup-code", &[("backup_code", &old)])
+        .await;
+    assert_eq!(page.status, 401, "the old code stopped working");
+    let page = browser
+        .post("/sign-in/backup-code", &[("backup_code", &new)])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"));
+}

@@ -1,6 +1,7 @@
 //! The account page (`/account`), changing the password, and signing out.
 
 use super::render;
+use super::signin::{backup_code_file, SaveBackupCodePage};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
@@ -24,6 +25,7 @@ struct AccountPage<'a> {
     email: &'a str,
     used_backup_code: bool,
     has_authenticator: bool,
+    active_backup_codes: u32,
     devices: Vec<DeviceLine>,
     sessions: Vec<SessionLine>,
     activity: Vec<ActivityLine>,
@@ -71,6 +73,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "device-revoked" => Some("That device will be asked for a code next time."),
         "devices-revoked" => Some("All your devices will be asked for a code next time."),
         "sessions-ended" => Some("Your other sessions were signed out."),
+        "backup-code-saved" => Some("Your new backup code is active. The old one no longer works."),
         _ => None,
     }
 }
@@ -162,6 +165,7 @@ async fn account_page(
             email: &overview.session.email,
             used_backup_code: overview.session.proof == "backup_code",
             has_authenticator: overview.has_authenticator,
+            active_backup_codes: overview.active_backup_codes,
             devices,
             sessions,
             activity,
@@ -308,6 +312,7 @@ async fn self_service_failure(
         SelfServiceError::NeedsFreshSignIn => {
             see_other("/sign-in?return_to=/account&notice=reauthenticate")
         }
+        SelfServiceError::NoPendingBackupCode => see_other("/account"),
         SelfServiceError::UnknownDevice => {
             account_page(
                 state,
@@ -320,5 +325,80 @@ async fn self_service_failure(
             .await
         }
         SelfServiceError::App(app) => app_error(app),
+    }
+}
+
+/// "Generate a new backup code" (S22, S34).
+pub async fn post_new_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    match state.app.start_new_backup_code(&cookie, &client).await {
+        Ok(()) => see_other("/account/backup-code"),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+    }
+}
+
+/// The new code, until it is confirmed as saved.
+pub async fn get_new_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    match state.app.pending_new_backup_codes(&cookie).await {
+        Ok((_, codes)) => render(
+            StatusCode::OK,
+            &SaveBackupCodePage {
+                csrf: &csrf.0,
+                confirm_action: "/account/backup-code",
+                download_href: "/account/backup-code/download",
+                codes: &codes,
+                error: None,
+            },
+        ),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+    }
+}
+
+pub async fn get_new_backup_code_file(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    match state.app.pending_new_backup_codes(&cookie).await {
+        Ok((email, codes)) => backup_code_file(&email, &codes),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+    }
+}
+
+pub async fn post_confirm_new_backup_code(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    match state.app.confirm_new_backup_code(&cookie, &client).await {
+        Ok(()) => see_other("/account?notice=backup-code-saved"),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
     }
 }

@@ -8,7 +8,7 @@ use super::{path_of_step, render};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, see_other, sign_in_failure, Failure};
+use crate::error::{see_other, sign_in_failure, Failure};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -429,10 +429,14 @@ pub async fn post_backup_code(
 
 #[derive(Template)]
 #[template(path = "save_backup_code.html")]
-struct SaveBackupCodePage<'a> {
-    csrf: &'a str,
-    codes: &'a [String],
-    error: Option<&'a str>,
+pub(crate) struct SaveBackupCodePage<'a> {
+    pub(crate) csrf: &'a str,
+    /// Where "I have saved this code for future use" posts, and where "Download" points:
+    /// the sign-in's own, or the account page's.
+    pub(crate) confirm_action: &'a str,
+    pub(crate) download_href: &'a str,
+    pub(crate) codes: &'a [String],
+    pub(crate) error: Option<&'a str>,
 }
 
 pub async fn get_save_backup_code(
@@ -445,6 +449,8 @@ pub async fn get_save_backup_code(
             StatusCode::OK,
             &SaveBackupCodePage {
                 csrf: &csrf.0,
+                confirm_action: "/sign-in/save-backup-code",
+                download_href: "/sign-in/save-backup-code/download",
                 codes: &view.backup_codes,
                 error: None,
             },
@@ -471,6 +477,8 @@ pub async fn post_save_backup_code(
                 status,
                 &SaveBackupCodePage {
                     csrf: &csrf.0,
+                    confirm_action: "/sign-in/save-backup-code",
+                    download_href: "/sign-in/save-backup-code/download",
                     codes: &view.backup_codes,
                     error: Some(message),
                 },
@@ -481,24 +489,34 @@ pub async fn post_save_backup_code(
 
 /// "Download": the pending code as a text file. A GET that changes nothing.
 pub async fn get_backup_code_file(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(flow) = state.cookies.read(&headers, CookieName::Flow) else {
-        return see_other("/sign-in?notice=expired");
-    };
-    match state.app.backup_codes_file(&flow).await {
-        Ok(text) => (
-            [
-                (CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (
-                    CONTENT_DISPOSITION,
-                    "attachment; filename=\"gatehouse-backup-code.txt\"",
-                ),
-            ],
-            text,
-        )
-            .into_response(),
-        Err(SignInError::App(error)) => app_error(error),
-        Err(error) => failure_response(error, |_, _| see_other("/sign-in")),
+    match current_step(&state, &headers, is_save_backup_code).await {
+        Ok((_, view)) => backup_code_file(&view.email, &view.backup_codes),
+        Err(response) => response,
     }
+}
+
+/// The backup codes as a text file to keep, for both "Download" links.
+pub(crate) fn backup_code_file(email: &str, codes: &[String]) -> Response {
+    let mut text = format!(
+        "Gatehouse backup code for {email}\r\n\r\n\
+         Use it to sign in if you cannot get a verification code.\r\n\
+         It works once; after it is used you will be given a new one.\r\n\r\n"
+    );
+    for code in codes {
+        text.push_str(code);
+        text.push_str("\r\n");
+    }
+    (
+        [
+            (CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"gatehouse-backup-code.txt\"",
+            ),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 // ----- "Try another way" -----
