@@ -24,6 +24,8 @@ pub(crate) enum Event {
     PasswordChanged,
     AuthenticatorAdded,
     AuthenticatorRemoved,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl Event {
@@ -45,6 +47,8 @@ impl Event {
             Self::PasswordChanged => "password_changed",
             Self::AuthenticatorAdded => "authenticator_added",
             Self::AuthenticatorRemoved => "authenticator_removed",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod authenticator;
 pub mod clock;
 pub mod hashing;
 pub mod password_change;
+pub mod password_reset;
 pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
@@ -39,6 +40,9 @@ pub struct Settings {
     pub codes_per_account_per_hour: u32,
     /// S34: changing how one signs in needs a sign-in at most this old.
     pub fresh_sign_in_secs: i64,
+    /// Where people reach Gatehouse (`https://id.example.com`), for links in e-mails. When
+    /// unset, the address the server listens on is used (see `Gatehouse::use_listen_address`).
+    pub public_url: Option<String>,
     /// S51: recorded with every security event, so a multi-node log says which node acted.
     pub node_name: String,
 }
@@ -52,6 +56,7 @@ impl Default for Settings {
             backup_codes_per_account: 1,
             codes_per_account_per_hour: 10,
             fresh_sign_in_secs: 10 * 60,
+            public_url: None,
             node_name: "gatehouse".into(),
         }
     }
@@ -77,6 +82,10 @@ struct Inner {
     hashing: HashingPool,
     settings: Settings,
     keys: MasterKey,
+    /// The base of links in e-mails: the configured public URL, else the listening address
+    /// once the server knows it. Never taken from a request's Host header, which an
+    /// attacker chooses (reset-link poisoning).
+    link_base: std::sync::OnceLock<String>,
     /// A real Argon2id hash of a random password: unknown addresses are checked against it
     /// so that they take as long as known ones (S46, DESIGN.md §1).
     dummy_hash: PasswordHashString,
@@ -113,6 +122,7 @@ impl Gatehouse {
                 hashing,
                 settings,
                 keys,
+                link_base: std::sync::OnceLock::new(),
                 dummy_hash,
             }),
         })
@@ -120,6 +130,30 @@ impl Gatehouse {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Tells the use cases the address the server listens on, for links in e-mails when no
+    /// public URL is configured. Only the first call counts.
+    pub fn use_listen_address(&self, address: std::net::SocketAddr) {
+        let base = self
+            .inner
+            .settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let _ = self
+            .inner
+            .link_base
+            .set(base.trim_end_matches('/').to_string());
+    }
+
+    fn link_base(&self) -> String {
+        self.inner
+            .link_base
+            .get()
+            .cloned()
+            .or_else(|| self.inner.settings.public_url.clone())
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
     }
 
     pub fn store(&self) -> &Store {

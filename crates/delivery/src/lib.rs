@@ -11,5 +11,6 @@ mod templates;
 pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
 pub use templates::{
     authenticator_added_notice, authenticator_removed_notice, backup_code_used_notice,
-    lockout_notice, password_changed_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
+    lockout_notice, password_changed_notice, password_reset_link, password_reset_notice,
+    sign_in_code, wrong_codes_notice, OutgoingMail,
 };

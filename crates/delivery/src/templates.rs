@@ -90,6 +90,32 @@ pub fn authenticator_removed_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+pub fn password_reset_link(to: &Email, link: &str, valid_minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Reset your Gatehouse password".into(),
+        body: format!(
+            "Someone asked to reset the password of your Gatehouse account. To choose a new\n\
+             password, open this link within {valid_minutes} minutes:\n\n    {link}\n\n\
+             The link works once. If you did not ask for it, ignore this message: your password\n\
+             stays as it is.\n"
+        ),
+    }
+}
+
+pub fn password_reset_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your Gatehouse password was reset".into(),
+        body:
+            "The password of your Gatehouse account was reset with a link sent to this address.\n\
+               All your sessions were signed out and your trusted devices will be asked for a\n\
+               code again.\n\n\
+               If you did not do this, contact your administrator at once.\n"
+                .into(),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),
@@ -127,6 +153,7 @@ mod tests {
             password_changed_notice(&to),
             authenticator_added_notice(&to),
             authenticator_removed_notice(&to),
+            password_reset_notice(&to),
         ] {
             assert!(
                 !mail.body.chars().any(|c| c.is_ascii_digit()),

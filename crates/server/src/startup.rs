@@ -60,6 +60,7 @@ impl Application {
             backup_codes_per_account: config.backup_codes_per_account,
             codes_per_account_per_hour: config.codes_per_account_per_hour,
             node_name: config.node_name.clone(),
+            public_url: config.public_url.clone(),
             ..Settings::default()
         };
         let gatehouse =
@@ -77,6 +78,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", self.config.listen))?;
         let address = listener.local_addr()?;
+        self.gatehouse.use_listen_address(address);
         let cookies = CookiePolicy {
             secure: self.config.serves_https(),
         };

@@ -12,6 +12,7 @@ mod backup_codes;
 mod counters;
 mod events;
 mod flows;
+mod password_resets;
 mod sessions;
 mod totp;
 mod trusted_devices;

@@ -26,7 +26,7 @@ impl ReceivedMail {
 
     /// The six-digit code of a sign-in mail: a line that is six digits and nothing else.
     pub fn code(&self) -> Option<String> {
-        self.body()
+        self.text()
             .lines()
             .map(str::trim)
             .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
@@ -37,6 +37,38 @@ impl ReceivedMail {
         self.data
             .split_once("\r\n\r\n")
             .map_or("", |(_, body)| body)
+    }
+
+    /// The body as a person reads it: quoted-printable (RFC 2045 §6.7) decoded when the
+    /// message says it is so encoded.
+    pub fn text(&self) -> String {
+        let headers = self.data.split_once("\r\n\r\n").map_or("", |(h, _)| h);
+        if !headers
+            .to_ascii_lowercase()
+            .contains("content-transfer-encoding: quoted-printable")
+        {
+            return self.body().to_string();
+        }
+        let joined = self.body().replace("=\r\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'=', Some(value)) => {
+                    out.push(value);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 

@@ -99,6 +99,14 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
         )
         .route("/sign-in/another-way", get(pages::signin::get_another_way))
         .route("/sign-out", post(pages::account::post_sign_out))
+        .route(
+            "/forgot-password",
+            get(pages::reset::get_forgot).post(pages::reset::post_forgot),
+        )
+        .route(
+            "/reset-password",
+            get(pages::reset::get_reset).post(pages::reset::post_reset),
+        )
         .route("/healthz", get(pages::healthz))
         .route("/static/gatehouse.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))

@@ -93,6 +93,19 @@ impl Harness {
             .to_string()
     }
 
+    /// The token of the reset link in the next new mail (sent in the background).
+    pub async fn reset_token(&mut self) -> String {
+        for _ in 0..100 {
+            if let Some(mail) = self.new_mail().pop() {
+                let text = mail.replace("=\r\n", "").replace("token=3D", "token=");
+                let start = text.find("token=").expect("a reset link") + 6;
+                return text[start..start + 43].to_string();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no reset mail");
+    }
+
     /// E-mail and password; returns the flow token and the outcome of the password step.
     pub async fn password_step(
         &mut self,

@@ -160,3 +160,43 @@ async fn several_backup_codes_can_be_issued_when_configured() {
     let distinct: std::collections::HashSet<_> = view.backup_codes.iter().collect();
     assert_eq!(distinct.len(), 3);
 }
+
+#[tokio::test]
+async fn a_reset_link_works_for_sixty_minutes_only() {
+    let mut h = Harness::new().await;
+    h.app
+        .request_password_reset(crate::harness::EMAIL, &client())
+        .await
+        .unwrap();
+    let token = h.reset_token().await;
+    h.clock.advance(60 * 60 - 1);
+    assert!(
+        h.app.password_reset_target(&token).await.is_ok(),
+        "valid until the hour is up"
+    );
+    h.clock.advance(1);
+    let result = h
+        .app
+        .reset_password(&token, "a new long passphrase", &client())
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(gatehouse_app::password_reset::ResetError::InvalidLink)
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_address() {
+    let mut h = Harness::new().await;
+    for _ in 0..5 {
+        h.app
+            .request_password_reset(crate::harness::EMAIL, &client())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(h.new_mail().len(), 3, "three links an hour, then silence");
+}

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod helpers;
 mod password_change;
+mod password_reset;
 mod postgres;
 mod security;
 mod sign_in;

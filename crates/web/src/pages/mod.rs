@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod authenticator;
+pub mod reset;
 pub mod signin;
 
 use crate::cookies::CookieName;

@@ -27,6 +27,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "expired" => Some("Your sign-in expired. Please start again."),
         "too-many-codes" => Some("Too many wrong codes. Please sign in again."),
         "signed-out" => Some("You have signed out."),
+        "password-reset" => Some("Your password was reset. Sign in with your new password."),
         "reauthenticate" => Some("For your security, sign in again before changing how you sign in."),
         "sent" => Some("We sent a new code."),
         "backup-code-replaced" => Some(

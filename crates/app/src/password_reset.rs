@@ -1,0 +1,159 @@
+//! "Forgot password?": a single-use link valid 60 minutes, stored hashed, e-mailed to the
+//! account's address. Asking answers the same whether or not the address has an account
+//! (S46). Using the link sets a new password under the rules of S1-S3 and ends every
+//! session and trusted device (S6); the next sign-in still asks for the second step.
+
+use crate::audit::{Event, Record};
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::ids::new_id;
+use gatehouse_core::{Email, Password, PasswordError, Token};
+use gatehouse_delivery::{password_reset_link, password_reset_notice};
+use gatehouse_store::StoreError;
+
+pub const RESET_LIFETIME_SECS: i64 = 60 * 60;
+/// Reset mails per address per hour (S9's "no mail bombing" applies to links too).
+const RESETS_PER_HOUR: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("Enter an email address like name@example.com")]
+    InvalidEmail,
+    #[error("This reset link has expired or was already used. Ask for a new one.")]
+    InvalidLink,
+    #[error("{0}")]
+    WeakPassword(#[from] PasswordError),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for ResetError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::InvalidLink,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+impl Gatehouse {
+    /// Sends a reset link if the address has an active account; otherwise does nothing
+    /// visible. Either way the caller shows the same page.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ResetError> {
+        let email = Email::parse(email).map_err(|_| ResetError::InvalidEmail)?;
+        let now = self.now();
+        let allowed = self
+            .inner
+            .store
+            .take_from_window(
+                &format!("reset:{}", email.as_str()),
+                3600,
+                RESETS_PER_HOUR,
+                now,
+            )
+            .await?;
+        let account = self
+            .inner
+            .store
+            .find_account_by_email(email.as_str())
+            .await?;
+        let Some(account) = account.filter(|a| a.disabled_at.is_none() && allowed) else {
+            return Ok(());
+        };
+        let token = Token::generate();
+        self.inner
+            .store
+            .insert_password_reset(
+                &new_id(now),
+                &token.hash().0,
+                &account.id,
+                now,
+                now + RESET_LIFETIME_SECS,
+            )
+            .await?;
+        let link = format!(
+            "{}/reset-password?token={}",
+            self.link_base(),
+            token.as_str()
+        );
+        self.record(Record {
+            event: Event::PasswordResetRequested,
+            result: "sent",
+            account_id: Some(&account.id),
+            email: Some(&account.email),
+            method: None,
+            client,
+        })
+        .await;
+        // In the background: waiting for SMTP only for real accounts would time-tell (S46).
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mail = password_reset_link(&email, &link, RESET_LIFETIME_SECS / 60);
+            if let Err(error) = this.inner.mailer.send(&mail).await {
+                tracing::error!(%error, "could not send a password reset link");
+            }
+        });
+        Ok(())
+    }
+
+    /// The masked address a live link belongs to, for the "Choose a new password" page.
+    pub async fn password_reset_target(&self, token: &str) -> Result<String, ResetError> {
+        let token = Token::parse(token).ok_or(ResetError::InvalidLink)?;
+        let (_, email) = self
+            .inner
+            .store
+            .find_live_password_reset(&token.hash().0, self.now())
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        Ok(Email::parse(&email).map(|e| e.masked()).unwrap_or_default())
+    }
+
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ResetError> {
+        let token = Token::parse(token).ok_or(ResetError::InvalidLink)?;
+        let now = self.now();
+        let (account_id, email) = self
+            .inner
+            .store
+            .find_live_password_reset(&token.hash().0, now)
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        let email = Email::parse(&email).map_err(|_| ResetError::InvalidLink)?;
+        let password = Password::parse_new(new_password, &email)?;
+        let hash = self
+            .inner
+            .hashing
+            .hash(password)
+            .await
+            .map_err(AppError::from)?;
+        self.inner
+            .store
+            .reset_password(&token.hash().0, &hash.0, self.now())
+            .await?;
+        // A reset proves control of the mailbox: the lockout counters start again.
+        self.inner
+            .store
+            .reset_failures(&format!("account:{}", email.as_str()))
+            .await?;
+        self.record(Record {
+            event: Event::PasswordReset,
+            result: "success",
+            account_id: Some(&account_id),
+            email: Some(email.as_str()),
+            method: None,
+            client,
+        })
+        .await;
+        if let Err(error) = self.inner.mailer.send(&password_reset_notice(&email)).await {
+            tracing::error!(%error, "could not send the password-reset notice");
+        }
+        Ok(())
+    }
+}

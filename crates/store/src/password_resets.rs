@@ -1,0 +1,98 @@
+//! Password reset links: hashed, single use, short-lived. Using one changes the password
+//! and ends everything the account holds, in one transaction.
+
+use crate::{Store, StoreError, StoreResult};
+
+impl Store {
+    pub async fn insert_password_reset(
+        &self,
+        id: &str,
+        token_hash: &[u8; 32],
+        account_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO password_resets (id, token_hash, account_id, created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(id)
+        .bind(token_hash.to_vec())
+        .bind(account_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The account of a live (unused, unexpired) reset link, with its e-mail.
+    pub async fn find_live_password_reset(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id, a.email FROM password_resets r JOIN accounts a ON a.id = r.account_id
+             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND a.disabled_at IS NULL",
+        )
+        .bind(token_hash.to_vec())
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Consumes the link (compare-and-set), sets the new password, ends every session, trusted
+    /// device and sign-in in progress, and voids the account's other reset links. Returns
+    /// the account id, or `Conflict` when the link was used or expired meanwhile.
+    pub async fn reset_password(
+        &self,
+        token_hash: &[u8; 32],
+        new_hash: &str,
+        now: i64,
+    ) -> StoreResult<String> {
+        let mut tx = self.pool().begin().await?;
+        let account_id: Option<String> = sqlx::query_scalar(
+            "UPDATE password_resets SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
+             RETURNING account_id",
+        )
+        .bind(now)
+        .bind(token_hash.to_vec())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(account_id) = account_id else {
+            return Err(StoreError::Conflict(
+                "the reset link was used or has expired",
+            ));
+        };
+        let changed = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND disabled_at IS NULL",
+        )
+        .bind(new_hash)
+        .bind(now)
+        .bind(&account_id)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the account is disabled"));
+        }
+        for statement in [
+            "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
+            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+        ] {
+            sqlx::query(statement)
+                .bind(now)
+                .bind(&account_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
+            .bind(&account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(account_id)
+    }
+}
