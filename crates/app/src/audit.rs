@@ -26,6 +26,7 @@ pub(crate) enum Event {
     AuthenticatorRemoved,
     PasswordResetRequested,
     PasswordReset,
+    SignUpCodeSent,
 }
 
 impl Event {
@@ -49,6 +50,7 @@ impl Event {
             Self::AuthenticatorRemoved => "authenticator_removed",
             Self::PasswordResetRequested => "password_reset_requested",
             Self::PasswordReset => "password_reset",
+            Self::SignUpCodeSent => "sign_up_code_sent",
         }
     }
 }

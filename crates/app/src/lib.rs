@@ -15,6 +15,7 @@ pub mod password_reset;
 pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
+pub mod sign_up;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use hashing::HashingPool;
@@ -43,6 +44,8 @@ pub struct Settings {
     /// Where people reach Gatehouse (`https://id.example.com`), for links in e-mails. When
     /// unset, the address the server listens on is used (see `Gatehouse::use_listen_address`).
     pub public_url: Option<String>,
+    /// Self-service sign-up ("Create account"); off unless the operator turns it on.
+    pub allow_sign_up: bool,
     /// S51: recorded with every security event, so a multi-node log says which node acted.
     pub node_name: String,
 }
@@ -57,6 +60,7 @@ impl Default for Settings {
             codes_per_account_per_hour: 10,
             fresh_sign_in_secs: 10 * 60,
             public_url: None,
+            allow_sign_up: false,
             node_name: "gatehouse".into(),
         }
     }
@@ -166,7 +170,9 @@ impl Gatehouse {
 
     /// Forgets expired sign-ins; run periodically by the server.
     pub async fn housekeeping(&self) -> Result<u64, AppError> {
-        Ok(self.inner.store.delete_expired_flows(self.now()).await?)
+        let now = self.now();
+        let flows = self.inner.store.delete_expired_flows(now).await?;
+        Ok(flows + self.inner.store.delete_expired_registrations(now).await?)
     }
 
     pub async fn health(&self) -> Result<(), AppError> {

@@ -12,5 +12,5 @@ pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
 pub use templates::{
     authenticator_added_notice, authenticator_removed_notice, backup_code_used_notice,
     lockout_notice, password_changed_notice, password_reset_link, password_reset_notice,
-    sign_in_code, wrong_codes_notice, OutgoingMail,
+    sign_in_code, sign_up_code, sign_up_taken_notice, wrong_codes_notice, OutgoingMail,
 };

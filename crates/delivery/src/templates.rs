@@ -116,6 +116,30 @@ pub fn password_reset_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+pub fn sign_up_code(to: &Email, code: &OtpCode, valid_minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Confirm your email address for Gatehouse".into(),
+        body: format!(
+            "Your code to finish creating your Gatehouse account is:\n\n    {code}\n\n\
+             It is valid for {valid_minutes} minutes. If you did not ask for an account, ignore\n\
+             this message.\n",
+            code = code.expose()
+        ),
+    }
+}
+
+pub fn sign_up_taken_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Someone tried to create an account with your address".into(),
+        body: "Someone tried to create a Gatehouse account with this address, but you already have\n\
+               one. If it was you, sign in instead, or use \"Forgot password?\" on the sign-in page.\n\
+               If it was not you, you can ignore this message.\n"
+            .into(),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),
@@ -154,6 +178,7 @@ mod tests {
             authenticator_added_notice(&to),
             authenticator_removed_notice(&to),
             password_reset_notice(&to),
+            sign_up_taken_notice(&to),
         ] {
             assert!(
                 !mail.body.chars().any(|c| c.is_ascii_digit()),

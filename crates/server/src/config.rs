@@ -24,6 +24,7 @@ pub struct FileConfig {
     trust_days: Option<i64>,
     backup_codes_per_account: Option<u32>,
     codes_per_account_per_hour: Option<u32>,
+    allow_sign_up: Option<bool>,
 }
 
 /// The settled configuration the server runs with.
@@ -42,6 +43,7 @@ pub struct Config {
     pub trust_days: i64,
     pub backup_codes_per_account: u32,
     pub codes_per_account_per_hour: u32,
+    pub allow_sign_up: bool,
 }
 
 /// Reads one environment variable, or its `_FILE` variant (for secrets kept in files).
@@ -159,7 +161,15 @@ impl Config {
         .or(file.codes_per_account_per_hour)
         .unwrap_or(10);
 
+        let allow_sign_up = match env("GATEHOUSE_ALLOW_SIGN_UP")?.as_deref().map(str::trim) {
+            None => file.allow_sign_up.unwrap_or(false),
+            Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => bail!("GATEHOUSE_ALLOW_SIGN_UP: {other:?} is not true or false"),
+        };
+
         Ok(Self {
+            allow_sign_up,
             listen,
             public_url,
             data_dir,

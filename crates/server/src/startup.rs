@@ -61,6 +61,7 @@ impl Application {
             codes_per_account_per_hour: config.codes_per_account_per_hour,
             node_name: config.node_name.clone(),
             public_url: config.public_url.clone(),
+            allow_sign_up: config.allow_sign_up,
             ..Settings::default()
         };
         let gatehouse =

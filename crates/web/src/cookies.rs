@@ -16,6 +16,7 @@ pub enum CookieName {
     Flow,
     Session,
     Trust,
+    SignUp,
 }
 
 impl CookieName {
@@ -25,6 +26,7 @@ impl CookieName {
             Self::Flow => "gatehouse_flow",
             Self::Session => "gatehouse_session",
             Self::Trust => "gatehouse_trust",
+            Self::SignUp => "gatehouse_signup",
         }
     }
 }

@@ -100,6 +100,14 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
         .route("/sign-in/another-way", get(pages::signin::get_another_way))
         .route("/sign-out", post(pages::account::post_sign_out))
         .route(
+            "/sign-up",
+            get(pages::signup::get_sign_up).post(pages::signup::post_sign_up),
+        )
+        .route(
+            "/sign-up/verify",
+            get(pages::signup::get_verify).post(pages::signup::post_verify),
+        )
+        .route(
             "/forgot-password",
             get(pages::reset::get_forgot).post(pages::reset::post_forgot),
         )

@@ -17,5 +17,6 @@ mod password_reset;
 mod postgres;
 mod security;
 mod sign_in;
+mod sign_up;
 mod throttling;
 mod trusted_devices;

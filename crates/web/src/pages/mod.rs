@@ -4,6 +4,7 @@ pub mod account;
 pub mod authenticator;
 pub mod reset;
 pub mod signin;
+pub mod signup;
 
 use crate::cookies::CookieName;
 use crate::error::{error_page, see_other};

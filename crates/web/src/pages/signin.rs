@@ -27,6 +27,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "expired" => Some("Your sign-in expired. Please start again."),
         "too-many-codes" => Some("Too many wrong codes. Please sign in again."),
         "signed-out" => Some("You have signed out."),
+        "account-created" => Some("Your account is ready. Sign in to finish setting it up."),
         "password-reset" => Some("Your password was reset. Sign in with your new password."),
         "reauthenticate" => Some("For your security, sign in again before changing how you sign in."),
         "sent" => Some("We sent a new code."),
@@ -49,6 +50,8 @@ pub struct PageQuery {
 #[template(path = "sign_in_email.html")]
 struct EmailPage<'a> {
     csrf: &'a str,
+    /// Whether "Create account" is offered.
+    sign_up: bool,
     email: &'a str,
     return_to: &'a str,
     notice: Option<&'a str>,
@@ -56,11 +59,13 @@ struct EmailPage<'a> {
 }
 
 pub async fn get_email(
+    State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Query(query): Query<PageQuery>,
 ) -> Response {
     let page = EmailPage {
         csrf: &csrf.0,
+        sign_up: state.app.sign_up_open(),
         email: "",
         return_to: query.return_to.as_deref().unwrap_or_default(),
         notice: notice_text(query.notice.as_deref()),
@@ -99,6 +104,7 @@ pub async fn post_email(
                 status,
                 &EmailPage {
                     csrf: &csrf.0,
+                    sign_up: state.app.sign_up_open(),
                     email: &form.email,
                     return_to: &form.return_to,
                     notice: None,

@@ -1,0 +1,199 @@
+//! Self-service sign-up ("Create account"), off by default. The address is verified with an
+//! e-mailed code before the account exists; the password rules of S1-S3 apply; and the pages
+//! answer the same whether or not the address is already taken (S46): a taken address gets a
+//! registration that can never complete, and its owner a notice instead of a code.
+
+use crate::audit::{Event, Record};
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
+use gatehouse_core::ids::new_id;
+use gatehouse_core::{AccountId, Email, OtpCode, Password, PasswordError, Token};
+use gatehouse_delivery::{sign_up_code, sign_up_taken_notice};
+use gatehouse_store::{RegistrationRow, StoreError};
+
+/// Sign-up mails per address per hour.
+const SIGN_UPS_PER_HOUR: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error("Creating accounts is not open on this server.")]
+    Closed,
+    #[error("Enter an email address like name@example.com")]
+    InvalidEmail,
+    #[error("{0}")]
+    WeakPassword(#[from] PasswordError),
+    #[error("Your sign-up expired. Please start again.")]
+    NoSignUp,
+    #[error("Enter the 6-digit code")]
+    MalformedCode,
+    #[error("That code is incorrect")]
+    WrongCode,
+    #[error("Too many wrong codes. Please start again.")]
+    TooManyAttempts,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for SignUpError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::WrongCode,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+impl Gatehouse {
+    pub fn sign_up_open(&self) -> bool {
+        self.inner.settings.allow_sign_up
+    }
+
+    /// "Create account": returns the handle the browser keeps for the verification step.
+    pub async fn start_sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Token, SignUpError> {
+        if !self.sign_up_open() {
+            return Err(SignUpError::Closed);
+        }
+        let email = Email::parse(email).map_err(|_| SignUpError::InvalidEmail)?;
+        let password = Password::parse_new(password, &email)?;
+        let now = self.now();
+        // Hashed in every case, so a taken address answers in the same time.
+        let hash = self
+            .inner
+            .hashing
+            .hash(password)
+            .await
+            .map_err(AppError::from)?;
+        let taken = self
+            .inner
+            .store
+            .find_account_by_email(email.as_str())
+            .await?
+            .is_some();
+        let id = new_id(now);
+        let code = OtpCode::generate();
+        let token = Token::generate();
+        let row = RegistrationRow {
+            id: id.clone(),
+            email: email.as_str().to_string(),
+            password_hash: (!taken).then_some(hash.0),
+            code_hash: code
+                .keyed_hash(&self.inner.keys.code_mac_key(), &id)
+                .to_vec(),
+            attempts: 0,
+            expires_at: now + CODE_LIFETIME_SECS,
+        };
+        self.inner
+            .store
+            .insert_registration(&row, &token.hash().0, now)
+            .await?;
+        let may_send = self
+            .inner
+            .store
+            .take_from_window(
+                &format!("signup:{}", email.as_str()),
+                3600,
+                SIGN_UPS_PER_HOUR,
+                now,
+            )
+            .await?;
+        self.record(Record {
+            event: Event::SignUpCodeSent,
+            result: if !may_send {
+                "refused"
+            } else if taken {
+                "taken"
+            } else {
+                "sent"
+            },
+            account_id: None,
+            email: Some(email.as_str()),
+            method: None,
+            client,
+        })
+        .await;
+        if may_send {
+            let mail = if taken {
+                sign_up_taken_notice(&email)
+            } else {
+                sign_up_code(&email, &code, CODE_LIFETIME_SECS / 60)
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = this.inner.mailer.send(&mail).await {
+                    tracing::error!(%error, "could not send a sign-up mail");
+                }
+            });
+        }
+        Ok(token)
+    }
+
+    /// The masked address of a sign-up in progress, for its code page.
+    pub async fn sign_up_target(&self, token: &str) -> Result<String, SignUpError> {
+        let row = self.find_sign_up(token).await?;
+        Ok(Email::parse(&row.email)
+            .map(|e| e.masked())
+            .unwrap_or_default())
+    }
+
+    /// The code from the e-mail: the account now exists (it still signs in like any other).
+    pub async fn verify_sign_up(
+        &self,
+        token: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SignUpError> {
+        let row = self.find_sign_up(token).await?;
+        let code = OtpCode::parse(code).map_err(|_| SignUpError::MalformedCode)?;
+        if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
+            return Err(SignUpError::TooManyAttempts);
+        }
+        // Counted before it is checked (S10, S48).
+        if !self
+            .inner
+            .store
+            .claim_registration_attempt(&row.id, row.attempts)
+            .await?
+        {
+            return Err(SignUpError::WrongCode);
+        }
+        if !code.matches(&self.inner.keys.code_mac_key(), &row.id, &row.code_hash)
+            || row.password_hash.is_none()
+        {
+            return Err(if row.attempts + 1 >= MAX_SECOND_STEP_ATTEMPTS {
+                SignUpError::TooManyAttempts
+            } else {
+                SignUpError::WrongCode
+            });
+        }
+        let now = self.now();
+        let account_id = AccountId::generate(now);
+        self.inner
+            .store
+            .complete_registration(&row.id, account_id.as_str(), now)
+            .await?;
+        self.record(Record {
+            event: Event::AccountCreated,
+            result: "success",
+            account_id: Some(account_id.as_str()),
+            email: Some(&row.email),
+            method: Some("sign_up"),
+            client,
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn find_sign_up(&self, token: &str) -> Result<RegistrationRow, SignUpError> {
+        let token = Token::parse(token).ok_or(SignUpError::NoSignUp)?;
+        self.inner
+            .store
+            .find_registration(&token.hash().0, self.now())
+            .await?
+            .ok_or(SignUpError::NoSignUp)
+    }
+}

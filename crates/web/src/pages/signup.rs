@@ -1,0 +1,172 @@
+//! "Create account" (off unless the operator turns it on) and its e-mail verification.
+
+use super::{not_found, render};
+use crate::client::Client;
+use crate::cookies::CookieName;
+use crate::csrf::{CsrfForm, CsrfToken};
+use crate::error::{app_error, see_other};
+use crate::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use gatehouse_app::sign_up::SignUpError;
+use gatehouse_core::flow::CODE_LIFETIME_SECS;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "sign_up.html")]
+struct SignUpPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_up_verify.html")]
+struct VerifyPage<'a> {
+    csrf: &'a str,
+    masked_email: &'a str,
+    error: Option<&'a str>,
+}
+
+pub async fn get_sign_up(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Response {
+    if !state.app.sign_up_open() {
+        return not_found().await;
+    }
+    render(
+        StatusCode::OK,
+        &SignUpPage {
+            csrf: &csrf.0,
+            email: "",
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignUpForm {
+    email: String,
+    password: String,
+}
+
+pub async fn post_sign_up(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    CsrfForm(form): CsrfForm<SignUpForm>,
+) -> Response {
+    match state
+        .app
+        .start_sign_up(&form.email, &form.password, &client)
+        .await
+    {
+        Ok(token) => (
+            [(
+                SET_COOKIE,
+                state
+                    .cookies
+                    .set(CookieName::SignUp, token.as_str(), Some(CODE_LIFETIME_SECS)),
+            )],
+            see_other("/sign-up/verify"),
+        )
+            .into_response(),
+        Err(error) => {
+            let message = error.to_string();
+            match error {
+                SignUpError::Closed => not_found().await,
+                SignUpError::InvalidEmail | SignUpError::WeakPassword(_) => render(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &SignUpPage {
+                        csrf: &csrf.0,
+                        email: &form.email,
+                        error: Some(&message),
+                    },
+                ),
+                SignUpError::NoSignUp
+                | SignUpError::MalformedCode
+                | SignUpError::WrongCode
+                | SignUpError::TooManyAttempts => see_other("/sign-up"),
+                SignUpError::App(app) => app_error(app),
+            }
+        }
+    }
+}
+
+fn sign_up_cookie(state: &AppState, headers: &HeaderMap) -> String {
+    state
+        .cookies
+        .read(headers, CookieName::SignUp)
+        .unwrap_or_default()
+}
+
+pub async fn get_verify(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    match state
+        .app
+        .sign_up_target(&sign_up_cookie(&state, &headers))
+        .await
+    {
+        Ok(masked) => render(
+            StatusCode::OK,
+            &VerifyPage {
+                csrf: &csrf.0,
+                masked_email: &masked,
+                error: None,
+            },
+        ),
+        Err(SignUpError::App(app)) => app_error(app),
+        Err(_) => see_other("/sign-up"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    code: String,
+}
+
+pub async fn post_verify(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<VerifyForm>,
+) -> Response {
+    let token = sign_up_cookie(&state, &headers);
+    match state.app.verify_sign_up(&token, &form.code, &client).await {
+        Ok(()) => (
+            [(SET_COOKIE, state.cookies.clear(CookieName::SignUp))],
+            see_other("/sign-in?notice=account-created"),
+        )
+            .into_response(),
+        Err(error) => {
+            let message = error.to_string();
+            let status = match error {
+                SignUpError::MalformedCode => StatusCode::UNPROCESSABLE_ENTITY,
+                SignUpError::WrongCode => StatusCode::UNAUTHORIZED,
+                SignUpError::TooManyAttempts | SignUpError::NoSignUp | SignUpError::Closed => {
+                    return see_other("/sign-up")
+                }
+                SignUpError::InvalidEmail | SignUpError::WeakPassword(_) => StatusCode::BAD_REQUEST,
+                SignUpError::App(app) => return app_error(app),
+            };
+            let masked = state.app.sign_up_target(&token).await.unwrap_or_default();
+            render(
+                status,
+                &VerifyPage {
+                    csrf: &csrf.0,
+                    masked_email: &masked,
+                    error: Some(&message),
+                },
+            )
+        }
+    }
+}
