@@ -27,6 +27,9 @@ pub(crate) enum Event {
     PasswordResetRequested,
     PasswordReset,
     SignUpCodeSent,
+    PhoneAdded,
+    PhoneRemoved,
+    TextSent,
 }
 
 impl Event {
@@ -51,6 +54,9 @@ impl Event {
             Self::PasswordResetRequested => "password_reset_requested",
             Self::PasswordReset => "password_reset",
             Self::SignUpCodeSent => "sign_up_code_sent",
+            Self::PhoneAdded => "phone_added",
+            Self::PhoneRemoved => "phone_removed",
+            Self::TextSent => "text_sent",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod hashing;
 pub mod password_change;
 pub mod password_reset;
+pub mod phone;
 pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
@@ -22,7 +23,7 @@ pub use hashing::HashingPool;
 
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{MasterKey, Password};
-use gatehouse_delivery::Mailer;
+use gatehouse_delivery::{Mailer, SmsSender};
 use gatehouse_store::Store;
 use std::sync::Arc;
 
@@ -44,6 +45,11 @@ pub struct Settings {
     /// Where people reach Gatehouse (`https://id.example.com`), for links in e-mails. When
     /// unset, the address the server listens on is used (see `Gatehouse::use_listen_address`).
     pub public_url: Option<String>,
+    /// Against SMS pumping: texts per number per hour, per client address per hour, and for
+    /// the whole service per day. Refused texts are counted and never reach the provider.
+    pub sms_per_number_per_hour: u32,
+    pub sms_per_client_per_hour: u32,
+    pub sms_per_day: u32,
     /// Self-service sign-up ("Create account"); off unless the operator turns it on.
     pub allow_sign_up: bool,
     /// S51: recorded with every security event, so a multi-node log says which node acted.
@@ -61,6 +67,9 @@ impl Default for Settings {
             fresh_sign_in_secs: 10 * 60,
             public_url: None,
             allow_sign_up: false,
+            sms_per_number_per_hour: 5,
+            sms_per_client_per_hour: 10,
+            sms_per_day: 1000,
             node_name: "gatehouse".into(),
         }
     }
@@ -82,6 +91,7 @@ pub struct Gatehouse {
 struct Inner {
     store: Store,
     mailer: Mailer,
+    sms: SmsSender,
     clock: Arc<dyn Clock>,
     hashing: HashingPool,
     settings: Settings,
@@ -107,6 +117,7 @@ impl Gatehouse {
     pub async fn build(
         store: Store,
         mailer: Mailer,
+        sms: SmsSender,
         clock: Arc<dyn Clock>,
         keys: MasterKey,
         settings: Settings,
@@ -122,6 +133,7 @@ impl Gatehouse {
             inner: Arc::new(Inner {
                 store,
                 mailer,
+                sms,
                 clock,
                 hashing,
                 settings,

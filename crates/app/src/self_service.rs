@@ -46,6 +46,7 @@ pub struct AccountOverview {
     pub session: SignedIn,
     pub has_authenticator: bool,
     pub active_backup_codes: u32,
+    pub phone: Option<crate::phone::PhoneSummary>,
     pub devices: Vec<DeviceEntry>,
     pub sessions: Vec<SessionEntry>,
     pub activity: Vec<ActivityEntry>,
@@ -123,7 +124,9 @@ impl Gatehouse {
             .collect();
         let has_authenticator = self.has_authenticator(&session.account_id).await?;
         let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
+        let phone = self.phone_summary(&session.account_id).await?;
         Ok(Some(AccountOverview {
+            phone,
             session,
             has_authenticator,
             active_backup_codes,

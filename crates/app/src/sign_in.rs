@@ -16,7 +16,8 @@ use gatehouse_core::{
     OtpCode, Password, Proof, ReturnTo, SecondStepMethod, SignInFlow, Token,
 };
 use gatehouse_delivery::{
-    backup_code_used_notice, lockout_notice, sign_in_code, wrong_codes_notice, OutgoingMail,
+    backup_code_used_notice, lockout_notice, sign_in_code, sms_code, wrong_codes_notice,
+    OutgoingMail, OutgoingSms,
 };
 use gatehouse_store::{
     AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, StoreError,
@@ -99,6 +100,8 @@ pub struct FlowView {
     pub code_sent: bool,
     /// How the second step is asked for, once the password was accepted.
     pub method: Option<SecondStepMethod>,
+    /// The verified phone ("•••• 0123") when codes go, or could go, by text.
+    pub phone: Option<String>,
 }
 
 /// Where a successful step leads.
@@ -211,6 +214,14 @@ impl Gatehouse {
             _ => Vec::new(),
         };
         let email = Email::parse(&row.email).map_err(|_| SignInError::NoSignIn)?;
+        let phone = match (&row.account_id, flow.step) {
+            (Some(account_id), FlowStep::SecondStep) => self
+                .phone_summary(account_id)
+                .await?
+                .filter(|p| p.verified)
+                .map(|p| p.masked),
+            _ => None,
+        };
         Ok(FlowView {
             step: flow.step,
             masked_email: email.masked(),
@@ -218,6 +229,7 @@ impl Gatehouse {
             backup_codes,
             code_sent: row.code_hash.is_some() || flow.method == Some(SecondStepMethod::Totp),
             method: flow.method,
+            phone,
         })
     }
 
@@ -295,10 +307,7 @@ impl Gatehouse {
             .await?
             > 0;
         // S27: decided from the account's credentials as they are now.
-        let method = match self.inner.store.find_totp(&account.id).await? {
-            Some(totp) if totp.confirmed_at.is_some() => SecondStepMethod::Totp,
-            _ => SecondStepMethod::EmailCode,
-        };
+        let method = self.strongest_method(&account.id).await?;
         let next = flow.apply(
             FlowEvent::PasswordAccepted {
                 account: account_id,
@@ -320,9 +329,9 @@ impl Gatehouse {
         };
         let mut next_row = row_for(&row, &next);
         let mut mail = None;
-        if next.step == FlowStep::SecondStep && method == SecondStepMethod::EmailCode {
+        if next.step == FlowStep::SecondStep && method != SecondStepMethod::Totp {
             mail = self
-                .prepare_code(&mut next_row, &row.email, &account.id)
+                .prepare_code(&mut next_row, &row.email, &account.id, method)
                 .await?;
         }
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
@@ -337,7 +346,7 @@ impl Gatehouse {
         })
         .await;
         let code_sent = match mail {
-            Some(mail) => self.send_code_mail(&mail, &account.id, client).await,
+            Some(message) => self.send_code(&message, &account.id, client).await?,
             None => next_is_code_free(&progress),
         };
         self.after_commit(&progress, &account.id, client).await;
@@ -364,15 +373,19 @@ impl Gatehouse {
         let now = self.now();
         let method = flow.method.unwrap_or(SecondStepMethod::EmailCode);
         let verdict = match method {
-            SecondStepMethod::EmailCode => match (&row.code_hash, row.code_expires_at) {
-                (Some(_), Some(expires_at)) if now >= expires_at => Err(SignInError::CodeExpired),
-                (Some(stored), Some(_))
-                    if code.matches(&self.inner.keys.code_mac_key(), &row.id, stored) =>
-                {
-                    Ok(None)
+            SecondStepMethod::EmailCode | SecondStepMethod::Sms => {
+                match (&row.code_hash, row.code_expires_at) {
+                    (Some(_), Some(expires_at)) if now >= expires_at => {
+                        Err(SignInError::CodeExpired)
+                    }
+                    (Some(stored), Some(_))
+                        if code.matches(&self.inner.keys.code_mac_key(), &row.id, stored) =>
+                    {
+                        Ok(None)
+                    }
+                    _ => Err(SignInError::WrongCode),
                 }
-                _ => Err(SignInError::WrongCode),
-            },
+            }
             SecondStepMethod::Totp => self
                 .check_authenticator_code(&account_id, code.expose(), now)
                 .await?
@@ -553,7 +566,8 @@ impl Gatehouse {
         let mut next_row = row_for(&row, &flow);
         let mail = match allowed {
             Ok(()) => {
-                self.prepare_code(&mut next_row, &row.email, &account_id)
+                let method = flow.method.unwrap_or(SecondStepMethod::EmailCode);
+                self.prepare_code(&mut next_row, &row.email, &account_id, method)
                     .await?
             }
             Err(_) => None,
@@ -577,7 +591,7 @@ impl Gatehouse {
             ..FlowCommit::default()
         };
         self.inner.store.commit_flow(&row.id, commit).await?;
-        if self.send_code_mail(&mail, &account_id, client).await {
+        if self.send_code(&mail, &account_id, client).await? {
             Ok(())
         } else {
             Err(SignInError::CodeNotSent)
@@ -868,12 +882,16 @@ impl Gatehouse {
 
     /// Generates a code into `row` if the limits allow (S9); returns the mail to send after
     /// the commit, or `None` when the account's hourly budget of codes is spent.
+    /// Generates a code into `row` if the account's hourly budget allows (S9), addressed by
+    /// `method`; returns the message to send after the commit, or `None` when the budget is
+    /// spent (or the phone is gone).
     async fn prepare_code(
         &self,
         row: &mut FlowRow,
         email: &str,
         account_id: &str,
-    ) -> Result<Option<OutgoingMail>, SignInError> {
+        method: SecondStepMethod,
+    ) -> Result<Option<CodeMessage>, SignInError> {
         let now = self.now();
         let limit = self.inner.settings.codes_per_account_per_hour;
         if !self
@@ -885,7 +903,16 @@ impl Gatehouse {
             return Ok(None);
         }
         let code = OtpCode::generate();
-        let email = Email::parse(email).map_err(|_| SignInError::NoSignIn)?;
+        let message = match method {
+            SecondStepMethod::Sms => match self.verified_phone(account_id).await? {
+                Some(phone) => CodeMessage::Text(sms_code(&phone, &code)),
+                None => return Ok(None),
+            },
+            SecondStepMethod::EmailCode | SecondStepMethod::Totp => {
+                let email = Email::parse(email).map_err(|_| SignInError::NoSignIn)?;
+                CodeMessage::Mail(sign_in_code(&email, &code, CODE_LIFETIME_SECS / 60))
+            }
+        };
         row.code_hash = Some(
             code.keyed_hash(&self.inner.keys.code_mac_key(), &row.id)
                 .to_vec(),
@@ -893,15 +920,20 @@ impl Gatehouse {
         row.code_expires_at = Some(now + CODE_LIFETIME_SECS);
         row.codes_sent += 1;
         row.last_code_sent_at = Some(now);
-        Ok(Some(sign_in_code(&email, &code, CODE_LIFETIME_SECS / 60)))
+        Ok(Some(message))
     }
 
-    async fn send_code_mail(
+    async fn send_code(
         &self,
-        mail: &OutgoingMail,
+        message: &CodeMessage,
         account_id: &str,
         client: &ClientInfo,
-    ) -> bool {
+    ) -> Result<bool, AppError> {
+        let mail = match message {
+            // Texts pass the pumping limits inside `send_text`, which records the outcome.
+            CodeMessage::Text(sms) => return self.send_text(account_id, sms, client).await,
+            CodeMessage::Mail(mail) => mail,
+        };
         let sent = self.inner.mailer.send(mail).await;
         if let Err(error) = &sent {
             tracing::error!(%error, "could not send a sign-in code");
@@ -915,7 +947,66 @@ impl Gatehouse {
             client,
         })
         .await;
-        sent.is_ok()
+        Ok(sent.is_ok())
+    }
+
+    /// S27: from the account's credentials as they are now, the strongest second step:
+    /// an authenticator app, else a verified phone, else e-mail.
+    async fn strongest_method(&self, account_id: &str) -> Result<SecondStepMethod, AppError> {
+        if self.has_authenticator(account_id).await? {
+            return Ok(SecondStepMethod::Totp);
+        }
+        if self.verified_phone(account_id).await?.is_some() {
+            return Ok(SecondStepMethod::Sms);
+        }
+        Ok(SecondStepMethod::EmailCode)
+    }
+
+    /// "Try another way" → "Text me a code": for an account whose app is asked, switches this
+    /// sign-in to a texted code and sends one.
+    pub async fn switch_to_text_message(
+        &self,
+        flow_token: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SignInError> {
+        let (row, flow, account_id) = self.load_second_step(flow_token).await?;
+        if flow.method == Some(SecondStepMethod::Sms) {
+            return Ok(());
+        }
+        if self.verified_phone(&account_id).await?.is_none() {
+            return Err(SignInError::WrongStep(flow.step));
+        }
+        let now = self.now();
+        let next = flow.apply(
+            FlowEvent::MethodChanged {
+                method: SecondStepMethod::Sms,
+            },
+            now,
+        )?;
+        let mut next_row = row_for(&row, &next);
+        let Some(message) = self
+            .prepare_code(
+                &mut next_row,
+                &row.email,
+                &account_id,
+                SecondStepMethod::Sms,
+            )
+            .await?
+        else {
+            return Err(SignInError::ResendLimit);
+        };
+        let commit = FlowCommit {
+            now,
+            expected_version: row.version,
+            next: Some(next_row),
+            ..FlowCommit::default()
+        };
+        self.inner.store.commit_flow(&row.id, commit).await?;
+        if self.send_code(&message, &account_id, client).await? {
+            Ok(())
+        } else {
+            Err(SignInError::CodeNotSent)
+        }
     }
 
     async fn send_notice(&self, mail: &OutgoingMail) {
@@ -1054,6 +1145,12 @@ impl Gatehouse {
             }
         });
     }
+}
+
+/// A sign-in code on its way: by e-mail or by text.
+enum CodeMessage {
+    Mail(OutgoingMail),
+    Text(OutgoingSms),
 }
 
 /// The stored row for a flow's new state, keeping the columns the machine does not own.

@@ -37,16 +37,18 @@ pub enum Proof {
     TrustedDevice,
     EmailCode,
     Totp,
+    Sms,
     BackupCode,
 }
 
 /// How the second step is asked for, decided afresh at every password step from the
-/// account's current credentials (S27): an authenticator app when one is enrolled, else an
-/// e-mailed code.
+/// account's current credentials (S27): an authenticator app when one is enrolled, else a
+/// texted code when a verified phone is, else an e-mailed code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecondStepMethod {
     EmailCode,
     Totp,
+    Sms,
 }
 
 impl SecondStepMethod {
@@ -58,6 +60,7 @@ impl SecondStepMethod {
         match Proof::parse(text)? {
             Proof::EmailCode => Some(Self::EmailCode),
             Proof::Totp => Some(Self::Totp),
+            Proof::Sms => Some(Self::Sms),
             Proof::TrustedDevice | Proof::BackupCode => None,
         }
     }
@@ -67,6 +70,7 @@ impl SecondStepMethod {
         match self {
             Self::EmailCode => Proof::EmailCode,
             Self::Totp => Proof::Totp,
+            Self::Sms => Proof::Sms,
         }
     }
 }
@@ -77,6 +81,7 @@ impl Proof {
             Self::TrustedDevice => "trusted_device",
             Self::EmailCode => "email_code",
             Self::Totp => "totp",
+            Self::Sms => "sms",
             Self::BackupCode => "backup_code",
         }
     }
@@ -86,6 +91,7 @@ impl Proof {
             "trusted_device" => Some(Self::TrustedDevice),
             "email_code" => Some(Self::EmailCode),
             "totp" => Some(Self::Totp),
+            "sms" => Some(Self::Sms),
             "backup_code" => Some(Self::BackupCode),
             _ => None,
         }
@@ -173,6 +179,11 @@ pub enum FlowEvent {
     },
     SecondStepRejected,
     BackupCodeSaved,
+    /// "Try another way": the person picked another method the account has (checked by the
+    /// caller). Guesses already counted stay counted.
+    MethodChanged {
+        method: SecondStepMethod,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -273,6 +284,9 @@ impl SignInFlow {
                         reason: EndReason::TooManyAttempts,
                     };
                 }
+            }
+            (FlowStep::SecondStep, FlowEvent::MethodChanged { method }) => {
+                next.method = Some(method);
             }
             (FlowStep::SaveBackupCode { proof }, FlowEvent::BackupCodeSaved) => {
                 next.step = FlowStep::SignedIn { proof };
@@ -515,6 +529,9 @@ mod tests {
             any::<bool>().prop_map(|b| FlowEvent::BackupCodeAccepted { has_backup_code: b }),
             Just(FlowEvent::SecondStepRejected),
             Just(FlowEvent::BackupCodeSaved),
+            Just(FlowEvent::MethodChanged {
+                method: SecondStepMethod::Sms
+            }),
         ]
     }
 
@@ -547,7 +564,9 @@ mod tests {
                         needs_save = !has_backup_code;
                     }
                     FlowEvent::BackupCodeSaved => saved = true,
-                    FlowEvent::AttemptReserved | FlowEvent::SecondStepRejected => {}
+                    FlowEvent::AttemptReserved
+                    | FlowEvent::SecondStepRejected
+                    | FlowEvent::MethodChanged { .. } => {}
                 }
                 flow = next;
                 if flow.is_signed_in() {

@@ -1,16 +1,19 @@
-//! Messages that leave Gatehouse: e-mail over SMTP (lettre), or an outbox folder when no
-//! SMTP server is configured, and the texts of those messages.
+//! Messages that leave Gatehouse: e-mail over SMTP (lettre), text messages through an SMS
+//! provider's HTTP API, or an outbox folder when neither is configured, and their texts.
 //!
 //! This crate formats and sends; it decides nothing about who gets what. It must never log
 //! a message body: codes are secrets (S11), so the log gets only the recipient (masked),
 //! the subject and where the message went.
 
 mod mailer;
+mod sms;
 mod templates;
 
 pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
+pub use sms::{sms_code, OutgoingSms, SmsError, SmsSender};
 pub use templates::{
     authenticator_added_notice, authenticator_removed_notice, backup_code_used_notice,
     lockout_notice, password_changed_notice, password_reset_link, password_reset_notice,
-    sign_in_code, sign_up_code, sign_up_taken_notice, wrong_codes_notice, OutgoingMail,
+    phone_changed_notice, sign_in_code, sign_up_code, sign_up_taken_notice, wrong_codes_notice,
+    OutgoingMail,
 };

@@ -140,6 +140,28 @@ pub fn sign_up_taken_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+pub fn phone_changed_notice(to: &Email, added: bool) -> OutgoingMail {
+    let (subject, what) = if added {
+        (
+            "A phone was added to your account",
+            "A phone was verified for your Gatehouse account; sign-ins can now text it a code.",
+        )
+    } else {
+        (
+            "The phone was removed from your account",
+            "The phone of your Gatehouse account was removed; it no longer receives codes.",
+        )
+    };
+    OutgoingMail {
+        to: to.clone(),
+        subject: subject.into(),
+        body: format!(
+            "{what}\nDevices you trusted before will be asked for a code again.\n\n\
+             If you did not do this, contact your administrator at once.\n"
+        ),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),

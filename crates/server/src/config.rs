@@ -25,6 +25,33 @@ pub struct FileConfig {
     backup_codes_per_account: Option<u32>,
     codes_per_account_per_hour: Option<u32>,
     allow_sign_up: Option<bool>,
+    sms_provider: Option<String>,
+    sms_twilio_base_url: Option<String>,
+    sms_twilio_account_sid: Option<String>,
+    sms_twilio_auth_token: Option<String>,
+    sms_from: Option<String>,
+    sms_webhook_url: Option<String>,
+    sms_webhook_token: Option<String>,
+    sms_per_number_per_hour: Option<u32>,
+    sms_per_client_per_hour: Option<u32>,
+    sms_per_day: Option<u32>,
+}
+
+/// Where texts go.
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    /// None configured: the outbox folder and the log, like e-mail.
+    Outbox,
+    Twilio {
+        base_url: String,
+        account_sid: String,
+        auth_token: String,
+        from: String,
+    },
+    Webhook {
+        url: String,
+        token: Option<String>,
+    },
 }
 
 /// The settled configuration the server runs with.
@@ -44,6 +71,10 @@ pub struct Config {
     pub backup_codes_per_account: u32,
     pub codes_per_account_per_hour: u32,
     pub allow_sign_up: bool,
+    pub sms: SmsProvider,
+    pub sms_per_number_per_hour: u32,
+    pub sms_per_client_per_hour: u32,
+    pub sms_per_day: u32,
 }
 
 /// Reads one environment variable, or its `_FILE` variant (for secrets kept in files).
@@ -77,11 +108,75 @@ fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<i64> {
     Ok(value)
 }
 
+/// The SMS provider from `GATEHOUSE_SMS_*` (or the file): `twilio`, `webhook`, or none.
+fn sms_provider(file: &mut FileConfig) -> Result<SmsProvider> {
+    let setting = |name: &str, file_value: Option<String>| -> Result<Option<String>> {
+        Ok(env(name)?.or(file_value).filter(|v| !v.is_empty()))
+    };
+    let http_url = |name: &str, value: String| -> Result<String> {
+        if value.starts_with("https://") || value.starts_with("http://") {
+            Ok(value)
+        } else {
+            bail!("{name} {value:?} must start with https:// or http://")
+        }
+    };
+    let provider = setting("GATEHOUSE_SMS_PROVIDER", file.sms_provider.take())?;
+    match provider.as_deref() {
+        None => Ok(SmsProvider::Outbox),
+        Some("twilio") => {
+            let required = |name: &str, value: Option<String>| {
+                value.ok_or_else(|| {
+                    anyhow::anyhow!("{name} is required with GATEHOUSE_SMS_PROVIDER=twilio")
+                })
+            };
+            let base_url = setting(
+                "GATEHOUSE_SMS_TWILIO_BASE_URL",
+                file.sms_twilio_base_url.take(),
+            )?
+            .unwrap_or_else(|| "https://api.twilio.com".into());
+            Ok(SmsProvider::Twilio {
+                base_url: http_url("GATEHOUSE_SMS_TWILIO_BASE_URL", base_url)?,
+                account_sid: required(
+                    "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
+                    setting(
+                        "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
+                        file.sms_twilio_account_sid.take(),
+                    )?,
+                )?,
+                auth_token: required(
+                    "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
+                    setting(
+                        "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
+                        file.sms_twilio_auth_token.take(),
+                    )?,
+                )?,
+                from: required(
+                    "GATEHOUSE_SMS_FROM",
+                    setting("GATEHOUSE_SMS_FROM", file.sms_from.take())?,
+                )?,
+            })
+        }
+        Some("webhook") => {
+            let url = setting("GATEHOUSE_SMS_WEBHOOK_URL", file.sms_webhook_url.take())?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "GATEHOUSE_SMS_WEBHOOK_URL is required with GATEHOUSE_SMS_PROVIDER=webhook"
+                    )
+                })?;
+            Ok(SmsProvider::Webhook {
+                url: http_url("GATEHOUSE_SMS_WEBHOOK_URL", url)?,
+                token: setting("GATEHOUSE_SMS_WEBHOOK_TOKEN", file.sms_webhook_token.take())?,
+            })
+        }
+        Some(other) => bail!("GATEHOUSE_SMS_PROVIDER {other:?} is not twilio or webhook"),
+    }
+}
+
 impl Config {
     /// Builds the configuration from all layers. `config_file` is the `--config` flag (or
     /// `GATEHOUSE_CONFIG`); `listen_flag` is `--listen`.
     pub fn load(config_file: Option<&Path>, listen_flag: Option<&str>) -> Result<Self> {
-        let file: FileConfig = match config_file {
+        let mut file: FileConfig = match config_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
                     format!("cannot read the configuration file {}", path.display())
@@ -98,6 +193,7 @@ impl Config {
             None => FileConfig::default(),
         };
 
+        let sms = sms_provider(&mut file)?;
         let data_dir = env("GATEHOUSE_DATA_DIR")?
             .map(PathBuf::from)
             .or(file.data_dir)
@@ -168,7 +264,32 @@ impl Config {
             Some(other) => bail!("GATEHOUSE_ALLOW_SIGN_UP: {other:?} is not true or false"),
         };
 
+        let sms_limit = |name: &str, file_value: Option<u32>, default: u32| -> Result<u32> {
+            let value = parse_number(name, env(name)?)?
+                .or(file_value)
+                .unwrap_or(default);
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+            Ok(value)
+        };
+        let sms_per_number_per_hour = sms_limit(
+            "GATEHOUSE_SMS_PER_NUMBER_PER_HOUR",
+            file.sms_per_number_per_hour,
+            5,
+        )?;
+        let sms_per_client_per_hour = sms_limit(
+            "GATEHOUSE_SMS_PER_CLIENT_PER_HOUR",
+            file.sms_per_client_per_hour,
+            10,
+        )?;
+        let sms_per_day = sms_limit("GATEHOUSE_SMS_PER_DAY", file.sms_per_day, 1000)?;
+
         Ok(Self {
+            sms,
+            sms_per_number_per_hour,
+            sms_per_client_per_hour,
+            sms_per_day,
             allow_sign_up,
             listen,
             public_url,

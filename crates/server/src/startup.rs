@@ -2,12 +2,12 @@
 //! everything; `run` serves until a shutdown signal. The seam lets the CLI commands reuse
 //! the build without serving.
 
-use crate::config::Config;
+use crate::config::{Config, SmsProvider};
 use anyhow::{Context, Result};
 use gatehouse_app::{Gatehouse, Settings, SystemClock};
 use gatehouse_core::keys::MASTER_KEY_BYTES;
 use gatehouse_core::MasterKey;
-use gatehouse_delivery::{Mailer, OutboxMode};
+use gatehouse_delivery::{Mailer, OutboxMode, SmsSender};
 use gatehouse_store::Store;
 use gatehouse_web::CookiePolicy;
 use std::io::Write;
@@ -40,6 +40,16 @@ impl Application {
                 outbox_mode,
             )?,
         };
+        let sms = match &config.sms {
+            SmsProvider::Outbox => SmsSender::outbox(config.data_dir.join("outbox"), outbox_mode)?,
+            SmsProvider::Twilio {
+                base_url,
+                account_sid,
+                auth_token,
+                from,
+            } => SmsSender::twilio(base_url, account_sid, auth_token, from)?,
+            SmsProvider::Webhook { url, token } => SmsSender::webhook(url, token.as_deref())?,
+        };
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| {
@@ -62,10 +72,13 @@ impl Application {
             node_name: config.node_name.clone(),
             public_url: config.public_url.clone(),
             allow_sign_up: config.allow_sign_up,
+            sms_per_number_per_hour: config.sms_per_number_per_hour,
+            sms_per_client_per_hour: config.sms_per_client_per_hour,
+            sms_per_day: config.sms_per_day,
             ..Settings::default()
         };
         let gatehouse =
-            Gatehouse::build(store, mailer, Arc::new(SystemClock), keys, settings).await?;
+            Gatehouse::build(store, mailer, sms, Arc::new(SystemClock), keys, settings).await?;
         Ok(Self { gatehouse, config })
     }
 

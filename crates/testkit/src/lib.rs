@@ -9,9 +9,11 @@
 mod browser;
 mod database;
 mod server;
+mod sms;
 mod smtp;
 
 pub use browser::{Browser, Page};
 pub use database::TestDatabase;
 pub use server::{run_cli, CliOutput, ServerOptions, TestServer};
+pub use sms::{ReceivedText, SmsProviderSink};
 pub use smtp::{ReceivedMail, SmtpSink};

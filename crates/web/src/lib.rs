@@ -68,6 +68,16 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
             "/account/devices/revoke",
             post(pages::account::post_revoke_devices),
         )
+        .route("/account/phone/start", post(pages::phone::post_start))
+        .route(
+            "/account/phone",
+            get(pages::phone::get_verify).post(pages::phone::post_verify),
+        )
+        .route("/account/phone/remove", post(pages::phone::post_remove))
+        .route(
+            "/sign-in/another-way/text",
+            post(pages::signin::post_text_instead),
+        )
         .route(
             "/account/backup-code/new",
             post(pages::account::post_new_backup_code),

@@ -143,3 +143,44 @@ async fn removing_the_app_goes_back_to_emailed_codes() {
     assert!(outcome.unwrap().code_sent);
     assert!(!h.new_mail().is_empty(), "a code is e-mailed again");
 }
+
+#[tokio::test]
+async fn with_an_app_and_a_phone_another_way_texts_a_code() {
+    let mut h = Harness::new().await;
+    let (session, _, _) = enrolled(&mut h).await;
+    h.app
+        .start_phone(&session, "+44 7700 900123", &client())
+        .await
+        .unwrap();
+    let code = h.new_text_code();
+    h.app
+        .verify_phone(&session, &code, &client())
+        .await
+        .unwrap();
+
+    let (flow, _) = h.password_step(PASSWORD, None).await;
+    let view = h.app.view_sign_in(&flow).await.unwrap();
+    assert_eq!(
+        view.method,
+        Some(gatehouse_core::SecondStepMethod::Totp),
+        "the app is the strongest"
+    );
+    assert_eq!(
+        view.phone.as_deref(),
+        Some("\u{2022}\u{2022}\u{2022}\u{2022} 0123")
+    );
+    h.app
+        .switch_to_text_message(&flow, &client())
+        .await
+        .unwrap();
+    let texted = h.new_text_code();
+    let outcome = h
+        .app
+        .submit_code(&flow, &texted, false, &client())
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcome.progress,
+        gatehouse_app::sign_in::Progress::SignedIn { .. }
+    ));
+}

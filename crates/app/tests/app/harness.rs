@@ -3,7 +3,7 @@
 use gatehouse_app::sign_in::{Progress, StepOutcome};
 use gatehouse_app::{ClientInfo, FixedClock, Gatehouse, Settings};
 use gatehouse_core::{FlowStep, MasterKey};
-use gatehouse_delivery::{Mailer, OutboxMode};
+use gatehouse_delivery::{Mailer, OutboxMode, SmsSender};
 use gatehouse_store::Store;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -46,10 +46,12 @@ impl Harness {
             OutboxMode::Quiet,
         )
         .unwrap();
+        let sms = SmsSender::outbox(dir.path().join("sms-outbox"), OutboxMode::Quiet).unwrap();
         let clock = FixedClock::at(START);
         let app = Gatehouse::build(
             store,
             mailer,
+            sms,
             Arc::new(clock.clone()),
             MasterKey::generate(),
             settings,
@@ -81,6 +83,25 @@ impl Harness {
             .iter()
             .map(|p| std::fs::read_to_string(p).unwrap())
             .collect()
+    }
+
+    /// The code of the newest text written to the SMS outbox since the last call.
+    pub fn new_text_code(&mut self) -> String {
+        let dir = self.outbox.parent().unwrap().join("sms-outbox");
+        let mut fresh: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| !self.seen.contains(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        fresh.sort();
+        self.seen.extend(fresh.iter().cloned());
+        let text = std::fs::read_to_string(fresh.last().expect("a new text")).unwrap();
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a code in the text")
+            .to_string()
     }
 
     /// The code of the newest new mail.

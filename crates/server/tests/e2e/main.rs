@@ -18,5 +18,6 @@ mod postgres;
 mod security;
 mod sign_in;
 mod sign_up;
+mod sms;
 mod throttling;
 mod trusted_devices;

@@ -26,6 +26,8 @@ struct AccountPage<'a> {
     used_backup_code: bool,
     has_authenticator: bool,
     active_backup_codes: u32,
+    /// "•••• 0123" and whether it is verified.
+    phone: Option<(String, bool)>,
     devices: Vec<DeviceLine>,
     sessions: Vec<SessionLine>,
     activity: Vec<ActivityLine>,
@@ -73,6 +75,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "device-revoked" => Some("That device will be asked for a code next time."),
         "devices-revoked" => Some("All your devices will be asked for a code next time."),
         "sessions-ended" => Some("Your other sessions were signed out."),
+        "phone-added" => Some("Your phone is verified. Signing in now texts it a code."),
+        "phone-removed" => Some("Your phone was removed. It no longer receives codes."),
         "backup-code-saved" => Some("Your new backup code is active. The old one no longer works."),
         _ => None,
     }
@@ -103,6 +107,13 @@ fn activity_label(event: &str, result: &str) -> String {
         ("password_changed", _) => "Password change refused",
         ("authenticator_added", _) => "Authenticator app added",
         ("authenticator_removed", _) => "Authenticator app removed",
+        ("text_sent", "success") => "Sign-in code sent by text",
+        ("text_sent", "refused") => "Text refused (limit reached)",
+        ("text_sent", _) => "Text could not be sent",
+        ("phone_added", _) => "Phone verified",
+        ("phone_removed", _) => "Phone removed",
+        ("password_reset_requested", _) => "Password reset link sent",
+        ("password_reset", _) => "Password reset with a link",
         ("account_locked", _) => "Account locked after too many failed sign-ins",
         ("account_created", _) => "Account created",
         ("account_disabled", _) => "Account disabled by an administrator",
@@ -113,7 +124,7 @@ fn activity_label(event: &str, result: &str) -> String {
 }
 
 /// Renders the account page for the session in `headers`, or sends the person to sign in.
-async fn account_page(
+pub(crate) async fn account_page(
     state: &AppState,
     csrf: &str,
     headers: &HeaderMap,
@@ -166,6 +177,10 @@ async fn account_page(
             used_backup_code: overview.session.proof == "backup_code",
             has_authenticator: overview.has_authenticator,
             active_backup_codes: overview.active_backup_codes,
+            phone: overview
+                .phone
+                .as_ref()
+                .map(|p| (p.masked.clone(), p.verified)),
             devices,
             sessions,
             activity,

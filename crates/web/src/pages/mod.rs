@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod authenticator;
+pub mod phone;
 pub mod reset;
 pub mod signin;
 pub mod signup;

@@ -274,6 +274,8 @@ struct CodePage<'a> {
     masked_email: &'a str,
     /// The code comes from an authenticator app rather than an e-mail.
     authenticator: bool,
+    /// The code was texted to this phone ("•••• 0123") rather than e-mailed.
+    texted_to: Option<&'a str>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -295,6 +297,10 @@ fn code_page(
             csrf,
             masked_email: &view.masked_email,
             authenticator: view.method == Some(SecondStepMethod::Totp),
+            texted_to: view
+                .phone
+                .as_deref()
+                .filter(|_| view.method == Some(SecondStepMethod::Sms)),
             notice,
             error,
         },
@@ -530,19 +536,51 @@ pub(crate) fn backup_code_file(email: &str, codes: &[String]) -> Response {
 
 #[derive(Template)]
 #[template(path = "another_way.html")]
-struct AnotherWayPage {
+struct AnotherWayPage<'a> {
+    csrf: &'a str,
     authenticator: bool,
+    /// "•••• 0123" when a code can be texted instead of the app's.
+    text_to: Option<&'a str>,
 }
 
 /// The other ways through the second step that this account has.
-pub async fn get_another_way(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn get_another_way(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
     match current_step(&state, &headers, is_second_step).await {
-        Ok((_, view)) => render(
-            StatusCode::OK,
-            &AnotherWayPage {
-                authenticator: view.method == Some(SecondStepMethod::Totp),
-            },
-        ),
+        Ok((_, view)) => {
+            let authenticator = view.method == Some(SecondStepMethod::Totp);
+            render(
+                StatusCode::OK,
+                &AnotherWayPage {
+                    csrf: &csrf.0,
+                    authenticator,
+                    text_to: view.phone.as_deref().filter(|_| authenticator),
+                },
+            )
+        }
         Err(response) => response,
+    }
+}
+
+/// "Text a code to •••• 0123" instead of the app's code.
+pub async fn post_text_instead(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
+) -> Response {
+    let (flow, view) = match current_step(&state, &headers, is_second_step).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.app.switch_to_text_message(&flow, &client).await {
+        Ok(()) => see_other("/sign-in/code"),
+        Err(error) => failure_response(error, |status, message| {
+            code_page(&csrf.0, &view, status, None, Some(message))
+        }),
     }
 }

@@ -1,0 +1,338 @@
+//! Phones for texted codes (S13) and the guards against SMS pumping.
+//!
+//! A number is verified with a code before it receives sign-in codes; adding, replacing or
+//! removing one needs a recent sign-in (S34), revokes trusted devices (S29) and tells the
+//! owner (S52). Every text passes the pumping limits first: per number, per account (the
+//! same hourly code budget e-mail uses), per client address and for the whole service per
+//! day; a refused text is recorded and never reaches the provider.
+
+use crate::audit::{Event, Record};
+use crate::sessions::SignedIn;
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
+use gatehouse_core::{Email, OtpCode, PhoneNumber};
+use gatehouse_delivery::{phone_changed_notice, sms_code, OutgoingSms};
+use hmac_key::number_key;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    #[error("Please sign in again.")]
+    NotSignedIn,
+    #[error("For your security, sign in again before changing your phone.")]
+    NeedsFreshSignIn,
+    #[error("{0}")]
+    InvalidNumber(#[from] gatehouse_core::phone::InvalidPhoneNumber),
+    #[error("We could not send a text to that number just now. Try again later.")]
+    NotSent,
+    #[error("Start by adding a phone number.")]
+    NotStarted,
+    #[error("Enter the 6-digit code")]
+    MalformedCode,
+    #[error("That code is incorrect")]
+    WrongCode,
+    #[error("That code has expired. Add the number again to get a new one.")]
+    CodeExpired,
+    #[error("Too many wrong codes. Add the number again to get a new one.")]
+    TooManyAttempts,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<gatehouse_store::StoreError> for PhoneError {
+    fn from(error: gatehouse_store::StoreError) -> Self {
+        Self::App(AppError::Store(error))
+    }
+}
+
+/// The account page's view of the phone.
+#[derive(Debug, Clone)]
+pub struct PhoneSummary {
+    pub masked: String,
+    pub verified: bool,
+}
+
+fn context(account_id: &str) -> String {
+    format!("phone:{account_id}")
+}
+
+/// Rate-limit keys name a number by a keyed hash, so the numbers are not in clear in the
+/// database even there.
+mod hmac_key {
+    use gatehouse_core::PhoneNumber;
+    use sha2::{Digest, Sha256};
+
+    pub fn number_key(key: &[u8; 32], number: &PhoneNumber) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(key);
+        hasher.update(number.as_str().as_bytes());
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("sms-number:{hex}")
+    }
+}
+
+impl Gatehouse {
+    pub async fn phone_summary(&self, account_id: &str) -> Result<Option<PhoneSummary>, AppError> {
+        Ok(self
+            .inner
+            .store
+            .find_phone(account_id)
+            .await?
+            .map(|p| PhoneSummary {
+                masked: format!("\u{2022}\u{2022}\u{2022}\u{2022} {}", p.last_digits),
+                verified: p.verified_at.is_some(),
+            }))
+    }
+
+    /// The verified number of an account, if any: the only kind that receives sign-in codes.
+    pub(crate) async fn verified_phone(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<PhoneNumber>, AppError> {
+        let Some(row) = self.inner.store.find_phone(account_id).await? else {
+            return Ok(None);
+        };
+        if row.verified_at.is_none() {
+            return Ok(None);
+        }
+        Ok(self.open_number(&row.number_sealed, account_id))
+    }
+
+    fn open_number(&self, sealed: &[u8], account_id: &str) -> Option<PhoneNumber> {
+        let bytes = self
+            .inner
+            .keys
+            .sealing_key()
+            .open(sealed, &context(account_id))
+            .ok()?;
+        PhoneNumber::parse(&String::from_utf8_lossy(&bytes)).ok()
+    }
+
+    /// "Add phone": texts a verification code to the number (S13).
+    pub async fn start_phone(
+        &self,
+        session_cookie: &str,
+        number: &str,
+        client: &ClientInfo,
+    ) -> Result<(), PhoneError> {
+        let session = self.fresh_phone_session(session_cookie).await?;
+        let number = PhoneNumber::parse(number)?;
+        let now = self.now();
+        let code = OtpCode::generate();
+        let sealed = self
+            .inner
+            .keys
+            .sealing_key()
+            .seal(number.as_str().as_bytes(), &context(&session.account_id));
+        let last_digits: String = number
+            .as_str()
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let code_hash = code.keyed_hash(
+            &self.inner.keys.code_mac_key(),
+            &context(&session.account_id),
+        );
+        self.inner
+            .store
+            .insert_pending_phone(
+                &session.account_id,
+                &sealed,
+                &last_digits,
+                &code_hash,
+                now + CODE_LIFETIME_SECS,
+                now,
+            )
+            .await?;
+        if self
+            .send_text(&session.account_id, &sms_code(&number, &code), client)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(PhoneError::NotSent)
+        }
+    }
+
+    /// The masked number waiting for its code, for the verification page.
+    pub async fn pending_phone(&self, session_cookie: &str) -> Result<String, PhoneError> {
+        let session = self.fresh_phone_session(session_cookie).await?;
+        match self.phone_summary(&session.account_id).await? {
+            Some(summary) if !summary.verified => Ok(summary.masked),
+            _ => Err(PhoneError::NotStarted),
+        }
+    }
+
+    pub async fn verify_phone(
+        &self,
+        session_cookie: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), PhoneError> {
+        let session = self.fresh_phone_session(session_cookie).await?;
+        let code = OtpCode::parse(code).map_err(|_| PhoneError::MalformedCode)?;
+        let row = self
+            .inner
+            .store
+            .find_phone(&session.account_id)
+            .await?
+            .ok_or(PhoneError::NotStarted)?;
+        let (Some(stored), Some(expires_at), None) =
+            (&row.code_hash, row.code_expires_at, row.verified_at)
+        else {
+            return Err(PhoneError::NotStarted);
+        };
+        if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
+            return Err(PhoneError::TooManyAttempts);
+        }
+        if !self
+            .inner
+            .store
+            .claim_phone_attempt(&session.account_id, row.attempts)
+            .await?
+        {
+            return Err(PhoneError::WrongCode);
+        }
+        let now = self.now();
+        if now >= expires_at {
+            return Err(PhoneError::CodeExpired);
+        }
+        if !code.matches(
+            &self.inner.keys.code_mac_key(),
+            &context(&session.account_id),
+            stored,
+        ) {
+            return Err(PhoneError::WrongCode);
+        }
+        if !self
+            .inner
+            .store
+            .verify_phone(&session.account_id, now)
+            .await?
+        {
+            return Err(PhoneError::NotStarted);
+        }
+        self.phone_changed(&session, true, client).await;
+        Ok(())
+    }
+
+    pub async fn remove_phone(
+        &self,
+        session_cookie: &str,
+        client: &ClientInfo,
+    ) -> Result<(), PhoneError> {
+        let session = self.fresh_phone_session(session_cookie).await?;
+        if !self
+            .inner
+            .store
+            .delete_phone(&session.account_id, self.now())
+            .await?
+        {
+            return Err(PhoneError::NotStarted);
+        }
+        self.phone_changed(&session, false, client).await;
+        Ok(())
+    }
+
+    /// Sends a text after the pumping limits; `false` when refused or failed.
+    pub(crate) async fn send_text(
+        &self,
+        account_id: &str,
+        sms: &OutgoingSms,
+        client: &ClientInfo,
+    ) -> Result<bool, AppError> {
+        let now = self.now();
+        let settings = &self.inner.settings;
+        let store = &self.inner.store;
+        let day = now.div_euclid(86_400);
+        let mut allowed = store
+            .take_from_window(
+                &number_key(&self.inner.keys.code_mac_key(), &sms.to),
+                3600,
+                settings.sms_per_number_per_hour,
+                now,
+            )
+            .await?;
+        if let (true, Some(address)) = (allowed, &client.address) {
+            allowed = store
+                .take_from_window(
+                    &format!("sms-client:{address}"),
+                    3600,
+                    settings.sms_per_client_per_hour,
+                    now,
+                )
+                .await?;
+        }
+        if allowed {
+            allowed = store
+                .take_from_window(&format!("sms-day:{day}"), 86_400, settings.sms_per_day, now)
+                .await?;
+        }
+        let sent = if allowed {
+            match self.inner.sms.send(sms).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(%error, "could not send a text");
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        self.record(Record {
+            event: Event::TextSent,
+            result: match (allowed, sent) {
+                (false, _) => "refused",
+                (true, true) => "success",
+                (true, false) => "failure",
+            },
+            account_id: Some(account_id),
+            email: None,
+            method: Some("sms"),
+            client,
+        })
+        .await;
+        Ok(sent)
+    }
+
+    async fn fresh_phone_session(&self, session_cookie: &str) -> Result<SignedIn, PhoneError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(PhoneError::NotSignedIn)?;
+        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
+            return Err(PhoneError::NeedsFreshSignIn);
+        }
+        Ok(session)
+    }
+
+    async fn phone_changed(&self, session: &SignedIn, added: bool, client: &ClientInfo) {
+        self.record(Record {
+            event: if added {
+                Event::PhoneAdded
+            } else {
+                Event::PhoneRemoved
+            },
+            result: "success",
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: Some("sms"),
+            client,
+        })
+        .await;
+        if let Ok(email) = Email::parse(&session.email) {
+            if let Err(error) = self
+                .inner
+                .mailer
+                .send(&phone_changed_notice(&email, added))
+                .await
+            {
+                tracing::error!(%error, "could not send a phone notice");
+            }
+        }
+    }
+}

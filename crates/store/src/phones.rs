@@ -1,0 +1,137 @@
+//! Phones for texted codes: sealed number, verification state.
+
+use crate::{to_u32, Store, StoreError, StoreResult};
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Clone)]
+pub struct PhoneRow {
+    pub number_sealed: Vec<u8>,
+    pub last_digits: String,
+    pub verified_at: Option<i64>,
+    pub code_hash: Option<Vec<u8>>,
+    pub code_expires_at: Option<i64>,
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for PhoneRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneRow")
+            .field("last_digits", &self.last_digits)
+            .field("verified_at", &self.verified_at)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn revoke_devices(
+    tx: &mut Transaction<'_, Any>,
+    account_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn find_phone(&self, account_id: &str) -> StoreResult<Option<PhoneRow>> {
+        let row = sqlx::query(
+            "SELECT number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts
+             FROM phones WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(PhoneRow {
+                number_sealed: r.try_get("number_sealed")?,
+                last_digits: r.try_get("last_digits")?,
+                verified_at: r.try_get("verified_at")?,
+                code_hash: r.try_get("code_hash")?,
+                code_expires_at: r.try_get("code_expires_at")?,
+                attempts: to_u32(r.try_get("attempts")?),
+            })
+        })
+        .transpose()
+        .map_err(StoreError::Unexpected)
+    }
+
+    /// Starts adding (or replacing) the phone: unverified until its code comes back (S13).
+    /// A verified phone being replaced stops receiving codes at once.
+    pub async fn insert_pending_phone(
+        &self,
+        account_id: &str,
+        number_sealed: &[u8],
+        last_digits: &str,
+        code_hash: &[u8],
+        code_expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM phones WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO phones (account_id, number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts, created_at)
+             VALUES ($1, $2, $3, NULL, $4, $5, 0, $6)",
+        )
+        .bind(account_id)
+        .bind(number_sealed.to_vec())
+        .bind(last_digits)
+        .bind(code_hash.to_vec())
+        .bind(code_expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Counts a verification guess before it is checked.
+    pub async fn claim_phone_attempt(&self, account_id: &str, seen: u32) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE phones SET attempts = attempts + 1 WHERE account_id = $1 AND attempts = $2",
+        )
+        .bind(account_id)
+        .bind(i64::from(seen))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The phone is verified: it receives codes from now on; trusted devices are revoked
+    /// (S29: a second-factor change).
+    pub async fn verify_phone(&self, account_id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE phones SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
+             WHERE account_id = $2 AND verified_at IS NULL AND code_hash IS NOT NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        revoke_devices(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn delete_phone(&self, account_id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM phones WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_devices(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,162 @@
+//! The phone on the account page: add, verify with a texted code, remove (S13, S34).
+
+use super::render;
+use crate::client::Client;
+use crate::cookies::CookieName;
+use crate::csrf::{CsrfForm, CsrfToken};
+use crate::error::{app_error, error_page, see_other};
+use crate::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use gatehouse_app::phone::PhoneError;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "verify_phone.html")]
+struct VerifyPhonePage<'a> {
+    csrf: &'a str,
+    masked: &'a str,
+    error: Option<&'a str>,
+}
+
+fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
+    state
+        .cookies
+        .read(headers, CookieName::Session)
+        .unwrap_or_default()
+}
+
+/// Where a failed phone action leads; every variant decided by name. `Err` carries a
+/// message for the page the action came from.
+fn failure(error: PhoneError) -> Result<Response, (StatusCode, String)> {
+    let message = error.to_string();
+    match error {
+        PhoneError::NotSignedIn => Ok(see_other("/sign-in?return_to=/account")),
+        PhoneError::NeedsFreshSignIn => Ok(see_other(
+            "/sign-in?return_to=/account&notice=reauthenticate",
+        )),
+        PhoneError::NotStarted => Ok(see_other("/account")),
+        PhoneError::InvalidNumber(_) | PhoneError::MalformedCode => {
+            Err((StatusCode::UNPROCESSABLE_ENTITY, message))
+        }
+        PhoneError::WrongCode => Err((StatusCode::UNAUTHORIZED, message)),
+        PhoneError::CodeExpired | PhoneError::TooManyAttempts => Err((StatusCode::GONE, message)),
+        PhoneError::NotSent => Err((StatusCode::TOO_MANY_REQUESTS, message)),
+        PhoneError::App(app) => Ok(app_error(app)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    phone: String,
+}
+
+pub async fn post_start(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<AddForm>,
+) -> Response {
+    match state
+        .app
+        .start_phone(&session_cookie(&state, &headers), &form.phone, &client)
+        .await
+    {
+        Ok(()) => see_other("/account/phone"),
+        Err(error) => match failure(error) {
+            Ok(response) => response,
+            Err((status, message)) => {
+                super::account::account_page(
+                    &state,
+                    &csrf.0,
+                    &headers,
+                    status,
+                    None,
+                    Some(&message),
+                )
+                .await
+            }
+        },
+    }
+}
+
+pub async fn get_verify(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    match state
+        .app
+        .pending_phone(&session_cookie(&state, &headers))
+        .await
+    {
+        Ok(masked) => render(
+            StatusCode::OK,
+            &VerifyPhonePage {
+                csrf: &csrf.0,
+                masked: &masked,
+                error: None,
+            },
+        ),
+        Err(error) => {
+            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    code: String,
+}
+
+pub async fn post_verify(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<VerifyForm>,
+) -> Response {
+    let cookie = session_cookie(&state, &headers);
+    match state.app.verify_phone(&cookie, &form.code, &client).await {
+        Ok(()) => see_other("/account?notice=phone-added"),
+        Err(error) => match failure(error) {
+            Ok(response) => response,
+            Err((status, message)) => {
+                let masked = state.app.pending_phone(&cookie).await.unwrap_or_default();
+                render(
+                    status,
+                    &VerifyPhonePage {
+                        csrf: &csrf.0,
+                        masked: &masked,
+                        error: Some(&message),
+                    },
+                )
+            }
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn post_remove(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
+) -> Response {
+    match state
+        .app
+        .remove_phone(&session_cookie(&state, &headers), &client)
+        .await
+    {
+        Ok(()) => see_other("/account?notice=phone-removed"),
+        Err(error) => {
+            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
+        }
+    }
+}
