@@ -30,6 +30,7 @@ pub(crate) enum Event {
     PhoneAdded,
     PhoneRemoved,
     TextSent,
+    EmailChanged,
 }
 
 impl Event {
@@ -57,6 +58,7 @@ impl Event {
             Self::PhoneAdded => "phone_added",
             Self::PhoneRemoved => "phone_removed",
             Self::TextSent => "text_sent",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod accounts;
 mod audit;
 pub mod authenticator;
 pub mod clock;
+pub mod email_change;
 pub mod hashing;
 pub mod password_change;
 pub mod password_reset;

@@ -162,6 +162,30 @@ pub fn phone_changed_notice(to: &Email, added: bool) -> OutgoingMail {
     }
 }
 
+pub fn email_change_code(to: &Email, code: &OtpCode, valid_minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Confirm your new email address for Gatehouse".into(),
+        body: format!(
+            "To make this the email address of your Gatehouse account, enter this code:\n\n    {code}\n\n\
+             It is valid for {valid_minutes} minutes. If you did not ask for this, ignore this message.\n",
+            code = code.expose()
+        ),
+    }
+}
+
+pub fn email_changed_notice(to: &Email, new_address: &str) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "The email address of your account was changed".into(),
+        body: format!(
+            "The email address of your Gatehouse account was changed to {new_address}. From now on,\n\
+             messages about your account go there.\n\n\
+             If you did not do this, contact your administrator at once.\n"
+        ),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),

@@ -70,6 +70,14 @@ pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<Strin
         )
         .route("/account/phone/start", post(pages::phone::post_start))
         .route(
+            "/account/email/start",
+            post(pages::email_change::post_start),
+        )
+        .route(
+            "/account/email",
+            get(pages::email_change::get_verify).post(pages::email_change::post_verify),
+        )
+        .route(
             "/account/phone",
             get(pages::phone::get_verify).post(pages::phone::post_verify),
         )

@@ -168,3 +168,84 @@ async fn a_new_backup_code_from_the_account_page_replaces_the_old_one_once_saved
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/save-backup-code"));
 }
+
+#[tokio::test]
+async fn the_email_address_changes_only_once_the_new_one_is_verified_and_the_old_one_is_told() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let page = browser
+        .post("/account/email/start", &[("new_email", "ann@new.example")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/account/email"));
+    let code = app.mail.wait_for_code("ann@new.example", 0).await;
+    // Not yet: the old address still signs in.
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("ann@example.com"));
+    let before = app.mails_to("ann@example.com");
+    let page = browser.post("/account/email", &[("code", &code)]).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account?notice=email-changed")
+    );
+    let notice = app.mail.wait_for_new("ann@example.com", before).await;
+    assert!(
+        notice
+            .subject()
+            .contains("email address of your account was changed"),
+        "S52"
+    );
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("ann@new.example"));
+
+    app.sign_out(&browser).await;
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, 401, "the old address no longer signs in");
+    let page = app
+        .enter_email_and_password(&browser, "ann@new.example", PASSWORD)
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
+}
+
+#[tokio::test]
+async fn an_address_of_another_account_can_never_be_taken_over() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    app.add_user("bob@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let page = browser
+        .post("/account/email/start", &[("new_email", "bob@example.com")])
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account/email"),
+        "the same answer as for a free address"
+    );
+    for code in ["000000", "123456", "999999"] {
+        let page = browser.post("/account/email", &[("code", code)]).await;
+        assert_eq!(page.status, 401);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        app.mails_to("bob@example.com"),
+        0,
+        "Bob's address got no code"
+    );
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("ann@example.com"));
+}

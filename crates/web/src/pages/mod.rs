@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod authenticator;
+pub mod email_change;
 pub mod phone;
 pub mod reset;
 pub mod signin;

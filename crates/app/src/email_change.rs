@@ -1,0 +1,202 @@
+//! Changing the account's e-mail address: needs a recent sign-in (S34), is verified by a
+//! code sent to the new address, and the old address is told (S52). A new address that
+//! belongs to another account gets the same pages but can never complete (S46).
+
+use crate::audit::{Event, Record};
+use crate::sessions::SignedIn;
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
+use gatehouse_core::{Email, OtpCode};
+use gatehouse_delivery::{email_change_code, email_changed_notice};
+use gatehouse_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailChangeError {
+    #[error("Please sign in again.")]
+    NotSignedIn,
+    #[error("For your security, sign in again before changing your email address.")]
+    NeedsFreshSignIn,
+    #[error("Enter an email address like name@example.com")]
+    InvalidEmail,
+    #[error("That is already your email address.")]
+    Unchanged,
+    #[error("Start by entering the new address.")]
+    NotStarted,
+    #[error("Enter the 6-digit code")]
+    MalformedCode,
+    #[error("That code is incorrect")]
+    WrongCode,
+    #[error("Too many wrong codes. Enter the new address again to get a new code.")]
+    TooManyAttempts,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for EmailChangeError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::WrongCode,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+fn context(account_id: &str) -> String {
+    format!("email-change:{account_id}")
+}
+
+impl Gatehouse {
+    /// Sends a code to the new address (or, when it is taken, nothing it could use).
+    pub async fn start_email_change(
+        &self,
+        session_cookie: &str,
+        new_email: &str,
+    ) -> Result<(), EmailChangeError> {
+        let session = self.fresh_email_session(session_cookie).await?;
+        let new_email = Email::parse(new_email).map_err(|_| EmailChangeError::InvalidEmail)?;
+        if new_email.as_str() == session.email {
+            return Err(EmailChangeError::Unchanged);
+        }
+        let now = self.now();
+        let taken = self
+            .inner
+            .store
+            .find_account_by_email(new_email.as_str())
+            .await?
+            .is_some();
+        let code = OtpCode::generate();
+        let code_hash = code.keyed_hash(
+            &self.inner.keys.code_mac_key(),
+            &context(&session.account_id),
+        );
+        self.inner
+            .store
+            .insert_email_change(
+                &session.account_id,
+                new_email.as_str(),
+                &code_hash,
+                taken,
+                now + CODE_LIFETIME_SECS,
+            )
+            .await?;
+        let limited = !self
+            .inner
+            .store
+            .take_from_window(
+                &format!("codes:{}", session.account_id),
+                3600,
+                self.inner.settings.codes_per_account_per_hour,
+                now,
+            )
+            .await?;
+        if !taken && !limited {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = this
+                    .inner
+                    .mailer
+                    .send(&email_change_code(
+                        &new_email,
+                        &code,
+                        CODE_LIFETIME_SECS / 60,
+                    ))
+                    .await
+                {
+                    tracing::error!(%error, "could not send an e-mail change code");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The masked new address waiting for its code.
+    pub async fn pending_email_change(
+        &self,
+        session_cookie: &str,
+    ) -> Result<String, EmailChangeError> {
+        let session = self.fresh_email_session(session_cookie).await?;
+        let row = self
+            .inner
+            .store
+            .find_email_change(&session.account_id, self.now())
+            .await?
+            .ok_or(EmailChangeError::NotStarted)?;
+        Ok(Email::parse(&row.new_email)
+            .map(|e| e.masked())
+            .unwrap_or_default())
+    }
+
+    pub async fn confirm_email_change(
+        &self,
+        session_cookie: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), EmailChangeError> {
+        let session = self.fresh_email_session(session_cookie).await?;
+        let code = OtpCode::parse(code).map_err(|_| EmailChangeError::MalformedCode)?;
+        let now = self.now();
+        let row = self
+            .inner
+            .store
+            .find_email_change(&session.account_id, now)
+            .await?
+            .ok_or(EmailChangeError::NotStarted)?;
+        if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
+            return Err(EmailChangeError::TooManyAttempts);
+        }
+        if !self
+            .inner
+            .store
+            .claim_email_change_attempt(&session.account_id, row.attempts)
+            .await?
+        {
+            return Err(EmailChangeError::WrongCode);
+        }
+        let right = code.matches(
+            &self.inner.keys.code_mac_key(),
+            &context(&session.account_id),
+            &row.code_hash,
+        );
+        if !right || row.taken {
+            return Err(EmailChangeError::WrongCode);
+        }
+        self.inner
+            .store
+            .complete_email_change(&session.account_id, &row.new_email, now)
+            .await?;
+        self.record(Record {
+            event: Event::EmailChanged,
+            result: "success",
+            account_id: Some(&session.account_id),
+            email: Some(&row.new_email),
+            method: None,
+            client,
+        })
+        .await;
+        if let Ok(old) = Email::parse(&session.email) {
+            if let Err(error) = self
+                .inner
+                .mailer
+                .send(&email_changed_notice(&old, &row.new_email))
+                .await
+            {
+                tracing::error!(%error, "could not tell the old address of the change");
+            }
+        }
+        Ok(())
+    }
+
+    async fn fresh_email_session(
+        &self,
+        session_cookie: &str,
+    ) -> Result<SignedIn, EmailChangeError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(EmailChangeError::NotSignedIn)?;
+        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
+            return Err(EmailChangeError::NeedsFreshSignIn);
+        }
+        Ok(session)
+    }
+}
