@@ -129,6 +129,25 @@ impl Gatehouse {
         self.show_account(&row.email).await
     }
 
+    /// For someone who lost both their second factor and their backup code: removes the
+    /// authenticator app and the phone and revokes every trusted device, so the next
+    /// sign-in e-mails a code again. The owner is told.
+    pub async fn reset_second_factor(&self, email: &str) -> Result<AccountSummary, AccountError> {
+        let row = self.find_by_email(email).await?;
+        let now = self.now();
+        self.inner.store.delete_totp(&row.id, now).await?;
+        self.inner.store.delete_phone(&row.id, now).await?;
+        self.admin_event(Event::SecondFactorReset, &row.id, &row.email)
+            .await;
+        if let Ok(address) = Email::parse(&row.email) {
+            let notice = gatehouse_delivery::authenticator_removed_notice(&address);
+            if let Err(error) = self.inner.mailer.send(&notice).await {
+                tracing::error!(%error, "could not send the second-factor reset notice");
+            }
+        }
+        self.show_account(&row.email).await
+    }
+
     async fn find_by_email(
         &self,
         email: &str,

@@ -31,6 +31,7 @@ pub(crate) enum Event {
     PhoneRemoved,
     TextSent,
     EmailChanged,
+    SecondFactorReset,
 }
 
 impl Event {
@@ -59,6 +60,7 @@ impl Event {
             Self::PhoneRemoved => "phone_removed",
             Self::TextSent => "text_sent",
             Self::EmailChanged => "email_changed",
+            Self::SecondFactorReset => "second_factor_reset",
         }
     }
 }

@@ -67,6 +67,9 @@ enum UserCommand {
     Disable { email: String },
     /// Enable an account again (also unlocks it after too many failed sign-ins).
     Enable { email: String },
+    /// Remove the authenticator app and phone (for someone who lost them and their backup
+    /// code): sign-ins e-mail a code again; trusted devices are revoked; the owner is told.
+    ResetSecondFactor { email: String },
 }
 
 /// The demo account `gatehouse demo` creates.
@@ -177,6 +180,10 @@ async fn user_command(
             gatehouse.disable_account(&email).await.map_err(explain)?
         }
         UserCommand::Enable { email } => gatehouse.enable_account(&email).await.map_err(explain)?,
+        UserCommand::ResetSecondFactor { email } => gatehouse
+            .reset_second_factor(&email)
+            .await
+            .map_err(explain)?,
     };
     print_account(&summary)
 }

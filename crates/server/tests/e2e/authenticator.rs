@@ -174,3 +174,35 @@ async fn enrolment_counts_only_after_a_correct_code() {
         .body
         .contains("Check your email"));
 }
+
+#[tokio::test]
+async fn an_admin_can_reset_the_second_factor_of_someone_who_lost_everything() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", true)
+        .await;
+    enrol(&app, &browser).await;
+    let before = app.mails_to("ann@example.com");
+    let out = app
+        .server
+        .cli(&["user", "reset-second-factor", "ann@example.com"], None)
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let notice = app.mail.wait_for_new("ann@example.com", before).await;
+    assert!(notice.subject().contains("authenticator app was removed"));
+    app.sign_out(&browser).await;
+    let page = app
+        .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/code"),
+        "trust was revoked too"
+    );
+    assert!(browser
+        .get("/sign-in/code")
+        .await
+        .body
+        .contains("Check your email"));
+}

@@ -115,6 +115,8 @@ fn activity_label(event: &str, result: &str) -> String {
         ("phone_removed", _) => "Phone removed",
         ("password_reset_requested", _) => "Password reset link sent",
         ("password_reset", _) => "Password reset with a link",
+        ("second_factor_reset", _) => "Authenticator app and phone removed by an administrator",
+        ("email_changed", _) => "Email address changed",
         ("account_locked", _) => "Account locked after too many failed sign-ins",
         ("account_created", _) => "Account created",
         ("account_disabled", _) => "Account disabled by an administrator",
