@@ -8,6 +8,7 @@
 
 use crate::audit::{Event, Record};
 use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::display::{describe_user_agent, format_utc};
 use gatehouse_core::flow::{may_send_code, ResendRefused, CODE_LIFETIME_SECS};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::password::{needs_rehash, PasswordHashString};
@@ -16,8 +17,8 @@ use gatehouse_core::{
     OtpCode, Password, Proof, ReturnTo, SecondStepMethod, SignInFlow, Token,
 };
 use gatehouse_delivery::{
-    backup_code_used_notice, lockout_notice, sign_in_code, sms_code, wrong_codes_notice,
-    OutgoingMail, OutgoingSms,
+    backup_code_used_notice, lockout_notice, new_device_notice, sign_in_code, sms_code,
+    wrong_codes_notice, OutgoingMail, OutgoingSms,
 };
 use gatehouse_store::{
     AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, StoreError,
@@ -1099,6 +1100,9 @@ impl Gatehouse {
             Progress::Next(FlowStep::SaveBackupCode { .. }) => Event::BackupCodeIssued,
             Progress::Next(_) => return,
         };
+        if let Progress::SignedIn { .. } = progress {
+            self.tell_about_new_device(account_id, client).await;
+        }
         self.record(Record {
             event,
             result: "success",
@@ -1108,6 +1112,34 @@ impl Gatehouse {
             client,
         })
         .await;
+    }
+
+    /// S52: a sign-in from a browser and system this account has not signed in with before
+    /// (among its last 50 sessions) is reported to the owner. The very first sign-in is not.
+    async fn tell_about_new_device(&self, account_id: &str, client: &ClientInfo) {
+        let Ok(earlier) = self
+            .inner
+            .store
+            .earlier_session_user_agents(account_id, 50)
+            .await
+        else {
+            return;
+        };
+        let this_device = describe_user_agent(client.user_agent.as_deref());
+        let known = earlier
+            .iter()
+            .any(|ua| describe_user_agent(ua.as_deref()) == this_device);
+        if earlier.is_empty() || known {
+            return;
+        }
+        let Ok(Some(account)) = self.inner.store.find_account(account_id).await else {
+            return;
+        };
+        if let Ok(email) = Email::parse(&account.email) {
+            let when = format_utc(self.now());
+            let notice = new_device_notice(&email, &this_device, &when, client.address.as_deref());
+            self.send_notice(&notice).await;
+        }
     }
 
     fn open_backup_codes(&self, sealed: &[u8], flow_id: &str) -> Vec<String> {

@@ -186,6 +186,24 @@ pub fn email_changed_notice(to: &Email, new_address: &str) -> OutgoingMail {
     }
 }
 
+pub fn new_device_notice(
+    to: &Email,
+    browser: &str,
+    when: &str,
+    address: Option<&str>,
+) -> OutgoingMail {
+    let from = address.map(|a| format!(" from {a}")).unwrap_or_default();
+    OutgoingMail {
+        to: to.clone(),
+        subject: "New sign-in to your Gatehouse account".into(),
+        body: format!(
+            "Your Gatehouse account was just signed in to with {browser}{from}, on {when}.\n\n\
+             If this was you, there is nothing to do. If not, change your password at once and\n\
+             sign out your other sessions from your account page.\n"
+        ),
+    }
+}
+
 pub fn lockout_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),

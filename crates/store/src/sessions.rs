@@ -99,6 +99,24 @@ impl Store {
             .map_err(Into::into)
     }
 
+    /// The user agents of the account's earlier sessions (newest first, the newest session
+    /// itself left out), for telling a new device from a known one.
+    pub async fn earlier_session_user_agents(
+        &self,
+        account_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Option<String>>> {
+        let rows: Vec<(Option<String>,)> = sqlx::query_as(
+            "SELECT user_agent FROM sessions WHERE account_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET 1",
+        )
+        .bind(account_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(ua,)| ua).collect())
+    }
+
     /// S33: ends every session of the account but `keep_id`.
     pub async fn end_other_sessions(
         &self,

@@ -249,3 +249,32 @@ async fn an_address_of_another_account_can_never_be_taken_over() {
         .body
         .contains("ann@example.com"));
 }
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_browser_is_reported_to_the_owner() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let laptop = browser_as(&app, CHROME_ON_LINUX);
+    app.sign_in_saving_backup_code(&laptop, "ann@example.com", false)
+        .await;
+    let after_first = app.mails_to("ann@example.com");
+    // The same browser again: nothing to report.
+    app.sign_out(&laptop).await;
+    let code = app.sign_in_until_code(&laptop, "ann@example.com").await;
+    laptop.post("/sign-in/code", &[("code", &code)]).await;
+    assert!(app.mail.to("ann@example.com")[after_first..]
+        .iter()
+        .all(|m| !m.subject().contains("New sign-in")));
+    // Another browser and system: the owner hears of it (S52).
+    let before = app.mails_to("ann@example.com");
+    let other = browser_as(&app, FIREFOX_ON_WINDOWS);
+    let code = app.sign_in_until_code(&other, "ann@example.com").await;
+    other.post("/sign-in/code", &[("code", &code)]).await;
+    let notice = app.mail.wait_for_new("ann@example.com", before + 1).await;
+    assert!(
+        notice.subject().contains("New sign-in"),
+        "{}",
+        notice.subject()
+    );
+    assert!(notice.text().contains("Firefox on Windows"));
+}
