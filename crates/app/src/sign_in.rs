@@ -1100,8 +1100,9 @@ impl Gatehouse {
             Progress::Next(FlowStep::SaveBackupCode { .. }) => Event::BackupCodeIssued,
             Progress::Next(_) => return,
         };
-        if let Progress::SignedIn { .. } = progress {
-            self.tell_about_new_device(account_id, client).await;
+        if let Progress::SignedIn { session, .. } = progress {
+            self.tell_about_new_device(account_id, session, client)
+                .await;
         }
         self.record(Record {
             event,
@@ -1116,11 +1117,11 @@ impl Gatehouse {
 
     /// S52: a sign-in from a browser and system this account has not signed in with before
     /// (among its last 50 sessions) is reported to the owner. The very first sign-in is not.
-    async fn tell_about_new_device(&self, account_id: &str, client: &ClientInfo) {
+    async fn tell_about_new_device(&self, account_id: &str, session: &Token, client: &ClientInfo) {
         let Ok(earlier) = self
             .inner
             .store
-            .earlier_session_user_agents(account_id, 50)
+            .earlier_session_user_agents(account_id, &session.hash().0, 50)
             .await
         else {
             return;

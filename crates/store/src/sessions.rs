@@ -99,18 +99,20 @@ impl Store {
             .map_err(Into::into)
     }
 
-    /// The user agents of the account's earlier sessions (newest first, the newest session
-    /// itself left out), for telling a new device from a known one.
+    /// The user agents of the account's other sessions (newest first, the session with
+    /// `this_token` left out), for telling a new device from a known one.
     pub async fn earlier_session_user_agents(
         &self,
         account_id: &str,
+        this_token: &[u8; 32],
         limit: u32,
     ) -> StoreResult<Vec<Option<String>>> {
         let rows: Vec<(Option<String>,)> = sqlx::query_as(
-            "SELECT user_agent FROM sessions WHERE account_id = $1
-             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET 1",
+            "SELECT user_agent FROM sessions WHERE account_id = $1 AND token_hash <> $2
+             ORDER BY created_at DESC, id DESC LIMIT $3",
         )
         .bind(account_id)
+        .bind(this_token.to_vec())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;

@@ -278,3 +278,20 @@ async fn a_sign_in_from_a_new_browser_is_reported_to_the_owner() {
     );
     assert!(notice.text().contains("Firefox on Windows"));
 }
+
+#[tokio::test]
+async fn the_account_page_has_a_plain_title() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let page = browser.get("/account").await;
+    assert_eq!(page.body.matches("<h2 id=\"activity-heading\">").count(), 1);
+    assert!(
+        page.body
+            .contains("<title>Your account · Gatehouse</title>"),
+        "{}",
+        &page.body[..400]
+    );
+}

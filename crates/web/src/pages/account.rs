@@ -76,7 +76,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "devices-revoked" => Some("All your devices will be asked for a code next time."),
         "sessions-ended" => Some("Your other sessions were signed out."),
         "email-changed" => Some("Your email address was changed. We told your old address too."),
-        "phone-added" => Some("Your phone is verified. Signing in now texts it a code."),
+        "phone-added" => Some("Your phone is verified. Signing in now texts it a code. Trusted devices will be asked for a code again."),
         "phone-removed" => Some("Your phone was removed. It no longer receives codes."),
         "backup-code-saved" => Some("Your new backup code is active. The old one no longer works."),
         _ => None,
