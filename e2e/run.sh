@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser end-to-end tests: Debian's Chromium (apt package `chromium`), driven by playwright-core,
-# against the gatehouse binary (GATEHOUSE_BIN, default ../target/debug/gatehouse).
+# against the gatehouse binary (GATEHOUSE_BIN, default ../target/debug/gatehouse). Authenticator
+# app codes come from Debian's oathtool (apt package `oathtool`).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,6 +11,13 @@ if [[ ! -x "$CHROMIUM_PATH" ]]; then
   exit 1
 fi
 export CHROMIUM_PATH
+
+OATHTOOL_PATH="${OATHTOOL_PATH:-/usr/bin/oathtool}"
+if [[ ! -x "$OATHTOOL_PATH" ]]; then
+  echo "e2e: oathtool not found at $OATHTOOL_PATH; install Debian's package (apt-get install -y oathtool) or set OATHTOOL_PATH." >&2
+  exit 1
+fi
+export OATHTOOL_PATH
 
 npm ci --no-audit --no-fund
 rm -rf test-results

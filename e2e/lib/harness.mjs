@@ -1,5 +1,6 @@
-// Per test file: an SMTP sink, a Gatehouse server with its own data folder (and accounts made
-// with the CLI before it starts), one Chromium; all stopped after the file's tests. Per test:
+// Per test file: an SMTP sink, optionally an SMS provider on loopback, a Gatehouse server with
+// its own data folder (and accounts made with the CLI before it starts), one Chromium; all
+// stopped after the file's tests (the server before the sinks it delivers to). Per test:
 // a fresh browser context wrapped in a Visitor, whose axe findings are asserted at the end.
 
 import { after, before } from 'node:test';
@@ -8,23 +9,36 @@ import { describePage, launchBrowser, newContext, saveFailureArtefacts } from '.
 import { startMailServer } from './mail.mjs';
 import { Visitor } from './pages.mjs';
 import { addUser, assertBinaryExists, createDataDir, startServer } from './server.mjs';
+import { startSmsProvider } from './sms.mjs';
 
 const SET_UP_TIMEOUT_MS = 60_000;
 const TEAR_DOWN_TIMEOUT_MS = 30_000;
 
 /**
  * Registers before/after hooks; the returned object is filled in by `before`:
- * { server, mail, browser, accounts }.
+ * { server, mail, sms, browser, accounts }.
+ *
+ * `sms: true` starts the loopback SMS provider (lib/sms.mjs) before the server and points the
+ * server at it. `env` adds settings for the server process: an object, or a function given
+ * { mail, sms } once they run (for settings that need their ports); it wins over the defaults.
  */
-export function useGatehouse({ label, command = 'serve', accounts = [] }) {
+export function useGatehouse({ label, command = 'serve', accounts = [], sms = false, env: serverEnv = {} }) {
   const env = { accounts };
   before(
     async () => {
       await assertBinaryExists();
       env.mail = await startMailServer();
+      if (sms) env.sms = await startSmsProvider();
       const dataDir = await createDataDir();
       for (const account of accounts) await addUser({ dataDir, ...account });
-      env.server = await startServer({ command, dataDir, smtpPort: env.mail.port, label });
+      const extra = typeof serverEnv === 'function' ? serverEnv({ mail: env.mail, sms: env.sms }) : serverEnv;
+      env.server = await startServer({
+        command,
+        dataDir,
+        smtpPort: env.mail.port,
+        label,
+        env: { ...env.sms?.serverEnv(), ...extra },
+      });
       env.browser = await launchBrowser();
     },
     { timeout: SET_UP_TIMEOUT_MS },
@@ -33,6 +47,7 @@ export function useGatehouse({ label, command = 'serve', accounts = [] }) {
     async () => {
       await env.browser?.close();
       await env.server?.stop();
+      await env.sms?.stop();
       await env.mail?.stop();
     },
     { timeout: TEAR_DOWN_TIMEOUT_MS },

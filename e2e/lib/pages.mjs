@@ -1,10 +1,12 @@
 // The sign-in pages as a person meets them (DESIGN.md §1), found only by their visible names:
-// headings, labels, buttons, links and text. The one exception is <code id="backup-code">,
-// which the design names. Every `expect…Page` waits for the page, checks what it must show and
-// runs axe on it; every action that submits or follows a link waits for the next page to load.
+// headings, labels, buttons, links and text. The exceptions are <code id="backup-code"> and
+// <code id="totp-secret">, which the design names. Every `expect…Page` waits for the page,
+// checks what it must show and runs axe on it; every action that submits or follows a link
+// waits for the next page to load.
 
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { totpCode } from './totp.mjs';
 
 export const TRUST_HELP =
   "Skip verification codes on this computer and browser for 30 days. Don't use this on a shared computer.";
@@ -14,6 +16,13 @@ const MAX_RESEND_WAIT_S = 45;
 
 // 24 characters of Crockford base32 (no I, L, O, U), upper case, in six groups of four (S20).
 export const BACKUP_CODE_FORMAT = /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){5}$/;
+
+// The authenticator app's key for typing in by hand: RFC 4648 base32, upper case, in groups of
+// four separated by spaces.
+export const AUTHENTICATOR_KEY_FORMAT = /^[A-Z2-7]{4}( [A-Z2-7]{4})+$/;
+
+export const AUTHENTICATOR_ADDED =
+  'Your authenticator app is set up. Signing in now asks for its code.';
 
 /** How the code page shows an address: first letter, three bullets, the domain. */
 export function maskEmail(email) {
@@ -229,6 +238,198 @@ export class Visitor {
     await this.navigate(() => this.button('Sign out').click());
     await this.expectSignInPage('sign-in (after sign-out)');
   }
+
+  // 7. Setting up an authenticator app (from the account page, after a recent sign-in)
+
+  /** From "You're signed in": "Set up an authenticator app". Returns the key the page shows. */
+  async startAuthenticatorSetup() {
+    await this.expectVisible(this.heading('Authenticator app'), 'account: heading "Authenticator app"');
+    await this.navigate(() => this.button('Set up an authenticator app').click());
+    return this.expectAuthenticatorSetupPage();
+  }
+
+  /** Checks the page and returns the key for manual entry, as shown (groups of four). */
+  async expectAuthenticatorSetupPage(state = 'account/authenticator') {
+    const qrCode = this.page.getByRole('img', { name: 'QR code for your authenticator app', exact: true });
+    const key = this.page.locator('#totp-secret');
+    await this.arrive(state, [
+      [this.heading('Set up an authenticator app'), 'heading "Set up an authenticator app"'],
+      [qrCode, 'the QR code (role "img", "QR code for your authenticator app")'],
+      [key, '<code id="totp-secret">'],
+      [this.field('Verification code'), 'field "Verification code"'],
+      [this.button('Verify'), 'button "Verify"'],
+    ]);
+    assert.equal(new URL(this.page.url()).pathname, '/account/authenticator', 'the setup page is /account/authenticator');
+    assert.equal(await qrCode.evaluate((el) => el.tagName.toLowerCase()), 'svg', 'the QR code is an inline <svg>');
+    assert.equal(await key.evaluate((el) => el.tagName), 'CODE', '#totp-secret must be a <code> element');
+    const shown = (await key.textContent()).trim();
+    assert.match(shown, AUTHENTICATOR_KEY_FORMAT, 'the key must be base32 in groups of four separated by spaces');
+    return shown;
+  }
+
+  /** Types the app's code on the setup page and presses "Verify". */
+  async confirmAuthenticatorSetup(code) {
+    await this.field('Verification code').fill(code);
+    await this.navigate(() => this.button('Verify').click());
+  }
+
+  /** Back on "You're signed in", told the app is set up, with the button to remove it. */
+  async expectAuthenticatorAdded(email, state = 'account (authenticator app set up)') {
+    await this.arrive(state, [
+      [this.heading("You're signed in"), `heading "You're signed in"`],
+      [this.text(email), `the address "${email}"`],
+      [this.text(AUTHENTICATOR_ADDED), `the notice "${AUTHENTICATOR_ADDED}"`],
+      [this.button('Remove authenticator app'), 'button "Remove authenticator app"'],
+    ]);
+    assert.equal(
+      await this.button('Set up an authenticator app').count(),
+      0,
+      'once an app is set up, "Set up an authenticator app" is no longer offered',
+    );
+  }
+
+  // 8. Signing in with an authenticator app: its code instead of an e-mailed one
+
+  async expectAuthenticatorCodePage(state = 'sign-in/code (authenticator app)') {
+    const trust = this.page.getByRole('checkbox', { name: 'Trust this device', exact: true });
+    await this.arrive(state, [
+      [this.heading('Enter the code from your authenticator app'), 'heading "Enter the code from your authenticator app"'],
+      [this.field('Verification code'), 'field "Verification code"'],
+      [this.button('Verify'), 'button "Verify"'],
+      [trust, 'checkbox "Trust this device"'],
+      [this.link('Use a backup code'), 'link "Use a backup code"'],
+      [this.link('Try another way'), 'link "Try another way"'],
+    ]);
+    assert.equal(await trust.isChecked(), false, '"Trust this device" must be off by default (S28)');
+    assert.equal(await this.button('Resend code').count(), 0, 'no "Resend code": nothing is e-mailed');
+    assert.equal(await this.heading('Check your email').count(), 0, 'not the e-mailed code page');
+  }
+
+  async expectAuthenticatorCodeRefused(state = 'sign-in/code (authenticator app, code refused)') {
+    await this.arrive(state, [
+      [this.heading('Enter the code from your authenticator app'), 'heading "Enter the code from your authenticator app"'],
+      [this.text('That code is incorrect'), 'the text "That code is incorrect"'],
+    ]);
+    assert.equal(await this.heading("You're signed in").count(), 0, 'a refused code must not sign in');
+  }
+
+  async tryAnotherWay() {
+    await this.navigate(() => this.link('Try another way').click());
+    await this.expectAnotherWayPage();
+  }
+
+  async expectAnotherWayPage(state = 'sign-in/another-way') {
+    await this.arrive(state, [
+      [this.heading('Try another way'), 'heading "Try another way"'],
+      [this.link('Use your authenticator app'), 'link "Use your authenticator app"'],
+      [this.link('Use a backup code'), 'link "Use a backup code"'],
+    ]);
+    assert.equal(new URL(this.page.url()).pathname, '/sign-in/another-way', '"Try another way" is /sign-in/another-way');
+  }
+
+  async useAuthenticatorApp() {
+    await this.navigate(() => this.link('Use your authenticator app').click());
+    await this.expectAuthenticatorCodePage('sign-in/code (authenticator app, from "Try another way")');
+  }
+
+  // 9. A phone for texted codes (from the account page, after a recent sign-in)
+
+  /** From "You're signed in": types the number under "Phone" and presses "Add phone". */
+  async addPhone(number) {
+    const field = this.field('Phone number');
+    await this.expectVisible(this.heading('Phone'), 'account: heading "Phone"');
+    await this.expectVisible(field, 'account: field "Phone number"');
+    assert.equal(await field.getAttribute('type'), 'tel', 'the "Phone number" field is type="tel"');
+    await field.fill(number);
+    await this.navigate(() => this.button('Add phone').click());
+  }
+
+  /** "Verify your phone", naming the number as the pages show it ("•••• 0123"). */
+  async expectVerifyPhonePage(maskedNumber, state = 'account/phone') {
+    await this.arrive(state, [
+      [this.heading('Verify your phone'), 'heading "Verify your phone"'],
+      [this.text(`We texted a code to ${maskedNumber}`), `the text "We texted a code to ${maskedNumber}"`],
+      [this.field('Verification code'), 'field "Verification code"'],
+      [this.button('Verify'), 'button "Verify"'],
+    ]);
+    assert.equal(new URL(this.page.url()).pathname, '/account/phone', 'the phone is verified on /account/phone');
+  }
+
+  /** Types the texted code on "Verify your phone" and presses "Verify". */
+  async confirmPhone(code) {
+    await this.field('Verification code').fill(code);
+    await this.navigate(() => this.button('Verify').click());
+  }
+
+  /** Back on "You're signed in", told the phone is verified, with the button to remove it. */
+  async expectPhoneAdded(email, state = 'account (phone verified)') {
+    const notice = 'Your phone is verified. Signing in now texts it a code.';
+    await this.arrive(state, [
+      [this.heading("You're signed in"), `heading "You're signed in"`],
+      [this.text(email), `the address "${email}"`],
+      [this.text(notice), `the notice "${notice}"`],
+      [this.button('Remove phone'), 'button "Remove phone"'],
+    ]);
+    assert.equal(await this.button('Add phone').count(), 0, 'once a phone is verified, "Add phone" is no longer offered');
+  }
+
+  // 10. Signing in with a verified phone: a texted code instead of an e-mailed one
+
+  async expectPhoneCodePage(maskedNumber, state = 'sign-in/code (texted)') {
+    const trust = this.page.getByRole('checkbox', { name: 'Trust this device', exact: true });
+    await this.arrive(state, [
+      [this.heading('Check your phone'), 'heading "Check your phone"'],
+      [this.text(`We texted a code to ${maskedNumber}`), `the text "We texted a code to ${maskedNumber}"`],
+      [this.field('Verification code'), 'field "Verification code"'],
+      [this.button('Verify'), 'button "Verify"'],
+      [this.button('Resend code'), 'button "Resend code"'],
+      [trust, 'checkbox "Trust this device"'],
+      [this.link('Use a backup code'), 'link "Use a backup code"'],
+    ]);
+    assert.equal(await trust.isChecked(), false, '"Trust this device" must be off by default (S28)');
+    assert.equal(await this.heading('Check your email').count(), 0, 'not the e-mailed code page');
+  }
+
+  // 11. Trusted devices, on the account page
+
+  /**
+   * The devices listed under "Trusted devices", as { browser, trustedAt, revokeName }: each
+   * one's browser and system ("Chrome on Linux") and its "Revoke" button's accessible name
+   * ("Revoke Chrome on Linux, trusted …"). Also checks the account page's other sections.
+   */
+  async trustedDevices(state = 'account (trusted devices)') {
+    const section = this.page.getByRole('region', { name: 'Trusted devices', exact: true });
+    await this.arrive(state, [
+      [this.heading('Trusted devices'), 'heading "Trusted devices"'],
+      [section, 'the section "Trusted devices"'],
+      [this.heading("Where you're signed in"), `heading "Where you're signed in"`],
+      [this.heading('Recent security activity'), 'heading "Recent security activity"'],
+    ]);
+    const devices = [];
+    for (const button of await section.getByRole('button', { name: /^Revoke .+, trusted .+$/ }).all()) {
+      const revokeName = await button.evaluate((el) => el.getAttribute('aria-label') ?? el.textContent.trim());
+      const [, browser, trustedAt] = revokeName.match(/^Revoke (.+), trusted (.+)$/);
+      assert.equal((await button.innerText()).trim(), 'Revoke', `the button for ${browser} reads "Revoke"`);
+      await this.expectVisible(section.getByText(browser, { exact: true }).first(), `${state}: the device "${browser}"`);
+      devices.push({ browser, trustedAt, revokeName });
+    }
+    if (devices.length) {
+      await this.expectVisible(this.button('Revoke all devices'), `${state}: button "Revoke all devices"`);
+    }
+    return devices;
+  }
+
+  /** Presses the "Revoke" button named `revokeName`; back on the account page with the notice. */
+  async revokeTrustedDevice(revokeName, email) {
+    const notice = 'That device will be asked for a code next time.';
+    await this.navigate(() => this.button(revokeName).click());
+    await this.arrive('account (device revoked)', [
+      [this.heading("You're signed in"), `heading "You're signed in"`],
+      [this.text(email), `the address "${email}"`],
+      [this.text(notice), `the notice "${notice}"`],
+    ]);
+    assert.equal(new URL(this.page.url()).pathname, '/account', 'revoking returns to /account');
+  }
 }
 
 /**
@@ -245,4 +446,19 @@ export async function signInForTheFirstTime(you, mail, account, { trustDevice = 
   await you.confirmBackupCodeSaved();
   await you.expectAccountPage(account.email);
   return backupCode;
+}
+
+/**
+ * From "You're signed in" (after a recent sign-in): sets up an authenticator app with the key read
+ * off the page and a code computed by oathtool, checks the notice e-mailed about it, and returns
+ * { key, setUpCode, notice } (the key as shown, in groups of four; the code that confirmed it).
+ */
+export async function setUpAuthenticatorApp(you, mail, account) {
+  const key = await you.startAuthenticatorSetup();
+  const since = mail.mark();
+  const setUpCode = totpCode(key);
+  await you.confirmAuthenticatorSetup(setUpCode);
+  await you.expectAuthenticatorAdded(account.email);
+  const notice = await mail.waitFor(account.email, (m) => /authenticator app was added/i.test(m.subject), { since });
+  return { key, setUpCode, notice };
 }

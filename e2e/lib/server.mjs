@@ -111,15 +111,17 @@ export async function addUser({ dataDir, email, password }) {
 
 /**
  * Starts `gatehouse serve` (or `demo`) and resolves once it prints its address (and, for demo,
- * the demo account). Returns { baseUrl, demoAccount, dataDir, output(), stop() }.
+ * the demo account). `env` adds (or overrides) settings for the process, such as the SMS
+ * provider's GATEHOUSE_SMS_*. Returns { baseUrl, demoAccount, dataDir, output(), stop() }.
  */
-export async function startServer({ command = 'serve', dataDir, smtpPort, label = command }) {
+export async function startServer({ command = 'serve', dataDir, smtpPort, label = command, env = {} }) {
   const proc = spawnGatehouse([command], {
     dataDir,
     env: {
       GATEHOUSE_LISTEN: '127.0.0.1:0',
       GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
       GATEHOUSE_MAIL_FROM: 'gatehouse@localhost',
+      ...env,
     },
   });
   proc.child.stdin.end();
