@@ -73,7 +73,7 @@ impl Gatehouse {
         &self,
         session_cookie: &str,
     ) -> Result<(), AuthenticatorError> {
-        let session = self.fresh_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         if self.has_authenticator(&session.account_id).await? {
             return Err(AuthenticatorError::AlreadySetUp);
         }
@@ -95,7 +95,7 @@ impl Gatehouse {
         &self,
         session_cookie: &str,
     ) -> Result<PendingAuthenticator, AuthenticatorError> {
-        let session = self.fresh_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let secret = self.pending_secret(&session.account_id).await?;
         Ok(PendingAuthenticator {
             secret: secret.to_base32_grouped(),
@@ -111,7 +111,7 @@ impl Gatehouse {
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthenticatorError> {
-        let session = self.fresh_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let secret = self.pending_secret(&session.account_id).await?;
         self.claim_second_step(&session.account_id).await?;
         let now = self.now();
@@ -146,7 +146,7 @@ impl Gatehouse {
         session_cookie: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthenticatorError> {
-        let session = self.fresh_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         if !self
             .inner
             .store
@@ -183,17 +183,6 @@ impl Gatehouse {
             return Ok(None);
         };
         Ok(totp::verify(&secret, code, now, row.last_used_step))
-    }
-
-    async fn fresh_session(&self, session_cookie: &str) -> Result<SignedIn, AuthenticatorError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(AuthenticatorError::NotSignedIn)?;
-        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
-            return Err(AuthenticatorError::NeedsFreshSignIn);
-        }
-        Ok(session)
     }
 
     async fn pending_secret(&self, account_id: &str) -> Result<TotpSecret, AuthenticatorError> {
@@ -265,6 +254,16 @@ impl Gatehouse {
             if let Err(error) = self.inner.mailer.send(&notice(&email)).await {
                 tracing::error!(%error, "could not send an authenticator notice");
             }
+        }
+    }
+}
+
+impl From<crate::sessions::RecentSignIn> for AuthenticatorError {
+    fn from(reason: crate::sessions::RecentSignIn) -> Self {
+        match reason {
+            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
+            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
+            crate::sessions::RecentSignIn::App(app) => Self::App(app),
         }
     }
 }

@@ -3,7 +3,6 @@
 //! belongs to another account gets the same pages but can never complete (S46).
 
 use crate::audit::{Event, Record};
-use crate::sessions::SignedIn;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::{Email, OtpCode};
@@ -52,7 +51,7 @@ impl Gatehouse {
         session_cookie: &str,
         new_email: &str,
     ) -> Result<(), EmailChangeError> {
-        let session = self.fresh_email_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let new_email = Email::parse(new_email).map_err(|_| EmailChangeError::InvalidEmail)?;
         if new_email.as_str() == session.email {
             return Err(EmailChangeError::Unchanged);
@@ -114,7 +113,7 @@ impl Gatehouse {
         &self,
         session_cookie: &str,
     ) -> Result<String, EmailChangeError> {
-        let session = self.fresh_email_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let row = self
             .inner
             .store
@@ -132,7 +131,7 @@ impl Gatehouse {
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), EmailChangeError> {
-        let session = self.fresh_email_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let code = OtpCode::parse(code).map_err(|_| EmailChangeError::MalformedCode)?;
         let now = self.now();
         let row = self
@@ -185,18 +184,14 @@ impl Gatehouse {
         }
         Ok(())
     }
+}
 
-    async fn fresh_email_session(
-        &self,
-        session_cookie: &str,
-    ) -> Result<SignedIn, EmailChangeError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(EmailChangeError::NotSignedIn)?;
-        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
-            return Err(EmailChangeError::NeedsFreshSignIn);
+impl From<crate::sessions::RecentSignIn> for EmailChangeError {
+    fn from(reason: crate::sessions::RecentSignIn) -> Self {
+        match reason {
+            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
+            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
+            crate::sessions::RecentSignIn::App(app) => Self::App(app),
         }
-        Ok(session)
     }
 }

@@ -115,7 +115,7 @@ impl Gatehouse {
         number: &str,
         client: &ClientInfo,
     ) -> Result<(), PhoneError> {
-        let session = self.fresh_phone_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let number = PhoneNumber::parse(number)?;
         let now = self.now();
         let code = OtpCode::generate();
@@ -160,7 +160,7 @@ impl Gatehouse {
 
     /// The masked number waiting for its code, for the verification page.
     pub async fn pending_phone(&self, session_cookie: &str) -> Result<String, PhoneError> {
-        let session = self.fresh_phone_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         match self.phone_summary(&session.account_id).await? {
             Some(summary) if !summary.verified => Ok(summary.masked),
             _ => Err(PhoneError::NotStarted),
@@ -173,7 +173,7 @@ impl Gatehouse {
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), PhoneError> {
-        let session = self.fresh_phone_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let code = OtpCode::parse(code).map_err(|_| PhoneError::MalformedCode)?;
         let row = self
             .inner
@@ -225,7 +225,7 @@ impl Gatehouse {
         session_cookie: &str,
         client: &ClientInfo,
     ) -> Result<(), PhoneError> {
-        let session = self.fresh_phone_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         if !self
             .inner
             .store
@@ -299,17 +299,6 @@ impl Gatehouse {
         Ok(sent)
     }
 
-    async fn fresh_phone_session(&self, session_cookie: &str) -> Result<SignedIn, PhoneError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(PhoneError::NotSignedIn)?;
-        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
-            return Err(PhoneError::NeedsFreshSignIn);
-        }
-        Ok(session)
-    }
-
     async fn phone_changed(&self, session: &SignedIn, added: bool, client: &ClientInfo) {
         self.record(Record {
             event: if added {
@@ -333,6 +322,16 @@ impl Gatehouse {
             {
                 tracing::error!(%error, "could not send a phone notice");
             }
+        }
+    }
+}
+
+impl From<crate::sessions::RecentSignIn> for PhoneError {
+    fn from(reason: crate::sessions::RecentSignIn) -> Self {
+        match reason {
+            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
+            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
+            crate::sessions::RecentSignIn::App(app) => Self::App(app),
         }
     }
 }

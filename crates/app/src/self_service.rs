@@ -191,7 +191,7 @@ impl Gatehouse {
         session_cookie: &str,
         client: &ClientInfo,
     ) -> Result<(), SelfServiceError> {
-        let session = self.fresh_self_service_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let now = self.now();
         let count = self.inner.settings.backup_codes_per_account.clamp(1, 16);
         let codes: Vec<(NewBackupCode, Vec<u8>)> = (0..count)
@@ -235,7 +235,7 @@ impl Gatehouse {
         &self,
         session_cookie: &str,
     ) -> Result<(String, Vec<String>), SelfServiceError> {
-        let session = self.fresh_self_service_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let sealed = self
             .inner
             .store
@@ -258,7 +258,7 @@ impl Gatehouse {
         session_cookie: &str,
         client: &ClientInfo,
     ) -> Result<(), SelfServiceError> {
-        let session = self.fresh_self_service_session(session_cookie).await?;
+        let session = self.recent_session(session_cookie).await?;
         let activated = self
             .inner
             .store
@@ -277,20 +277,6 @@ impl Gatehouse {
         })
         .await;
         Ok(())
-    }
-
-    async fn fresh_self_service_session(
-        &self,
-        session_cookie: &str,
-    ) -> Result<SignedIn, SelfServiceError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(SelfServiceError::NotSignedIn)?;
-        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
-            return Err(SelfServiceError::NeedsFreshSignIn);
-        }
-        Ok(session)
     }
 
     /// S33: signs out every other session of the account.
@@ -324,4 +310,14 @@ impl Gatehouse {
 /// Pending codes from the account page belong to the session that asked for them.
 fn backup_key(session: &SignedIn) -> String {
     format!("session:{}", session.session_id)
+}
+
+impl From<crate::sessions::RecentSignIn> for SelfServiceError {
+    fn from(reason: crate::sessions::RecentSignIn) -> Self {
+        match reason {
+            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
+            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
+            crate::sessions::RecentSignIn::App(app) => Self::App(app),
+        }
+    }
 }

@@ -14,7 +14,34 @@ pub struct SignedIn {
     pub signed_in_at: i64,
 }
 
+/// Why a session may not make a security change now (S34).
+#[derive(Debug, thiserror::Error)]
+pub enum RecentSignIn {
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("the sign-in is too old for this change")]
+    TooOld,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
 impl Gatehouse {
+    /// The session behind `session_cookie` if it signed in within the last few minutes
+    /// (S34): changes to how one signs in ask for a recent sign-in.
+    pub(crate) async fn recent_session(
+        &self,
+        session_cookie: &str,
+    ) -> Result<SignedIn, RecentSignIn> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(RecentSignIn::NotSignedIn)?;
+        if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
+            return Err(RecentSignIn::TooOld);
+        }
+        Ok(session)
+    }
+
     /// The live session for a cookie value, if any. Unknown, ended, expired and idle
     /// sessions, and those of disabled accounts, are all simply "not signed in".
     pub async fn find_session(&self, session_cookie: &str) -> Result<Option<SignedIn>, AppError> {

@@ -1,7 +1,7 @@
 //! Phones for texted codes: sealed number, verification state.
 
 use crate::{to_u32, Store, StoreError, StoreResult};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 #[derive(Clone)]
 pub struct PhoneRow {
@@ -20,21 +20,6 @@ impl std::fmt::Debug for PhoneRow {
             .field("verified_at", &self.verified_at)
             .finish_non_exhaustive()
     }
-}
-
-async fn revoke_devices(
-    tx: &mut Transaction<'_, Any>,
-    account_id: &str,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(account_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 impl Store {
@@ -119,7 +104,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        revoke_devices(&mut tx, account_id, now).await?;
+        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -130,7 +115,7 @@ impl Store {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
-        revoke_devices(&mut tx, account_id, now).await?;
+        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

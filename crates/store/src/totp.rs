@@ -99,7 +99,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        revoke_devices(&mut tx, account_id, now).await?;
+        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -111,23 +111,8 @@ impl Store {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
-        revoke_devices(&mut tx, account_id, now).await?;
+        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
-}
-
-async fn revoke_devices(
-    tx: &mut Transaction<'_, Any>,
-    account_id: &str,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(account_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -44,6 +44,23 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Revokes every trusted device of the account inside a larger change (S29: password,
+/// second factor or account changes end them all).
+pub(crate) async fn revoke_all_in(
+    tx: &mut Transaction<'_, Any>,
+    account_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// True when this token is a live trust for this very account (S27, S30); records the
     /// use. The expiry is fixed at creation and never slides (S26).
