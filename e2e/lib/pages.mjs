@@ -24,6 +24,14 @@ export const AUTHENTICATOR_KEY_FORMAT = /^[A-Z2-7]{4}( [A-Z2-7]{4})+$/;
 export const AUTHENTICATOR_ADDED =
   'Your authenticator app is set up. Signing in now asks for its code.';
 
+export const PASSWORD_RESET_SENT =
+  'If an account exists for that address, we sent it a link to reset the password. The link is valid for 60 minutes.';
+export const PASSWORD_RESET_DONE = 'Your password was reset. Sign in with your new password.';
+export const ACCOUNT_CREATED = 'Your account is ready. Sign in to finish setting it up.';
+export const EMAIL_CHANGED = 'Your email address was changed. We told your old address too.';
+export const NEW_BACKUP_CODE_ACTIVE = 'Your new backup code is active. The old one no longer works.';
+export const PASSWORD_CHANGED = 'Your password was changed. Your other sessions were signed out.';
+
 /** How the code page shows an address: first letter, three bullets, the domain. */
 export function maskEmail(email) {
   const [local, domain] = email.split('@');
@@ -429,6 +437,189 @@ export class Visitor {
       [this.text(notice), `the notice "${notice}"`],
     ]);
     assert.equal(new URL(this.page.url()).pathname, '/account', 'revoking returns to /account');
+  }
+
+  /** Asserts the page's path, for pages the design places at a given address. */
+  expectPath(pathname, what) {
+    assert.equal(new URL(this.page.url()).pathname, pathname, `${what} is ${pathname}`);
+  }
+
+  // 12. A forgotten password: a link e-mailed from "Forgot password?", valid for 60 minutes
+
+  /** From the password page: "Forgot password?". */
+  async forgotPassword() {
+    await this.navigate(() => this.link('Forgot password?').click());
+    await this.expectForgotPasswordPage();
+  }
+
+  async expectForgotPasswordPage(state = 'forgot-password') {
+    await this.arrive(state, [
+      [this.heading('Reset your password'), 'heading "Reset your password"'],
+      [this.field('Email'), 'field "Email"'],
+      [this.button('Send reset link'), 'button "Send reset link"'],
+    ]);
+    this.expectPath('/forgot-password', '"Reset your password"');
+  }
+
+  /** Types the address and presses "Send reset link"; the page then says what happens next. */
+  async requestPasswordReset(email) {
+    await this.field('Email').fill(email);
+    await this.navigate(() => this.button('Send reset link').click());
+    await this.arrive('forgot-password (link sent)', [[this.text(PASSWORD_RESET_SENT), `the notice "${PASSWORD_RESET_SENT}"`]]);
+  }
+
+  /** Opens the link from the e-mail. */
+  async openResetLink(url) {
+    await this.page.goto(url);
+  }
+
+  async expectResetPasswordPage(state = 'reset-password') {
+    await this.arrive(state, [
+      [this.heading('Choose a new password'), 'heading "Choose a new password"'],
+      [this.field('New password'), 'field "New password"'],
+      [this.button('Reset password'), 'button "Reset password"'],
+    ]);
+    this.expectPath('/reset-password', '"Choose a new password"');
+  }
+
+  /** Types the new password and presses "Reset password"; back on "Sign in", with the notice. */
+  async resetPassword(newPassword) {
+    await this.field('New password').fill(newPassword);
+    await this.navigate(() => this.button('Reset password').click());
+    await this.expectSignInNotice(PASSWORD_RESET_DONE, 'sign-in (after the password reset)');
+  }
+
+  /** The link, opened again, is refused and offers no form. */
+  async expectResetLinkRefused(state = 'reset-password (link already used)') {
+    const refusal = 'This reset link has expired or was already used';
+    await this.arrive(state, [[this.text(refusal), `the text "${refusal}"`]]);
+    assert.equal(await this.field('New password').count(), 0, 'a used reset link must not offer "New password"');
+  }
+
+  /** "Sign in" with a notice above the form. */
+  async expectSignInNotice(notice, state) {
+    await this.arrive(state, [
+      [this.heading('Sign in'), 'heading "Sign in"'],
+      [this.text(notice), `the notice "${notice}"`],
+      [this.field('Email'), 'field "Email"'],
+      [this.button('Next'), 'button "Next"'],
+    ]);
+  }
+
+  // 13. Creating an account (when GATEHOUSE_ALLOW_SIGN_UP=true)
+
+  /** From "Sign in": "Create account". */
+  async createAccount() {
+    await this.navigate(() => this.link('Create account').click());
+    await this.expectSignUpPage();
+  }
+
+  async expectSignUpPage(state = 'sign-up') {
+    await this.arrive(state, [
+      [this.heading('Create account'), 'heading "Create account"'],
+      [this.field('Email'), 'field "Email"'],
+      [this.field('Password'), 'field "Password"'],
+      [this.button('Create account'), 'button "Create account"'],
+    ]);
+    this.expectPath('/sign-up', '"Create account"');
+  }
+
+  async submitSignUp({ email, password }) {
+    await this.field('Email').fill(email);
+    await this.field('Password').fill(password);
+    await this.navigate(() => this.button('Create account').click());
+    await this.expectSignUpVerifyPage();
+  }
+
+  async expectSignUpVerifyPage(state = 'sign-up/verify') {
+    await this.arrive(state, [
+      [this.heading('Check your email'), 'heading "Check your email"'],
+      [this.field('Verification code'), 'field "Verification code"'],
+      [this.button('Verify'), 'button "Verify"'],
+    ]);
+    this.expectPath('/sign-up/verify', 'the sign-up\'s "Check your email"');
+  }
+
+  /** Types the e-mailed code and presses "Verify"; back on "Sign in", with the notice. */
+  async confirmSignUp(code) {
+    await this.field('Verification code').fill(code);
+    await this.navigate(() => this.button('Verify').click());
+    await this.expectSignInNotice(ACCOUNT_CREATED, 'sign-in (account created)');
+  }
+
+  // 14. The address, the backup code and the password, changed from the account page (after a
+  // recent sign-in)
+
+  /** From "You're signed in": under "Email address", types the new one, presses "Change email". */
+  async changeEmail(newEmail) {
+    const section = this.page.getByRole('region', { name: 'Email address', exact: true });
+    await this.expectVisible(section, 'account: the section "Email address"');
+    const field = section.getByLabel('New email address', { exact: true });
+    await this.expectVisible(field, 'account: field "New email address"');
+    await field.fill(newEmail);
+    await this.navigate(() => section.getByRole('button', { name: 'Change email', exact: true }).click());
+    await this.expectConfirmNewEmailPage();
+  }
+
+  async expectConfirmNewEmailPage(state = 'account/email') {
+    await this.arrive(state, [
+      [this.heading('Confirm your new email address'), 'heading "Confirm your new email address"'],
+      [this.field('Verification code'), 'field "Verification code"'],
+      [this.button('Verify'), 'button "Verify"'],
+    ]);
+    this.expectPath('/account/email', '"Confirm your new email address"');
+  }
+
+  /** Types the code mailed to the new address and presses "Verify". */
+  async confirmNewEmail(code) {
+    await this.field('Verification code').fill(code);
+    await this.navigate(() => this.button('Verify').click());
+  }
+
+  /** Back on "You're signed in", told the address changed, showing the new one. */
+  async expectEmailChanged(newEmail, state = 'account (email address changed)') {
+    await this.arrive(state, [
+      [this.heading("You're signed in"), `heading "You're signed in"`],
+      [this.text(EMAIL_CHANGED), `the notice "${EMAIL_CHANGED}"`],
+      [this.text(newEmail), `the new address "${newEmail}"`],
+    ]);
+    this.expectPath('/account', 'the page after changing the address');
+  }
+
+  /** From "You're signed in": under "Backup code", "Generate a new backup code". Returns it. */
+  async generateNewBackupCode() {
+    const section = this.page.getByRole('region', { name: 'Backup code', exact: true });
+    await this.expectVisible(section, 'account: the section "Backup code"');
+    await this.navigate(() => section.getByRole('button', { name: 'Generate a new backup code', exact: true }).click());
+    const code = await this.expectSaveBackupCodePage('account/backup-code');
+    this.expectPath('/account/backup-code', 'the new backup code\'s "Save your backup code"');
+    return code;
+  }
+
+  /** After "I have saved this code for future use": back on "You're signed in", with the notice. */
+  async expectNewBackupCodeActive(email, state = 'account (new backup code)') {
+    await this.arrive(state, [
+      [this.heading("You're signed in"), `heading "You're signed in"`],
+      [this.text(email), `the address "${email}"`],
+      [this.text(NEW_BACKUP_CODE_ACTIVE), `the notice "${NEW_BACKUP_CODE_ACTIVE}"`],
+    ]);
+  }
+
+  /** From "You're signed in": under "Change password", both passwords, then "Change password". */
+  async changePassword(currentPassword, newPassword) {
+    const section = this.page.getByRole('region', { name: 'Change password', exact: true });
+    await this.expectVisible(section, 'account: the section "Change password"');
+    await section.getByLabel('Current password', { exact: true }).fill(currentPassword);
+    await section.getByLabel('New password', { exact: true }).fill(newPassword);
+    await this.navigate(() => section.getByRole('button', { name: 'Change password', exact: true }).click());
+  }
+
+  async expectPasswordChanged(email, state = 'account (password changed)') {
+    await this.arrive(state, [
+      [this.heading("You're signed in"), `heading "You're signed in"`],
+      [this.text(email), `the address "${email}"`],
+      [this.text(PASSWORD_CHANGED), `the notice "${PASSWORD_CHANGED}"`],
+    ]);
   }
 }
 
