@@ -148,6 +148,29 @@ impl Gatehouse {
                 now,
             )
             .await?;
+        // The account's hourly code budget covers verification texts too.
+        let within_budget = self
+            .inner
+            .store
+            .take_from_window(
+                &format!("codes:{}", session.account_id),
+                3600,
+                self.inner.settings.codes_per_account_per_hour,
+                now,
+            )
+            .await?;
+        if !within_budget {
+            self.record(Record {
+                event: Event::TextSent,
+                result: "refused",
+                account_id: Some(&session.account_id),
+                email: None,
+                method: Some("sms"),
+                client,
+            })
+            .await;
+            return Err(PhoneError::NotSent);
+        }
         if self
             .send_text(&session.account_id, &sms_code(&number, &code), client)
             .await?

@@ -206,3 +206,50 @@ async fn an_admin_can_reset_the_second_factor_of_someone_who_lost_everything() {
         .body
         .contains("Check your email"));
 }
+
+#[tokio::test]
+async fn the_authenticator_secret_is_not_stored_in_clear() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let secret = enrol(&app, &browser).await;
+    let raw = base32_to_bytes(&secret);
+    let mut database = Vec::new();
+    for entry in std::fs::read_dir(&app.server.data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("gatehouse.db")
+        {
+            database.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let contains = |needle: &[u8]| database.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(secret.as_bytes()), "S15: the key in base32");
+    assert!(!contains(&raw), "S15: the key's bytes");
+    assert!(
+        !app.server.output().contains(&secret),
+        "S15: the key in the logs"
+    );
+}
+
+/// RFC 4648 base32, decoded here independently of the server's code.
+fn base32_to_bytes(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits: u64 = 0;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.chars() {
+        bits = (bits << 5) | ALPHABET.find(c).unwrap() as u64;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}

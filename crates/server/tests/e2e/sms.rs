@@ -183,3 +183,28 @@ async fn a_malformed_number_is_refused_with_a_clear_message() {
     assert!(page.body.contains("international format"));
     assert!(sink.all().is_empty());
 }
+
+#[tokio::test]
+async fn verification_texts_count_against_the_account_budget_too() {
+    let sink = SmsProviderSink::start().await;
+    let app = TestApp::spawn_with(twilio(
+        &sink,
+        &[("GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR", "2")],
+    ))
+    .await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    // The first sign-in's e-mailed code takes one unit of the two.
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    add_phone(&sink, &browser, NUMBER).await;
+    let page = browser
+        .post("/account/phone/start", &[("phone", NUMBER)])
+        .await;
+    assert_eq!(page.status, 429);
+    assert_eq!(
+        sink.to(NUMBER).len(),
+        1,
+        "the refused text never reached the provider"
+    );
+}
