@@ -6,7 +6,6 @@ use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{app_error, error_page, see_other};
 use crate::AppState;
-use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -14,12 +13,19 @@ use axum::Extension;
 use gatehouse_app::email_change::EmailChangeError;
 use serde::Deserialize;
 
-#[derive(Template)]
-#[template(path = "verify_email_change.html")]
-struct VerifyPage<'a> {
-    csrf: &'a str,
-    masked: &'a str,
-    error: Option<&'a str>,
+/// The page that asks for the code sent to the new address.
+fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>) -> Response {
+    let page = super::ConfirmCodePage {
+        csrf,
+        heading: "Confirm your new email address",
+        sent: "We sent a code to",
+        masked,
+        purpose: "Enter it to make this your account's address.",
+        action: "/account/email",
+        cancel: Some("/account"),
+        error,
+    };
+    render(status, &page)
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
@@ -91,14 +97,7 @@ pub async fn get_verify(
         .pending_email_change(&session_cookie(&state, &headers))
         .await
     {
-        Ok(masked) => render(
-            StatusCode::OK,
-            &VerifyPage {
-                csrf: &csrf.0,
-                masked: &masked,
-                error: None,
-            },
-        ),
+        Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
         Err(error) => {
             failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
         }
@@ -132,14 +131,7 @@ pub async fn post_verify(
                     .pending_email_change(&cookie)
                     .await
                     .unwrap_or_default();
-                render(
-                    status,
-                    &VerifyPage {
-                        csrf: &csrf.0,
-                        masked: &masked,
-                        error: Some(&message),
-                    },
-                )
+                verify_page(&csrf.0, &masked, status, Some(&message))
             }
         },
     }

@@ -24,6 +24,23 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
+/// "Enter the code we sent": one page for every code that confirms an address or a phone
+/// (a new phone, a new e-mail address, a sign-up).
+#[derive(Template)]
+#[template(path = "confirm_code.html")]
+pub struct ConfirmCodePage<'a> {
+    pub csrf: &'a str,
+    pub heading: &'a str,
+    /// "We sent a code to" or "We texted a code to".
+    pub sent: &'a str,
+    pub masked: &'a str,
+    /// What the code is for, as a sentence.
+    pub purpose: &'a str,
+    pub action: &'a str,
+    pub cancel: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
 /// Where the page for a step lives.
 pub fn path_of_step(step: FlowStep) -> &'static str {
     match step {

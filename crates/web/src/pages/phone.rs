@@ -6,7 +6,6 @@ use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{app_error, error_page, see_other};
 use crate::AppState;
-use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -14,12 +13,19 @@ use axum::Extension;
 use gatehouse_app::phone::PhoneError;
 use serde::Deserialize;
 
-#[derive(Template)]
-#[template(path = "verify_phone.html")]
-struct VerifyPhonePage<'a> {
-    csrf: &'a str,
-    masked: &'a str,
-    error: Option<&'a str>,
+/// The page that asks for the code texted to a new phone.
+fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>) -> Response {
+    let page = super::ConfirmCodePage {
+        csrf,
+        heading: "Verify your phone",
+        sent: "We texted a code to",
+        masked,
+        purpose: "Enter it to start using this phone for sign-in codes.",
+        action: "/account/phone",
+        cancel: Some("/account"),
+        error,
+    };
+    render(status, &page)
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
@@ -94,14 +100,7 @@ pub async fn get_verify(
         .pending_phone(&session_cookie(&state, &headers))
         .await
     {
-        Ok(masked) => render(
-            StatusCode::OK,
-            &VerifyPhonePage {
-                csrf: &csrf.0,
-                masked: &masked,
-                error: None,
-            },
-        ),
+        Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
         Err(error) => {
             failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
         }
@@ -127,14 +126,7 @@ pub async fn post_verify(
             Ok(response) => response,
             Err((status, message)) => {
                 let masked = state.app.pending_phone(&cookie).await.unwrap_or_default();
-                render(
-                    status,
-                    &VerifyPhonePage {
-                        csrf: &csrf.0,
-                        masked: &masked,
-                        error: Some(&message),
-                    },
-                )
+                verify_page(&csrf.0, &masked, status, Some(&message))
             }
         },
     }

@@ -24,12 +24,19 @@ struct SignUpPage<'a> {
     error: Option<&'a str>,
 }
 
-#[derive(Template)]
-#[template(path = "sign_up_verify.html")]
-struct VerifyPage<'a> {
-    csrf: &'a str,
-    masked_email: &'a str,
-    error: Option<&'a str>,
+/// The page that asks for the code sent to the address being signed up.
+fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>) -> Response {
+    let page = super::ConfirmCodePage {
+        csrf,
+        heading: "Check your email",
+        sent: "We sent a code to",
+        masked,
+        purpose: "Enter it to finish creating your account.",
+        action: "/sign-up/verify",
+        cancel: None,
+        error,
+    };
+    render(status, &page)
 }
 
 pub async fn get_sign_up(
@@ -115,14 +122,7 @@ pub async fn get_verify(
         .sign_up_target(&sign_up_cookie(&state, &headers))
         .await
     {
-        Ok(masked) => render(
-            StatusCode::OK,
-            &VerifyPage {
-                csrf: &csrf.0,
-                masked_email: &masked,
-                error: None,
-            },
-        ),
+        Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
         Err(SignUpError::App(app)) => app_error(app),
         Err(_) => see_other("/sign-up"),
     }
@@ -159,14 +159,7 @@ pub async fn post_verify(
                 SignUpError::App(app) => return app_error(app),
             };
             let masked = state.app.sign_up_target(&token).await.unwrap_or_default();
-            render(
-                status,
-                &VerifyPage {
-                    csrf: &csrf.0,
-                    masked_email: &masked,
-                    error: Some(&message),
-                },
-            )
+            verify_page(&csrf.0, &masked, status, Some(&message))
         }
     }
 }
