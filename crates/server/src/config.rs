@@ -25,6 +25,7 @@ pub struct FileConfig {
     backup_codes_per_account: Option<u32>,
     codes_per_account_per_hour: Option<u32>,
     allow_sign_up: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     sms_provider: Option<String>,
     sms_twilio_base_url: Option<String>,
     sms_twilio_account_sid: Option<String>,
@@ -71,6 +72,8 @@ pub struct Config {
     pub backup_codes_per_account: u32,
     pub codes_per_account_per_hour: u32,
     pub allow_sign_up: bool,
+    /// S50: addresses or CIDR blocks whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: gatehouse_web::TrustedProxies,
     pub sms: SmsProvider,
     pub sms_per_number_per_hour: u32,
     pub sms_per_client_per_hour: u32,
@@ -285,7 +288,15 @@ impl Config {
         )?;
         let sms_per_day = sms_limit("GATEHOUSE_SMS_PER_DAY", file.sms_per_day, 1000)?;
 
+        let proxies_text = match env("GATEHOUSE_TRUSTED_PROXIES")? {
+            Some(list) => list,
+            None => file.trusted_proxies.take().unwrap_or_default().join(","),
+        };
+        let trusted_proxies = gatehouse_web::TrustedProxies::parse(&proxies_text)
+            .map_err(|e| anyhow::anyhow!("trusted proxies: {e}"))?;
+
         Ok(Self {
+            trusted_proxies,
             sms,
             sms_per_number_per_hour,
             sms_per_client_per_hour,

@@ -96,8 +96,12 @@ impl Application {
         let cookies = CookiePolicy {
             secure: self.config.serves_https(),
         };
-        let router =
-            gatehouse_web::router(self.gatehouse.clone(), cookies, self.config.public_origin());
+        let router = gatehouse_web::router(
+            self.gatehouse.clone(),
+            cookies,
+            self.config.public_origin(),
+            self.config.trusted_proxies.clone(),
+        );
         spawn_housekeeping(self.gatehouse.clone());
         // Tests and scripts wait for this exact line (DESIGN.md §4).
         println!("listening on http://{address}");

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_app::Gatehouse;
 
+pub use client::TrustedProxies;
 pub use cookies::CookiePolicy;
 
 /// What every handler can reach.
@@ -26,14 +27,22 @@ pub struct AppState {
     /// `scheme://host[:port]` people reach us at, when configured; form posts must come
     /// from it (S35).
     pub public_origin: Option<String>,
+    /// S50: proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The whole web surface of Gatehouse.
-pub fn router(app: Gatehouse, cookies: CookiePolicy, public_origin: Option<String>) -> Router {
+pub fn router(
+    app: Gatehouse,
+    cookies: CookiePolicy,
+    public_origin: Option<String>,
+    trusted_proxies: TrustedProxies,
+) -> Router {
     let state = AppState {
         app,
         cookies,
         public_origin,
+        trusted_proxies,
     };
     Router::new()
         .route("/", get(pages::root))

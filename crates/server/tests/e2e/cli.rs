@@ -259,6 +259,11 @@ async fn a_malformed_environment_setting_is_named_and_nothing_starts() {
         ("GATEHOUSE_SMTP_URL", "carrier-pigeon://coop", "SMTP URL"),
         ("GATEHOUSE_PUBLIC_URL", "id.example.com", "public URL"),
         (
+            "GATEHOUSE_TRUSTED_PROXIES",
+            "10.0.0.0/8, proxy.local",
+            "proxy.local",
+        ),
+        (
             "GATEHOUSE_MAIL_FROM",
             "not an address",
             "GATEHOUSE_MAIL_FROM",

@@ -111,3 +111,76 @@ async fn two_hundred_parallel_guesses_over_two_nodes_stay_within_the_budget() {
     drop((first, second));
     database.drop_database().await;
 }
+
+/// One password attempt as a browser behind a proxy that forwards `address`.
+async fn password_from(app: &TestApp, address: &str, email: &str, password: &str) -> u16 {
+    let browser = app.browser();
+    browser.get("/sign-in").await;
+    let csrf = browser.cookie("gatehouse_csrf").unwrap();
+    let via = [("x-forwarded-for", address)];
+    browser
+        .post_raw("/sign-in", &[("csrf", &csrf), ("email", email)], &via)
+        .await;
+    browser
+        .post_raw(
+            "/sign-in/password",
+            &[("csrf", &csrf), ("password", password)],
+            &via,
+        )
+        .await
+        .location
+        .map_or(401, |_| 303)
+}
+
+/// S50: behind a trusted proxy each client has its own budget; a sprayer behind it slows
+/// down only itself.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_address_has_its_own_budget() {
+    let app = TestApp::spawn_with(ServerOptions {
+        env: vec![("GATEHOUSE_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
+        ..Default::default()
+    })
+    .await;
+    app.add_user("ann@example.com").await;
+    for n in 0..21 {
+        let status = password_from(
+            &app,
+            "198.51.100.9",
+            &format!("spray{n}@example.com"),
+            "wrong password",
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(
+        password_from(&app, "198.51.100.9", "ann@example.com", PASSWORD).await,
+        401,
+        "the sprayer's address is slowed down"
+    );
+    assert_eq!(
+        password_from(&app, "203.0.113.5", "ann@example.com", PASSWORD).await,
+        303,
+        "another client behind the same proxy is not"
+    );
+}
+
+/// S50: without trusted proxies the header is not believed, so it cannot buy a fresh budget.
+#[tokio::test]
+async fn a_forged_forwarded_header_buys_no_fresh_budget() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    for n in 0..21 {
+        password_from(
+            &app,
+            &format!("198.51.100.{n}"),
+            &format!("spray{n}@example.com"),
+            "wrong password",
+        )
+        .await;
+    }
+    assert_eq!(
+        password_from(&app, "203.0.113.5", "ann@example.com", PASSWORD).await,
+        401,
+        "every attempt counted against the real peer address"
+    );
+}
