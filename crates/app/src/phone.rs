@@ -10,6 +10,7 @@ use crate::audit::{Event, Record};
 use crate::sessions::SignedIn;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
+use gatehouse_core::phone::mask_last_digits;
 use gatehouse_core::{Email, OtpCode, PhoneNumber};
 use gatehouse_delivery::{phone_changed_notice, sms_code, OutgoingSms};
 use hmac_key::number_key;
@@ -26,6 +27,8 @@ pub enum PhoneError {
     NotSent,
     #[error("Start by adding a phone number.")]
     NotStarted,
+    #[error("A phone is already set up. Remove it first to add another.")]
+    AlreadySetUp,
     #[error("Enter the 6-digit code")]
     MalformedCode,
     #[error("That code is incorrect")]
@@ -40,7 +43,10 @@ pub enum PhoneError {
 
 impl From<gatehouse_store::StoreError> for PhoneError {
     fn from(error: gatehouse_store::StoreError) -> Self {
-        Self::App(AppError::Store(error))
+        match error {
+            gatehouse_store::StoreError::Conflict(_) => Self::AlreadySetUp,
+            other => Self::App(AppError::Store(other)),
+        }
     }
 }
 
@@ -79,7 +85,7 @@ impl Gatehouse {
             .find_phone(account_id)
             .await?
             .map(|p| PhoneSummary {
-                masked: format!("\u{2022}\u{2022}\u{2022}\u{2022} {}", p.last_digits),
+                masked: mask_last_digits(&p.last_digits),
                 verified: p.verified_at.is_some(),
             }))
     }
@@ -118,37 +124,8 @@ impl Gatehouse {
         let session = self.recent_session(session_cookie).await?;
         let number = PhoneNumber::parse(number)?;
         let now = self.now();
-        let code = OtpCode::generate();
-        let sealed = self
-            .inner
-            .keys
-            .sealing_key()
-            .seal(number.as_str().as_bytes(), &context(&session.account_id));
-        let last_digits: String = number
-            .as_str()
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let code_hash = code.keyed_hash(
-            &self.inner.keys.code_mac_key(),
-            &context(&session.account_id),
-        );
-        self.inner
-            .store
-            .insert_pending_phone(
-                &session.account_id,
-                &sealed,
-                &last_digits,
-                &code_hash,
-                now + CODE_LIFETIME_SECS,
-                now,
-            )
-            .await?;
-        // The account's hourly code budget covers verification texts too.
+        // The account's hourly code budget covers verification texts too; checked first,
+        // so a refused attempt changes nothing.
         let within_budget = self
             .inner
             .store
@@ -171,6 +148,27 @@ impl Gatehouse {
             .await;
             return Err(PhoneError::NotSent);
         }
+        let code = OtpCode::generate();
+        let sealed = self
+            .inner
+            .keys
+            .sealing_key()
+            .seal(number.as_str().as_bytes(), &context(&session.account_id));
+        let code_hash = code.keyed_hash(
+            &self.inner.keys.code_mac_key(),
+            &context(&session.account_id),
+        );
+        self.inner
+            .store
+            .insert_pending_phone(
+                &session.account_id,
+                &sealed,
+                number.last_digits(),
+                &code_hash,
+                now + CODE_LIFETIME_SECS,
+                now,
+            )
+            .await?;
         if self
             .send_text(&session.account_id, &sms_code(&number, &code), client)
             .await?

@@ -42,17 +42,19 @@ impl PhoneNumber {
 
     /// What pages show: "•••• 0123", enough to recognise one's own number.
     pub fn masked(&self) -> String {
-        let tail: String = self
-            .0
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        format!("\u{2022}\u{2022}\u{2022}\u{2022} {tail}")
+        mask_last_digits(self.last_digits())
     }
+
+    /// The last four digits: all that is kept in clear.
+    pub fn last_digits(&self) -> &str {
+        // E.164 numbers are ASCII and at least 9 characters long.
+        &self.0[self.0.len() - 4..]
+    }
+}
+
+/// "•••• 0123" from the last four digits alone.
+pub fn mask_last_digits(last_digits: &str) -> String {
+    format!("\u{2022}\u{2022}\u{2022}\u{2022} {last_digits}")
 }
 
 impl fmt::Debug for PhoneNumber {

@@ -36,11 +36,18 @@ pub fn sms_code(to: &PhoneNumber, code: &OtpCode) -> OutgoingSms {
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
     #[error("the SMS provider could not be reached: {0}")]
-    Transport(#[from] reqwest::Error),
+    Transport(reqwest::Error),
     #[error("the SMS provider refused the message (HTTP {0})")]
     Refused(u16),
     #[error("could not write to the outbox: {0}")]
     Outbox(#[from] std::io::Error),
+}
+
+/// The provider's URL may carry a token; errors (which reach the log) never show it.
+impl From<reqwest::Error> for SmsError {
+    fn from(error: reqwest::Error) -> Self {
+        Self::Transport(error.without_url())
+    }
 }
 
 #[derive(Clone)]

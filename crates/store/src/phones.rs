@@ -45,8 +45,9 @@ impl Store {
         .map_err(StoreError::Unexpected)
     }
 
-    /// Starts adding (or replacing) the phone: unverified until its code comes back (S13).
-    /// A verified phone being replaced stops receiving codes at once.
+    /// Starts adding a phone: unverified until its code comes back (S13). Only an unverified
+    /// one is replaced; a verified phone stays until it is removed, so a new number that
+    /// never gets its code cannot cost the account the phone it had (`Conflict`).
     pub async fn insert_pending_phone(
         &self,
         account_id: &str,
@@ -57,7 +58,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM phones WHERE account_id = $1")
+        sqlx::query("DELETE FROM phones WHERE account_id = $1 AND verified_at IS NULL")
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
@@ -72,7 +73,8 @@ impl Store {
         .bind(code_expires_at)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| StoreError::on_constraint(e, "a verified phone is already set up"))?;
         tx.commit().await?;
         Ok(())
     }

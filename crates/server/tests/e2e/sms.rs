@@ -208,3 +208,26 @@ async fn verification_texts_count_against_the_account_budget_too() {
         "the refused text never reached the provider"
     );
 }
+
+#[tokio::test]
+async fn a_verified_phone_is_never_replaced_by_one_that_has_not_been_verified() {
+    let sink = SmsProviderSink::start().await;
+    let app = TestApp::spawn_with(twilio(&sink, &[])).await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let code = add_phone(&sink, &browser, NUMBER).await;
+    browser.post("/account/phone", &[("code", &code)]).await;
+    let page = browser
+        .post("/account/phone/start", &[("phone", "+15550009999")])
+        .await;
+    assert_eq!(page.status, 409);
+    assert!(page.body.contains("Remove it first"));
+    assert!(sink.to("+15550009999").is_empty());
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("Sign-in codes can be texted to"));
+}

@@ -51,6 +51,7 @@ fn failure(error: PhoneError) -> Result<Response, (StatusCode, String)> {
         PhoneError::WrongCode => Err((StatusCode::UNAUTHORIZED, message)),
         PhoneError::CodeExpired | PhoneError::TooManyAttempts => Err((StatusCode::GONE, message)),
         PhoneError::NotSent => Err((StatusCode::TOO_MANY_REQUESTS, message)),
+        PhoneError::AlreadySetUp => Err((StatusCode::CONFLICT, message)),
         PhoneError::App(app) => Ok(app_error(app)),
     }
 }
