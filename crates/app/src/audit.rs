@@ -32,6 +32,8 @@ pub(crate) enum Event {
     TextSent,
     EmailChanged,
     SecondFactorReset,
+    ProductSignIn,
+    TokenReplayed,
 }
 
 impl Event {
@@ -61,6 +63,8 @@ impl Event {
             Self::TextSent => "text_sent",
             Self::EmailChanged => "email_changed",
             Self::SecondFactorReset => "second_factor_reset",
+            Self::ProductSignIn => "product_sign_in",
+            Self::TokenReplayed => "token_replayed",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod authenticator;
 pub mod clock;
 pub mod email_change;
 pub mod hashing;
+pub mod oidc;
 pub mod password_change;
 pub mod password_reset;
 pub mod phone;
@@ -104,6 +105,9 @@ struct Inner {
     /// A real Argon2id hash of a random password: unknown addresses are checked against it
     /// so that they take as long as known ones (S46, DESIGN.md §1).
     dummy_hash: PasswordHashString,
+    /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
+    signing_keys:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +145,7 @@ impl Gatehouse {
                 keys,
                 link_base: std::sync::OnceLock::new(),
                 dummy_hash,
+                signing_keys: std::sync::Mutex::default(),
             }),
         })
     }
@@ -185,7 +190,8 @@ impl Gatehouse {
     pub async fn housekeeping(&self) -> Result<u64, AppError> {
         let now = self.now();
         let flows = self.inner.store.delete_expired_flows(now).await?;
-        Ok(flows + self.inner.store.delete_expired_registrations(now).await?)
+        let oidc = self.inner.store.delete_expired_oidc_records(now).await?;
+        Ok(flows + oidc + self.inner.store.delete_expired_registrations(now).await?)
     }
 
     pub async fn health(&self) -> Result<(), AppError> {
@@ -204,6 +210,15 @@ pub enum AppError {
     Delivery(#[from] gatehouse_delivery::DeliveryError),
     #[error(transparent)]
     Hashing(hashing::HashingError),
+    #[error("unexpected: {0}")]
+    Unexpected(String),
+}
+
+impl AppError {
+    /// A failure that should not happen (a key that does not open, a corrupt row).
+    pub(crate) fn unexpected(cause: impl std::fmt::Display) -> Self {
+        Self::Unexpected(cause.to_string())
+    }
 }
 
 impl From<hashing::HashingError> for AppError {

@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use gatehouse_app::accounts::{AccountError, AccountSummary};
+use gatehouse_app::oidc::clients::{ClientRegistration, ClientSummary};
+use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_delivery::OutboxMode;
 use std::io::Read;
 use std::path::PathBuf;
@@ -34,10 +36,15 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Serve, with a demo account ready to sign in to, and mail printed on the console.
+    /// Serve, with a demo account ready to sign in to, a demo product that signs in
+    /// through Gatehouse, and mail printed on the console.
     Demo {
         #[arg(long)]
         listen: Option<String>,
+        /// IP:PORT for the demo product (default 127.0.0.1:8081, or a free port when
+        /// Gatehouse itself listens on port 0).
+        #[arg(long, env = "GATEHOUSE_DEMO_PRODUCT_LISTEN")]
+        product_listen: Option<String>,
     },
     /// Bring the database schema up to date, then exit.
     Migrate,
@@ -46,6 +53,55 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage products that sign people in over OpenID Connect.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage the ID-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a product; prints its client id (and secret, shown once) as JSON.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Where Gatehouse may send people back with a code (exact match; repeatable).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where the product may send people after signing out (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (single-page or desktop app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// A product not run by this Gatehouse's operators: people are asked to allow it.
+        #[arg(long)]
+        third_party: bool,
+        /// The ID-token signature: RS256 (default), ES256 or EdDSA.
+        #[arg(long, default_value = "RS256", value_parser = parse_signing_alg)]
+        signing_alg: SigningAlgorithm,
+    },
+    /// List products as JSON lines (never their secrets).
+    List,
+    /// Remove a product and revoke every token it holds.
+    Remove { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key per algorithm; the old ones stay published until their
+    /// tokens expire.
+    Rotate,
+}
+
+fn parse_signing_alg(text: &str) -> Result<SigningAlgorithm, String> {
+    SigningAlgorithm::parse(text).ok_or_else(|| "must be RS256, ES256 or EdDSA".to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,8 +184,17 @@ async fn execute(cli: Cli) -> Result<()> {
                 .run()
                 .await
         }
-        Command::Demo { listen } => {
+        Command::Demo {
+            listen,
+            product_listen,
+        } => {
             let config = Config::load(config_file, listen.as_deref())?;
+            let product_listen = match product_listen {
+                Some(text) => Some(text.parse().map_err(|_| {
+                    anyhow::anyhow!("--product-listen must be IP:PORT, got {text:?}")
+                })?),
+                None => None,
+            };
             let mode = if config.smtp_url.is_some() {
                 OutboxMode::Quiet
             } else {
@@ -137,7 +202,22 @@ async fn execute(cli: Cli) -> Result<()> {
             };
             let app = Application::build(config, mode).await?;
             ensure_demo_account(&app).await?;
-            app.run().await
+            app.run_demo(product_listen).await
+        }
+        Command::Client { command } => {
+            let config = Config::load(config_file, None)?;
+            let app = Application::build(config, OutboxMode::Quiet).await?;
+            client_command(&app, command).await
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let config = Config::load(config_file, None)?;
+            let app = Application::build(config, OutboxMode::Quiet).await?;
+            app.gatehouse.ensure_signing_keys().await?;
+            let kids = app.gatehouse.rotate_signing_keys().await?;
+            println!("{}", serde_json::json!({ "new_key_ids": kids }));
+            Ok(())
         }
         Command::Migrate => {
             let config = Config::load(config_file, None)?;
@@ -186,6 +266,66 @@ async fn user_command(
             .map_err(explain)?,
     };
     print_account(&summary)
+}
+
+async fn client_command(app: &Application, command: ClientCommand) -> Result<()> {
+    let gatehouse = &app.gatehouse;
+    match command {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            third_party,
+            signing_alg,
+        } => {
+            let registered = gatehouse
+                .register_client(
+                    ClientRegistration {
+                        name,
+                        redirect_uris,
+                        post_logout_redirect_uris,
+                        public,
+                        third_party,
+                        signing_alg,
+                        id: None,
+                    },
+                    false,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut json = client_json(&registered.client);
+            if let (Some(secret), Some(fields)) = (&registered.secret, json.as_object_mut()) {
+                fields.insert("client_secret".into(), secret.as_str().into());
+            }
+            println!("{json}");
+        }
+        ClientCommand::List => {
+            for client in gatehouse.list_clients().await? {
+                println!("{}", client_json(&client));
+            }
+        }
+        ClientCommand::Remove { client_id } => {
+            gatehouse
+                .remove_client(&client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}: {client_id}"))?;
+            println!("{}", serde_json::json!({ "removed": client_id }));
+        }
+    }
+    Ok(())
+}
+
+fn client_json(client: &ClientSummary) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": client.id,
+        "name": client.name,
+        "public": client.public,
+        "third_party": client.third_party,
+        "signing_alg": client.signing_alg,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+    })
 }
 
 fn print_account(summary: &AccountSummary) -> Result<()> {

@@ -4,7 +4,9 @@
 
 use crate::config::{Config, SmsProvider};
 use anyhow::{Context, Result};
+use gatehouse_app::oidc::clients::ClientRegistration;
 use gatehouse_app::{Gatehouse, Settings, SystemClock};
+use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_core::keys::MASTER_KEY_BYTES;
 use gatehouse_core::MasterKey;
 use gatehouse_delivery::{Mailer, OutboxMode, SmsSender};
@@ -88,11 +90,36 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
     pub async fn run(self) -> Result<()> {
+        self.serve(None).await
+    }
+
+    /// `gatehouse demo`: serves, and beside it the demo product, registered as the client
+    /// `demo-product` with its current address and a fresh secret.
+    pub async fn run_demo(self, product_listen: Option<SocketAddr>) -> Result<()> {
+        let product_listen = product_listen.unwrap_or_else(|| {
+            let port = if self.config.listen.port() == 0 {
+                0
+            } else {
+                8081
+            };
+            SocketAddr::from(([127, 0, 0, 1], port))
+        });
+        self.serve(Some(product_listen)).await
+    }
+
+    async fn serve(self, demo_product: Option<SocketAddr>) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.config.listen))?;
         let address = listener.local_addr()?;
         self.gatehouse.use_listen_address(address);
+        self.gatehouse
+            .ensure_signing_keys()
+            .await
+            .context("cannot prepare the ID-token signing keys")?;
+        if let Some(product_address) = demo_product {
+            self.start_demo_product(product_address).await?;
+        }
         let cookies = CookiePolicy {
             secure: self.config.serves_https(),
         };
@@ -119,6 +146,55 @@ impl Application {
         Ok(())
     }
 }
+
+impl Application {
+    async fn start_demo_product(&self, address: SocketAddr) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} for the demo product"))?;
+        let product_url = format!("http://{}", listener.local_addr()?);
+        let registered = self
+            .gatehouse
+            .register_client(
+                ClientRegistration {
+                    name: DEMO_PRODUCT_NAME.into(),
+                    redirect_uris: vec![gatehouse_demo_product::redirect_uri(&product_url)],
+                    post_logout_redirect_uris: vec![
+                        gatehouse_demo_product::post_logout_redirect_uri(&product_url),
+                    ],
+                    public: false,
+                    third_party: false,
+                    signing_alg: SigningAlgorithm::Rs256,
+                    id: Some(DEMO_PRODUCT_CLIENT_ID.into()),
+                },
+                true,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot register the demo product: {e}"))?;
+        let secret = registered
+            .secret
+            .context("the demo product is a confidential client")?;
+        let config = gatehouse_demo_product::DemoProductConfig {
+            name: DEMO_PRODUCT_NAME.into(),
+            issuer: self.gatehouse.issuer(),
+            client_id: DEMO_PRODUCT_CLIENT_ID.into(),
+            client_secret: secret.as_str().to_string(),
+            public_url: product_url.clone(),
+        };
+        tokio::spawn(async move {
+            let shutdown = std::future::pending::<()>();
+            if let Err(error) = gatehouse_demo_product::serve(listener, config, shutdown).await {
+                tracing::error!(%error, "the demo product stopped");
+            }
+        });
+        println!("demo product at {product_url}");
+        println!("Open the demo product to see the whole journey: product, sign in, code, backup code, and back.");
+        Ok(())
+    }
+}
+
+const DEMO_PRODUCT_NAME: &str = "Demo product";
+const DEMO_PRODUCT_CLIENT_ID: &str = "demo-product";
 
 /// The master key file holds 32 random bytes, readable by the owner only. It is created on
 /// first start; with several nodes, every node must be given the same file.

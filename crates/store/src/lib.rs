@@ -13,10 +13,13 @@ mod counters;
 mod email_changes;
 mod events;
 mod flows;
+mod oidc_clients;
+mod oidc_grants;
 mod password_resets;
 mod phones;
 mod registrations;
 mod sessions;
+mod signing_keys;
 mod totp;
 mod trusted_devices;
 
@@ -26,9 +29,14 @@ pub use backup_codes::NewBackupCode;
 pub use email_changes::EmailChangeRow;
 pub use events::SecurityEvent;
 pub use flows::{AccountGuard, FlowCommit, FlowRow};
+pub use oidc_clients::ClientRow;
+pub use oidc_grants::{
+    AuthorizationRequestRow, CodeRow, GrantRow, NewCode, NewGrant, NewToken, TokenKind, TokenRow,
+};
 pub use phones::PhoneRow;
 pub use registrations::RegistrationRow;
 pub use sessions::{NewSession, SessionRow, SessionSummary};
+pub use signing_keys::SigningKeyRow;
 pub use totp::TotpRow;
 pub use trusted_devices::{NewTrustedDevice, TrustedDeviceRow};
 

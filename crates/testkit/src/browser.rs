@@ -25,6 +25,14 @@ impl Page {
         Some(rest[open..open + close].trim().to_string())
     }
 
+    /// The `Location` header exactly as sent (absolute for a redirect off this origin).
+    pub fn location_header(&self) -> Option<String> {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all("set-cookie")
@@ -90,6 +98,17 @@ impl Browser {
         let url = reqwest::Url::parse(&self.base).unwrap();
         self.jar
             .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
+    /// The address the browser was made for (the server's base URL).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// A GET of an absolute URL (a product's authorization request, a redirect's target).
+    pub async fn get_url(&self, url: &str) -> Page {
+        let response = self.client.get(url).send().await.unwrap();
+        page(response).await
     }
 
     pub async fn get(&self, path: &str) -> Page {

@@ -8,12 +8,14 @@
 
 mod browser;
 mod database;
+pub mod oidc;
 mod server;
 mod sms;
 mod smtp;
 
 pub use browser::{Browser, Page};
 pub use database::TestDatabase;
+pub use oidc::{ClientAuth, OidcClient, OidcHttp, RegisteredClient};
 pub use server::{run_cli, CliOutput, ServerOptions, TestServer};
 pub use sms::{ReceivedText, SmsProviderSink};
 pub use smtp::{ReceivedMail, SmtpSink};

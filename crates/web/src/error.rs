@@ -5,8 +5,12 @@
 use crate::pages::{path_of_step, ErrorPage};
 use askama::Template;
 use axum::http::header::RETRY_AFTER;
+use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
+use gatehouse_app::oidc::tokens::TokenError;
+use gatehouse_app::oidc::OidcError;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_app::AppError;
 
@@ -89,7 +93,10 @@ pub fn app_error(error: AppError) -> Response {
                 .insert(RETRY_AFTER, HeaderValue::from_static("2"));
             response
         }
-        AppError::Store(_) | AppError::Delivery(_) | AppError::Hashing(_) => {
+        AppError::Store(_)
+        | AppError::Delivery(_)
+        | AppError::Hashing(_)
+        | AppError::Unexpected(_) => {
             tracing::error!(%error, "request failed");
             error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -109,4 +116,65 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 
 pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
+}
+
+/// A failure of the provider's pages.
+pub fn oidc_error(error: OidcError) -> Response {
+    match error {
+        OidcError::App(app) => app_error(app),
+    }
+}
+
+/// A failure of a JSON protocol endpoint: RFC 6749 §5.2's shape, never an HTML page.
+pub fn protocol_error(error: AppError) -> Response {
+    let busy = matches!(error, AppError::Busy);
+    if !busy {
+        tracing::error!(%error, "protocol request failed");
+    }
+    let (status, code) = if busy {
+        (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+    };
+    let mut response = (status, Json(serde_json::json!({ "error": code }))).into_response();
+    if busy {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+    }
+    response
+}
+
+/// RFC 6749 §5.2: 400 with the error's name; `invalid_client` is 401, and says `Basic`
+/// when the client tried Basic.
+pub fn token_error(error: TokenError) -> Response {
+    let error = match error {
+        TokenError::Oidc(OidcError::App(app)) => return protocol_error(app),
+        other => other,
+    };
+    let description = error.to_string();
+    let (status, code) = match &error {
+        TokenError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        TokenError::InvalidClient { .. } => (StatusCode::UNAUTHORIZED, "invalid_client"),
+        TokenError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+        TokenError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        TokenError::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
+        TokenError::Oidc(OidcError::App(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    };
+    let description = description
+        .split_once(": ")
+        .map_or("", |(_, why)| why)
+        .to_string();
+    let mut body = serde_json::json!({ "error": code });
+    if !description.is_empty() {
+        body["error_description"] = description.into();
+    }
+    let mut response = (status, Json(body)).into_response();
+    if matches!(error, TokenError::InvalidClient { basic: true }) {
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"gatehouse\""),
+        );
+    }
+    response
 }

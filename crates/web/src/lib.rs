@@ -10,6 +10,7 @@ mod csrf;
 mod error;
 mod headers;
 mod pages;
+mod protocol;
 
 use axum::middleware;
 use axum::routing::{get, post};
@@ -29,6 +30,24 @@ pub struct AppState {
     pub public_origin: Option<String>,
     /// S50: proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+}
+
+/// The endpoints products call directly, readable from any origin (they read no cookie).
+fn protocol_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(protocol::discovery),
+        )
+        .route("/oauth2/jwks", get(protocol::jwks))
+        .route("/oauth2/token", post(protocol::token))
+        .route(
+            "/oauth2/userinfo",
+            get(protocol::userinfo).post(protocol::userinfo),
+        )
+        .route("/oauth2/revoke", post(protocol::revoke))
+        .route("/oauth2/introspect", post(protocol::introspect))
+        .layer(middleware::from_fn(protocol::cors))
 }
 
 /// The whole web surface of Gatehouse.
@@ -142,6 +161,14 @@ pub fn router(
             "/reset-password",
             get(pages::reset::get_reset).post(pages::reset::post_reset),
         )
+        .route("/oauth2/authorize", get(pages::oidc::get_authorize))
+        .route("/oauth2/continue", get(pages::oidc::get_continue))
+        .route("/oauth2/consent", post(pages::oidc::post_consent))
+        .route(
+            "/oauth2/logout",
+            get(pages::oidc::get_logout).post(pages::oidc::post_logout),
+        )
+        .merge(protocol_routes())
         .route("/healthz", get(pages::healthz))
         .route("/static/gatehouse.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod authenticator;
 pub mod email_change;
+pub mod oidc;
 pub mod phone;
 pub mod reset;
 pub mod signin;

@@ -42,6 +42,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 pub struct PageQuery {
     return_to: Option<String>,
     notice: Option<String>,
+    /// A product's `login_hint` (S43): the address to fill in, nothing more.
+    login_hint: Option<String>,
 }
 
 // ----- step 1: e-mail -----
@@ -66,7 +68,7 @@ pub async fn get_email(
     let page = EmailPage {
         csrf: &csrf.0,
         sign_up: state.app.sign_up_open(),
-        email: "",
+        email: query.login_hint.as_deref().unwrap_or_default(),
         return_to: query.return_to.as_deref().unwrap_or_default(),
         notice: notice_text(query.notice.as_deref()),
         error: None,

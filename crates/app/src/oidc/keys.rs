@@ -1,0 +1,155 @@
+//! ID-token signing keys: created at first start, sealed under the master key, shared by
+//! every node through the database, rotated by `gatehouse keys rotate` (S42).
+//!
+//! Decrypted keys are cached per `kid` (a key never changes once written); which key signs
+//! is read from the database at every issue, so a rotation on one node is followed by all.
+
+use super::OidcError;
+use crate::{AppError, Gatehouse};
+use gatehouse_core::ids::new_id;
+use gatehouse_core::jose::{self, SigningAlgorithm, SigningKey};
+use gatehouse_core::oidc::ID_TOKEN_LIFETIME_SECS;
+use gatehouse_store::SigningKeyRow;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Associated data binding a sealed key to its id: a sealed key copied onto another row
+/// does not open.
+fn sealing_context(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+impl Gatehouse {
+    /// Creates a key for every algorithm that has none. Run at every start; two nodes
+    /// starting together may both create one, and then agree on the newest.
+    pub async fn ensure_signing_keys(&self) -> Result<usize, AppError> {
+        let mut created = Vec::new();
+        for alg in SigningAlgorithm::ALL {
+            if self
+                .inner
+                .store
+                .find_active_signing_key(alg.as_str())
+                .await?
+                .is_none()
+            {
+                created.push(self.new_signing_key_row(alg)?);
+            }
+        }
+        self.inner.store.insert_signing_keys(&created, None).await?;
+        Ok(created.len())
+    }
+
+    /// `gatehouse keys rotate`: a new key per algorithm signs from now on; the old ones stay
+    /// published until the tokens they signed have expired. Returns the new key ids.
+    pub async fn rotate_signing_keys(&self) -> Result<Vec<String>, AppError> {
+        let keys = SigningAlgorithm::ALL
+            .into_iter()
+            .map(|alg| self.new_signing_key_row(alg))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner
+            .store
+            .insert_signing_keys(&keys, Some(self.now()))
+            .await?;
+        Ok(keys.into_iter().map(|k| k.kid).collect())
+    }
+
+    fn new_signing_key_row(&self, alg: SigningAlgorithm) -> Result<SigningKeyRow, AppError> {
+        let now = self.now();
+        let kid = new_id(now);
+        let key = SigningKey::generate(alg, kid.clone()).map_err(AppError::unexpected)?;
+        let der = key.to_pkcs8().map_err(AppError::unexpected)?;
+        Ok(SigningKeyRow {
+            sealed_key: self
+                .inner
+                .keys
+                .sealing_key()
+                .seal(der.expose(), &sealing_context(&kid)),
+            public_jwk: key.public_jwk().to_string(),
+            kid,
+            alg: alg.as_str().to_string(),
+            created_at: now,
+            retired_at: None,
+        })
+    }
+
+    /// The JWKS document: every key a product may meet in a valid token.
+    pub async fn jwks(&self) -> Result<Value, AppError> {
+        let rows = self
+            .inner
+            .store
+            .list_published_signing_keys(self.now(), ID_TOKEN_LIFETIME_SECS)
+            .await?;
+        let keys: Vec<Value> = rows
+            .iter()
+            .filter_map(|row| serde_json::from_str(&row.public_jwk).ok())
+            .collect();
+        Ok(serde_json::json!({ "keys": keys }))
+    }
+
+    fn open_signing_key(&self, row: &SigningKeyRow) -> Result<Arc<SigningKey>, AppError> {
+        if let Some(key) = self.cached_signing_key(&row.kid) {
+            return Ok(key);
+        }
+        let alg = SigningAlgorithm::parse(&row.alg)
+            .ok_or_else(|| AppError::unexpected(format!("unknown algorithm {}", row.alg)))?;
+        let der = self
+            .inner
+            .keys
+            .sealing_key()
+            .open(&row.sealed_key, &sealing_context(&row.kid))
+            .map_err(AppError::unexpected)?;
+        let key = Arc::new(
+            SigningKey::from_pkcs8(alg, row.kid.clone(), &der).map_err(AppError::unexpected)?,
+        );
+        if let Ok(mut cache) = self.inner.signing_keys.lock() {
+            cache.insert(row.kid.clone(), key.clone());
+        }
+        Ok(key)
+    }
+
+    fn cached_signing_key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.inner.signing_keys.lock().ok()?.get(kid).cloned()
+    }
+
+    /// Signs `claims` with the active key of `alg`.
+    pub(super) async fn sign_jwt(
+        &self,
+        alg: SigningAlgorithm,
+        claims: &Map<String, Value>,
+    ) -> Result<String, OidcError> {
+        let row = self
+            .inner
+            .store
+            .find_active_signing_key(alg.as_str())
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::unexpected(format!("no {} signing key", alg.as_str())))?;
+        let key = self.open_signing_key(&row)?;
+        Ok(key.sign(claims).map_err(AppError::unexpected)?)
+    }
+
+    /// The claims of a token one of our keys signed (active or retired), or `None`. Expiry
+    /// is not checked: an `id_token_hint` is often an old token.
+    pub(super) async fn verify_our_jwt(
+        &self,
+        token: &str,
+    ) -> Result<Option<Map<String, Value>>, OidcError> {
+        let Ok(parts) = jose::split(token) else {
+            return Ok(None);
+        };
+        let Some(kid) = parts.kid() else {
+            return Ok(None);
+        };
+        let Some(row) = self
+            .inner
+            .store
+            .find_signing_key(kid)
+            .await
+            .map_err(AppError::from)?
+        else {
+            return Ok(None);
+        };
+        let key = self.open_signing_key(&row)?;
+        Ok(key.verify(token).ok())
+    }
+}

@@ -1,0 +1,73 @@
+//! The OpenID Connect provider's use cases: products (`clients`), signing keys (`keys`),
+//! the authorization endpoint (`authorize`), tokens, userinfo, revocation and
+//! introspection (`tokens`), and RP-initiated logout (`logout`).
+//!
+//! Every token is issued from a session that the one sign-in of DESIGN.md §1 created (S49);
+//! nothing here checks a password or a code itself.
+
+pub mod authorize;
+pub mod clients;
+mod keys;
+pub mod logout;
+pub mod tokens;
+
+use crate::{AppError, Gatehouse};
+use gatehouse_core::oidc::SUPPORTED_SCOPES;
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+/// `uri` with `pairs` added to its query, form-encoded.
+pub(crate) fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return uri.to_string();
+    }
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{encoded}")
+}
+
+impl Gatehouse {
+    /// The issuer: the public URL, or the listening address (exactly what `iss` says).
+    pub fn issuer(&self) -> String {
+        self.link_base()
+    }
+
+    /// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §3).
+    pub fn discovery_document(&self) -> Value {
+        let issuer = self.issuer();
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+            "jwks_uri": format!("{issuer}/oauth2/jwks"),
+            "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+            "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+            "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SUPPORTED_SCOPES,
+            "claims_supported": ["iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "amr", "acr", "email", "email_verified"],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "acr_values_supported": [gatehouse_core::oidc::ACR_MFA, gatehouse_core::oidc::ACR_TRUSTED_DEVICE],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+        })
+    }
+}

@@ -1,0 +1,488 @@
+//! What the OpenID Connect provider issues: authorization requests waiting for a sign-in,
+//! grants (one sign-in's authorization of one product), their codes and tokens, and
+//! third-party consents.
+//!
+//! One-time things are consumed with a compare-and-set in the transaction that uses them:
+//! a code is redeemed once (S39), a refresh token rotates once (S44), an authorization
+//! request yields one code. Everything is keyed by SHA-256 hashes; no token is stored.
+
+use crate::{Store, StoreError, StoreResult};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequestRow {
+    pub id_hash: [u8; 32],
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGrant {
+    pub id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub proof: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCode {
+    pub code_hash: [u8; 32],
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+}
+
+/// A grant as the token endpoint and userinfo see it, with its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub email: String,
+    pub account_disabled: bool,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub proof: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl GrantRow {
+    /// Not revoked, not past its absolute end, and its account not disabled (S33).
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && !self.account_disabled
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRow {
+    pub grant: GrantRow,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub token_hash: [u8; 32],
+    pub kind: TokenKind,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub grant: GrantRow,
+    pub kind: TokenKind,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl TokenRow {
+    /// Usable now: unexpired, not rotated away, and its grant live.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at > now && self.used_at.is_none() && self.grant.is_live(now)
+    }
+}
+
+const GRANT_COLUMNS: &str = "g.id AS grant_id, g.client_id, g.account_id, a.email,
+    a.disabled_at, g.scope AS grant_scope, g.nonce, g.auth_time, g.proof,
+    g.expires_at AS grant_expires_at, g.revoked_at";
+
+fn grant_from_row(row: &AnyRow) -> Result<GrantRow, sqlx::Error> {
+    Ok(GrantRow {
+        id: row.try_get("grant_id")?,
+        client_id: row.try_get("client_id")?,
+        account_id: row.try_get("account_id")?,
+        email: row.try_get("email")?,
+        account_disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        scope: row.try_get("grant_scope")?,
+        nonce: row.try_get("nonce")?,
+        auth_time: row.try_get("auth_time")?,
+        proof: row.try_get("proof")?,
+        expires_at: row.try_get("grant_expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+async fn insert_tokens(
+    tx: &mut Transaction<'_, Any>,
+    grant_id: &str,
+    tokens: &[NewToken],
+) -> StoreResult<()> {
+    for token in tokens {
+        sqlx::query(
+            "INSERT INTO oidc_tokens (token_hash, grant_id, kind, scope, created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(token.token_hash.to_vec())
+        .bind(grant_id)
+        .bind(token.kind.as_str())
+        .bind(&token.scope)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn insert_authorization_request(
+        &self,
+        request: &AuthorizationRequestRow,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO authorization_requests (id, client_id, redirect_uri, scope, state, nonce,
+                code_challenge, prompt_login, max_age, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(request.id_hash.to_vec())
+        .bind(&request.client_id)
+        .bind(&request.redirect_uri)
+        .bind(&request.scope)
+        .bind(&request.state)
+        .bind(&request.nonce)
+        .bind(&request.code_challenge)
+        .bind(i64::from(request.prompt_login))
+        .bind(request.max_age)
+        .bind(request.created_at)
+        .bind(request.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A request still waiting (unexpired and not yet answered with a code).
+    pub async fn find_authorization_request(
+        &self,
+        id_hash: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<Option<AuthorizationRequestRow>> {
+        let row = sqlx::query(
+            "SELECT id, client_id, redirect_uri, scope, state, nonce, code_challenge, prompt_login,
+                max_age, created_at, expires_at
+             FROM authorization_requests WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id_hash.to_vec())
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| -> Result<_, sqlx::Error> {
+            Ok(AuthorizationRequestRow {
+                id_hash: *id_hash,
+                client_id: row.try_get("client_id")?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                scope: row.try_get("scope")?,
+                state: row.try_get("state")?,
+                nonce: row.try_get("nonce")?,
+                code_challenge: row.try_get("code_challenge")?,
+                prompt_login: row.try_get::<i64, _>("prompt_login")? != 0,
+                max_age: row.try_get("max_age")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+        .map_err(Into::into)
+    }
+
+    /// A request that ends without a code (denied consent, an error sent back).
+    pub async fn delete_authorization_request(&self, id_hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM authorization_requests WHERE id = $1")
+            .bind(id_hash.to_vec())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the grant and its code in one transaction. With `request`, the waiting
+    /// authorization request is consumed first (compare-and-set): a request answered in two
+    /// tabs at once yields one code, and the other gets `Conflict`.
+    pub async fn issue_authorization_code(
+        &self,
+        request: Option<&[u8; 32]>,
+        grant: &NewGrant,
+        code: &NewCode,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(id_hash) = request {
+            let done = sqlx::query("DELETE FROM authorization_requests WHERE id = $1")
+                .bind(id_hash.to_vec())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(
+                    "the authorization request was already answered",
+                ));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO oidc_grants (id, client_id, account_id, scope, nonce, auth_time, proof,
+                created_at, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+        )
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.account_id)
+        .bind(&grant.scope)
+        .bind(&grant.nonce)
+        .bind(grant.auth_time)
+        .bind(&grant.proof)
+        .bind(grant.created_at)
+        .bind(grant.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(code.code_hash.to_vec())
+        .bind(&grant.id)
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A code in whatever state it is (used, expired): the token endpoint tells them apart.
+    pub async fn find_authorization_code(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> StoreResult<Option<CodeRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, c.redirect_uri, c.code_challenge, c.expires_at, c.used_at
+             FROM authorization_codes c JOIN oidc_grants g ON g.id = c.grant_id
+             JOIN accounts a ON a.id = g.account_id WHERE c.code_hash = $1"
+        ))
+        .bind(code_hash.to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| -> Result<_, sqlx::Error> {
+            Ok(CodeRow {
+                grant: grant_from_row(&row)?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                code_challenge: row.try_get("code_challenge")?,
+                expires_at: row.try_get("expires_at")?,
+                used_at: row.try_get("used_at")?,
+            })
+        })
+        .transpose()
+        .map_err(Into::into)
+    }
+
+    /// S39: marks the code used (compare-and-set: unused, unexpired, grant not revoked) and
+    /// stores the tokens it buys, in one transaction. `Conflict` when another request
+    /// redeemed it first; nothing is then written.
+    pub async fn redeem_authorization_code(
+        &self,
+        code_hash: &[u8; 32],
+        grant_id: &str,
+        now: i64,
+        tokens: &[NewToken],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1
+             WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1
+               AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)",
+        )
+        .bind(now)
+        .bind(code_hash.to_vec())
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the code was already used"));
+        }
+        insert_tokens(&mut tx, grant_id, tokens).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a grant: every code, access token and refresh token it issued stops working.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(grant_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// S33: ends every grant of an account (it was disabled, or its password was reset).
+    pub async fn revoke_account_grants(&self, account_id: &str, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A token in whatever state it is: a used refresh token must be recognised (S44).
+    pub async fn find_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<TokenRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, t.kind, t.scope, t.created_at, t.expires_at, t.used_at
+             FROM oidc_tokens t JOIN oidc_grants g ON g.id = t.grant_id
+             JOIN accounts a ON a.id = g.account_id WHERE t.token_hash = $1"
+        ))
+        .bind(token_hash.to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| -> Result<_, sqlx::Error> {
+            let kind: String = row.try_get("kind")?;
+            Ok(TokenRow {
+                grant: grant_from_row(&row)?,
+                kind: if kind == "refresh" {
+                    TokenKind::Refresh
+                } else {
+                    TokenKind::Access
+                },
+                scope: row.try_get("scope")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                used_at: row.try_get("used_at")?,
+            })
+        })
+        .transpose()
+        .map_err(Into::into)
+    }
+
+    /// S44: marks a refresh token used (compare-and-set: unused, unexpired, grant live) and
+    /// stores its successors, in one transaction; `Conflict` when it was used meanwhile.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8; 32],
+        grant_id: &str,
+        now: i64,
+        tokens: &[NewToken],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE oidc_tokens SET used_at = $1
+             WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL AND expires_at > $1
+               AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)",
+        )
+        .bind(now)
+        .bind(old_hash.to_vec())
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the refresh token was already used"));
+        }
+        insert_tokens(&mut tx, grant_id, tokens).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes one access token (RFC 7009 §2.1: its grant may live on).
+    pub async fn delete_token(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM oidc_tokens WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn find_consent(
+        &self,
+        account_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT scope FROM oidc_consents WHERE account_id = $1 AND client_id = $2",
+        )
+        .bind(account_id)
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn upsert_consent(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(account_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets what can no longer be used. Used codes are kept until a day after they
+    /// expired, so a late replay is still recognised and revokes its grant (S39).
+    pub async fn delete_expired_oidc_records(&self, now: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for (sql, cutoff) in [
+            (
+                "DELETE FROM authorization_requests WHERE expires_at < $1",
+                now,
+            ),
+            (
+                "DELETE FROM authorization_codes WHERE expires_at < $1",
+                now - 24 * 60 * 60,
+            ),
+            ("DELETE FROM oidc_tokens WHERE expires_at < $1", now),
+            ("DELETE FROM oidc_grants WHERE expires_at < $1", now),
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+}

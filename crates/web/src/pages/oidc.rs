@@ -1,0 +1,328 @@
+//! The pages of the OpenID Connect provider: the authorization endpoint and its
+//! continuation after the sign-in, the consent page for third-party products, and the
+//! sign-out confirmation of RP-initiated logout.
+//!
+//! A redirect to a product that follows a form goes through the "Returning you to …" page:
+//! browsers apply the form page's CSP `form-action 'self'` to every hop of a form's redirect
+//! chain, so a 303 that ends on a product's origin would be blocked.
+
+use super::render;
+use crate::client::Client;
+use crate::cookies::CookieName;
+use crate::csrf::{CsrfForm, CsrfToken};
+use crate::error::{error_page, oidc_error, see_other};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use gatehouse_app::oidc::authorize::{AuthorizationParams, AuthorizeOutcome, Unanswerable};
+use gatehouse_app::oidc::logout::{LogoutOutcome, LogoutParams};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+#[derive(Template)]
+#[template(path = "oidc_returning.html")]
+struct ReturningPage<'a> {
+    client_name: &'a str,
+    lead: &'a str,
+    location: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_consent.html")]
+struct ConsentPage<'a> {
+    csrf: &'a str,
+    handle: &'a str,
+    client_name: &'a str,
+    scopes: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_logout.html")]
+struct LogoutPage<'a> {
+    csrf: &'a str,
+    client_name: Option<&'a str>,
+    id_token_hint: &'a str,
+    post_logout_redirect_uri: &'a str,
+    state: &'a str,
+    client_id: &'a str,
+}
+
+/// What a scope means, in the words the consent page uses.
+fn describe_scope(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("Who you are on this Gatehouse (an identifier that never changes)"),
+        "email" => Some("Your email address"),
+        "profile" => Some("Your basic profile"),
+        "offline_access" => Some("To keep you signed in while you are away"),
+        _ => None,
+    }
+}
+
+/// The query as pairs; a parameter given twice makes the request unanswerable (RFC 6749
+/// §3.1: "MUST NOT be included more than once"), and we will not guess which one counts.
+fn single_valued(query: Option<&str>) -> Option<HashMap<String, String>> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).ok()?;
+    let mut map = HashMap::new();
+    for (name, value) in pairs {
+        if map.insert(name, value).is_some() {
+            return None;
+        }
+    }
+    Some(map)
+}
+
+fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    state.cookies.read(headers, CookieName::Session)
+}
+
+/// How an outcome reaches the browser. `after_form` routes a product redirect through the
+/// "Returning you to …" page.
+fn respond(outcome: AuthorizeOutcome, after_form: bool, csrf: &str) -> Response {
+    match outcome {
+        AuthorizeOutcome::Refused(reason) => error_page(
+            StatusCode::BAD_REQUEST,
+            match reason {
+                Unanswerable::UnknownClient => {
+                    "The product that sent you here is not registered with this Gatehouse, so you cannot sign in to it from here."
+                }
+                Unanswerable::BadRedirectUri => {
+                    "The product that sent you here gave an address to return to that is not registered for it, so Gatehouse will not send you there."
+                }
+                Unanswerable::RequestGone => {
+                    "This sign-in request has expired or was already used. Go back to the product and sign in again."
+                }
+            },
+        ),
+        AuthorizeOutcome::ToClient {
+            location,
+            client_name,
+        } if after_form => render(
+            StatusCode::OK,
+            &ReturningPage {
+                client_name: &client_name,
+                lead: "You're signed in. Taking you back now.",
+                location: &location,
+            },
+        ),
+        AuthorizeOutcome::ToClient { location, .. } => see_other(&location),
+        AuthorizeOutcome::SignIn {
+            continue_path,
+            login_hint,
+        } => {
+            let mut pairs = vec![("return_to", continue_path.as_str())];
+            if let Some(hint) = login_hint.as_deref() {
+                pairs.push(("login_hint", hint));
+            }
+            let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+            see_other(&format!("/sign-in?{query}"))
+        }
+        AuthorizeOutcome::Consent {
+            handle,
+            client_name,
+            scopes,
+        } => render(
+            StatusCode::OK,
+            &ConsentPage {
+                csrf,
+                handle: &handle,
+                client_name: &client_name,
+                scopes: scopes.iter().filter_map(|s| describe_scope(s)).collect(),
+            },
+        ),
+    }
+}
+
+/// `GET /oauth2/authorize`.
+pub async fn get_authorize(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(mut query) = single_valued(query.as_deref()) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request from the product was malformed (a parameter was repeated).",
+        );
+    };
+    let params = AuthorizationParams {
+        response_type: query.remove("response_type"),
+        client_id: query.remove("client_id"),
+        redirect_uri: query.remove("redirect_uri"),
+        scope: query.remove("scope"),
+        state: query.remove("state"),
+        nonce: query.remove("nonce"),
+        code_challenge: query.remove("code_challenge"),
+        code_challenge_method: query.remove("code_challenge_method"),
+        prompt: query.remove("prompt"),
+        max_age: query.remove("max_age"),
+        login_hint: query.remove("login_hint"),
+        request: query
+            .remove("request")
+            .or_else(|| query.remove("request_uri")),
+        response_mode: query.remove("response_mode"),
+    };
+    let session = session_cookie(&state, &headers);
+    match state
+        .app
+        .authorize(params, session.as_deref(), &client)
+        .await
+    {
+        Ok(outcome) => respond(outcome, false, &csrf.0),
+        Err(error) => oidc_error(error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ContinueQuery {
+    request: Option<String>,
+}
+
+/// `GET /oauth2/continue`: where the sign-in returns to.
+pub async fn get_continue(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Query(query): Query<ContinueQuery>,
+) -> Response {
+    let session = session_cookie(&state, &headers);
+    let handle = query.request.unwrap_or_default();
+    match state
+        .app
+        .continue_authorization(&handle, session.as_deref(), &client)
+        .await
+    {
+        Ok(outcome) => respond(outcome, true, &csrf.0),
+        Err(error) => oidc_error(error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    request: String,
+    decision: String,
+}
+
+/// `POST /oauth2/consent`.
+pub async fn post_consent(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<ConsentForm>,
+) -> Response {
+    let session = session_cookie(&state, &headers);
+    let allow = form.decision == "allow";
+    match state
+        .app
+        .decide_consent(&form.request, allow, session.as_deref(), &client)
+        .await
+    {
+        Ok(outcome) => respond(outcome, true, &csrf.0),
+        Err(error) => oidc_error(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogoutQuery {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+}
+
+impl LogoutQuery {
+    fn params(&self) -> LogoutParams {
+        let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        LogoutParams {
+            id_token_hint: given(&self.id_token_hint),
+            post_logout_redirect_uri: given(&self.post_logout_redirect_uri),
+            state: given(&self.state),
+            client_id: given(&self.client_id),
+        }
+    }
+}
+
+/// `GET /oauth2/logout`: with a session, ask first (S35: signing out is a POST); without
+/// one, go straight where the product asked.
+pub async fn get_logout(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Query(query): Query<LogoutQuery>,
+) -> Response {
+    let (redirect, client_name) = match state.app.plan_logout(&query.params()).await {
+        Ok(LogoutOutcome::Refused(reason)) => return error_page(StatusCode::BAD_REQUEST, reason),
+        Ok(LogoutOutcome::Proceed {
+            redirect,
+            client_name,
+        }) => (redirect, client_name),
+        Err(error) => return oidc_error(error),
+    };
+    let signed_in = match session_cookie(&state, &headers) {
+        Some(cookie) => matches!(state.app.find_session(&cookie).await, Ok(Some(_))),
+        None => false,
+    };
+    if !signed_in {
+        return see_other(redirect.as_deref().unwrap_or("/sign-in?notice=signed-out"));
+    }
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &LogoutPage {
+            csrf: &csrf.0,
+            client_name: client_name.as_deref(),
+            id_token_hint: &text(&query.id_token_hint),
+            post_logout_redirect_uri: &text(&query.post_logout_redirect_uri),
+            state: &text(&query.state),
+            client_id: &text(&query.client_id),
+        },
+    )
+}
+
+/// `POST /oauth2/logout`: the confirmation. The target is checked again, never trusted
+/// from the form.
+pub async fn post_logout(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<LogoutQuery>,
+) -> Response {
+    let (redirect, client_name) = match state.app.plan_logout(&form.params()).await {
+        Ok(LogoutOutcome::Refused(reason)) => return error_page(StatusCode::BAD_REQUEST, reason),
+        Ok(LogoutOutcome::Proceed {
+            redirect,
+            client_name,
+        }) => (redirect, client_name),
+        Err(error) => return oidc_error(error),
+    };
+    if let Some(cookie) = session_cookie(&state, &headers) {
+        if let Err(error) = state.app.sign_out(&cookie, &client).await {
+            return crate::error::app_error(error);
+        }
+    }
+    let clear = state.cookies.clear(CookieName::Session);
+    let mut response = match (redirect, client_name) {
+        (Some(location), Some(name)) => render(
+            StatusCode::OK,
+            &ReturningPage {
+                client_name: &name,
+                lead: "You're signed out. Taking you back now.",
+                location: &location,
+            },
+        ),
+        _ => see_other("/sign-in?notice=signed-out"),
+    };
+    if let Ok(value) = clear.parse() {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+    response.into_response()
+}
