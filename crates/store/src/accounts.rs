@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// S6: a new password, and in the same transaction the end of every other session, every
-    /// trusted device and every sign-in in progress of the account. Only if the hash is still
+    /// trusted device, product grant and every sign-in in progress of the account. Only if the hash is still
     /// the one that was checked, so two concurrent changes cannot both win.
     pub async fn change_password(
         &self,
@@ -144,12 +144,18 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Products' tokens end too: a refresh token must not outlive what ended sessions.
+        sqlx::query(crate::oidc_grants::REVOKE_ACCOUNT_GRANTS)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Disables an account and, in the same transaction, ends everything it holds: sessions,
-    /// trusted devices and sign-ins in progress (S29, S33).
+    /// trusted devices, products' tokens and sign-ins in progress (S29, S33).
     pub async fn disable_account(&self, id: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
@@ -172,6 +178,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Products' tokens end too: a refresh token must not outlive what ended sessions.
+        sqlx::query(crate::oidc_grants::REVOKE_ACCOUNT_GRANTS)
+            .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await?;

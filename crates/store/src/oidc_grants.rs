@@ -119,6 +119,11 @@ impl TokenRow {
     }
 }
 
+/// S33: ends every grant of an account, inside the transaction that disables the account
+/// or changes its password; bind `now`, then the account id.
+pub(crate) const REVOKE_ACCOUNT_GRANTS: &str =
+    "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL";
+
 const GRANT_COLUMNS: &str = "g.id AS grant_id, g.client_id, g.account_id, a.email,
     a.disabled_at, g.scope AS grant_scope, g.nonce, g.auth_time, g.proof,
     g.expires_at AS grant_expires_at, g.revoked_at";
@@ -347,18 +352,6 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// S33: ends every grant of an account (it was disabled, or its password was reset).
-    pub async fn revoke_account_grants(&self, account_id: &str, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(account_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
     }
 
     /// A token in whatever state it is: a used refresh token must be recognised (S44).

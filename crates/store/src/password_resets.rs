@@ -81,6 +81,7 @@ impl Store {
             "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
             "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
             "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+            crate::oidc_grants::REVOKE_ACCOUNT_GRANTS,
         ] {
             sqlx::query(statement)
                 .bind(now)

@@ -2,8 +2,9 @@
 
 use gatehouse_core::FailureRecord;
 use gatehouse_store::{
-    AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession, NewTrustedDevice, SecurityEvent,
-    Store, StoreError,
+    AccountGuard, AuthorizationRequestRow, ClientRow, FlowCommit, FlowRow, NewBackupCode, NewCode,
+    NewGrant, NewSession, NewToken, NewTrustedDevice, SecurityEvent, SigningKeyRow, Store,
+    StoreError, TokenKind,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -664,4 +665,257 @@ pub async fn an_authenticator_step_is_used_once_and_only_forward(store: &Store) 
     );
     assert!(store.delete_totp("a1", NOW).await.unwrap());
     assert!(store.find_totp("a1").await.unwrap().is_none());
+}
+
+// ----- the OpenID Connect provider -----
+
+fn client(id: &str) -> ClientRow {
+    ClientRow {
+        id: id.into(),
+        name: "Notes".into(),
+        secret_hash: Some(vec![7; 32]),
+        is_public: false,
+        third_party: false,
+        signing_alg: "RS256".into(),
+        redirect_uris: vec!["https://notes.example/cb".into()],
+        post_logout_redirect_uris: vec![],
+        created_at: NOW,
+    }
+}
+
+/// A client, an account, and a grant with one unused code `[1; 32]`.
+async fn granted(store: &Store) -> String {
+    account(store, "a1", "ann@example.com").await;
+    store.insert_client(&client("c1")).await.unwrap();
+    let grant = NewGrant {
+        id: "g1".into(),
+        client_id: "c1".into(),
+        account_id: "a1".into(),
+        scope: "openid offline_access".into(),
+        nonce: Some("n".into()),
+        auth_time: NOW,
+        proof: "email_code".into(),
+        created_at: NOW,
+        expires_at: NOW + 3600,
+    };
+    let code = NewCode {
+        code_hash: [1; 32],
+        redirect_uri: "https://notes.example/cb".into(),
+        code_challenge: None,
+        expires_at: NOW + 60,
+    };
+    store
+        .issue_authorization_code(None, &grant, &code)
+        .await
+        .unwrap();
+    grant.id
+}
+
+fn token(byte: u8, kind: TokenKind) -> NewToken {
+    NewToken {
+        token_hash: [byte; 32],
+        kind,
+        scope: "openid offline_access".into(),
+        created_at: NOW,
+        expires_at: NOW + 900,
+    }
+}
+
+/// S39: a code buys tokens once, however many exchanges race for it.
+pub async fn ten_parallel_exchanges_of_one_code_give_one_success(store: &Store) {
+    let grant = granted(store).await;
+    let attempts: Vec<_> = (0..10u8)
+        .map(|n| {
+            let (store, grant) = (store.clone(), grant.clone());
+            tokio::spawn(async move {
+                let tokens = [token(20 + n, TokenKind::Access)];
+                store
+                    .redeem_authorization_code(&[1; 32], &grant, NOW + 1, &tokens)
+                    .await
+            })
+        })
+        .collect();
+    let mut successes = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(()) => successes += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(successes, 1);
+    let code = store
+        .find_authorization_code(&[1; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code.used_at, Some(NOW + 1));
+    let mut live = 0;
+    for n in 0..10u8 {
+        if let Some(t) = store.find_token(&[20 + n; 32]).await.unwrap() {
+            assert!(t.is_live(NOW + 1));
+            live += 1;
+        }
+    }
+    assert_eq!(live, 1, "only the winner's token was stored");
+}
+
+/// S39: an expired code buys nothing.
+pub async fn an_expired_code_cannot_be_exchanged(store: &Store) {
+    let grant = granted(store).await;
+    let tokens = [token(30, TokenKind::Access)];
+    let late = store
+        .redeem_authorization_code(&[1; 32], &grant, NOW + 60, &tokens)
+        .await;
+    assert!(matches!(late, Err(StoreError::Conflict(_))));
+    assert_eq!(store.find_token(&[30; 32]).await.unwrap(), None);
+}
+
+/// S44: a refresh token rotates once; revoking the grant ends every token it issued.
+pub async fn a_refresh_token_rotates_once_and_revocation_ends_the_family(store: &Store) {
+    let grant = granted(store).await;
+    let first = [token(40, TokenKind::Access), token(41, TokenKind::Refresh)];
+    store
+        .redeem_authorization_code(&[1; 32], &grant, NOW, &first)
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..5u8)
+        .map(|n| {
+            let (store, grant) = (store.clone(), grant.clone());
+            tokio::spawn(async move {
+                let next = [token(50 + n, TokenKind::Refresh)];
+                store
+                    .rotate_refresh_token(&[41; 32], &grant, NOW + 10, &next)
+                    .await
+            })
+        })
+        .collect();
+    let mut successes = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().is_ok() {
+            successes += 1;
+        }
+    }
+    assert_eq!(successes, 1);
+    let old = store.find_token(&[41; 32]).await.unwrap().unwrap();
+    assert!(!old.is_live(NOW + 10), "a rotated token is used up");
+    assert!(store.revoke_grant(&grant, NOW + 20).await.unwrap());
+    let access = store.find_token(&[40; 32]).await.unwrap().unwrap();
+    assert!(
+        !access.is_live(NOW + 21),
+        "revoking the grant ends its access tokens"
+    );
+}
+
+/// S33: disabling an account ends its products' tokens in the same transaction.
+pub async fn disabling_an_account_revokes_its_product_grants(store: &Store) {
+    let grant = granted(store).await;
+    let tokens = [token(60, TokenKind::Access)];
+    store
+        .redeem_authorization_code(&[1; 32], &grant, NOW, &tokens)
+        .await
+        .unwrap();
+    assert!(store.disable_account("a1", NOW + 5).await.unwrap());
+    store.enable_account("a1", &[], NOW + 6).await.unwrap();
+    let access = store.find_token(&[60; 32]).await.unwrap().unwrap();
+    assert_eq!(access.grant.revoked_at, Some(NOW + 5));
+    assert!(
+        !access.is_live(NOW + 7),
+        "enabling the account again does not revive its old tokens"
+    );
+}
+
+/// An authorization request is answered once, even from two tabs.
+pub async fn an_authorization_request_yields_one_code(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store.insert_client(&client("c1")).await.unwrap();
+    let request = AuthorizationRequestRow {
+        id_hash: [9; 32],
+        client_id: "c1".into(),
+        redirect_uri: "https://notes.example/cb".into(),
+        scope: "openid".into(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt_login: false,
+        max_age: None,
+        created_at: NOW,
+        expires_at: NOW + 600,
+    };
+    store.insert_authorization_request(&request).await.unwrap();
+    let mut outcomes = Vec::new();
+    for n in 0..2u8 {
+        let grant = NewGrant {
+            id: format!("g{n}"),
+            client_id: "c1".into(),
+            account_id: "a1".into(),
+            scope: "openid".into(),
+            nonce: None,
+            auth_time: NOW,
+            proof: "totp".into(),
+            created_at: NOW,
+            expires_at: NOW + 3600,
+        };
+        let code = NewCode {
+            code_hash: [70 + n; 32],
+            redirect_uri: request.redirect_uri.clone(),
+            code_challenge: None,
+            expires_at: NOW + 60,
+        };
+        outcomes.push(
+            store
+                .issue_authorization_code(Some(&[9; 32]), &grant, &code)
+                .await,
+        );
+    }
+    assert!(outcomes[0].is_ok());
+    assert!(matches!(outcomes[1], Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.find_authorization_code(&[71; 32]).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_authorization_request(&[9; 32], NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// S42: a retired key stays in the JWKS for its grace period, then leaves; removing a
+/// client removes what it held.
+pub async fn retired_keys_leave_the_jwks_after_their_grace_period(store: &Store) {
+    let key = |kid: &str, created_at| SigningKeyRow {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        sealed_key: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at,
+        retired_at: None,
+    };
+    store
+        .insert_signing_keys(&[key("old", NOW)], None)
+        .await
+        .unwrap();
+    store
+        .insert_signing_keys(&[key("new", NOW + 100)], Some(NOW + 100))
+        .await
+        .unwrap();
+    let active = store
+        .find_active_signing_key("ES256")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.kid, "new");
+    let published = |at| async move {
+        let keys = store.list_published_signing_keys(at, 900).await.unwrap();
+        keys.into_iter().map(|k| k.kid).collect::<Vec<_>>()
+    };
+    assert_eq!(published(NOW + 999).await, ["new", "old"]);
+    assert_eq!(published(NOW + 1000).await, ["new"]);
+    let grant = granted(store).await;
+    assert!(store.delete_client("c1").await.unwrap());
+    assert_eq!(store.find_authorization_code(&[1; 32]).await.unwrap(), None);
+    assert!(!store.revoke_grant(&grant, NOW).await.unwrap());
 }

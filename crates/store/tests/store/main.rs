@@ -75,4 +75,10 @@ on_both_backends!(
     migrations_can_run_twice,
     a_step_that_checked_an_old_password_cannot_commit,
     an_authenticator_step_is_used_once_and_only_forward,
+    ten_parallel_exchanges_of_one_code_give_one_success,
+    an_expired_code_cannot_be_exchanged,
+    a_refresh_token_rotates_once_and_revocation_ends_the_family,
+    disabling_an_account_revokes_its_product_grants,
+    an_authorization_request_yields_one_code,
+    retired_keys_leave_the_jwks_after_their_grace_period,
 );
