@@ -119,6 +119,23 @@ impl TokenRow {
     }
 }
 
+/// Why `consume_then_issue` wrote nothing.
+enum ConsumeError {
+    AlreadyConsumed,
+    Store(sqlx::Error),
+    Inner(StoreError),
+}
+
+impl ConsumeError {
+    fn or_conflict(self, what: &'static str) -> StoreError {
+        match self {
+            Self::AlreadyConsumed => StoreError::Conflict(what),
+            Self::Store(error) => error.into(),
+            Self::Inner(error) => error,
+        }
+    }
+}
+
 /// S33: ends every grant of an account, inside the transaction that disables the account
 /// or changes its password; bind `now`, then the account id.
 pub(crate) const REVOKE_ACCOUNT_GRANTS: &str =
@@ -323,22 +340,39 @@ impl Store {
         now: i64,
         tokens: &[NewToken],
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $1
+        let consume = "UPDATE authorization_codes SET used_at = $1
              WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1
-               AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)",
-        )
-        .bind(now)
-        .bind(code_hash.to_vec())
-        .bind(grant_id)
-        .execute(&mut *tx)
-        .await?;
+               AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)";
+        self.consume_then_issue(consume, code_hash, grant_id, now, tokens)
+            .await
+            .map_err(|e| e.or_conflict("the code was already used"))
+    }
+
+    /// One transaction: the compare-and-set `consume` (bound to `now`, the hash and the
+    /// grant) must change exactly one row, then `tokens` are stored.
+    async fn consume_then_issue(
+        &self,
+        consume: &str,
+        hash: &[u8; 32],
+        grant_id: &str,
+        now: i64,
+        tokens: &[NewToken],
+    ) -> Result<(), ConsumeError> {
+        let mut tx = self.pool().begin().await.map_err(ConsumeError::Store)?;
+        let done = sqlx::query(consume)
+            .bind(now)
+            .bind(hash.to_vec())
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(ConsumeError::Store)?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the code was already used"));
+            return Err(ConsumeError::AlreadyConsumed);
         }
-        insert_tokens(&mut tx, grant_id, tokens).await?;
-        tx.commit().await?;
+        insert_tokens(&mut tx, grant_id, tokens)
+            .await
+            .map_err(ConsumeError::Inner)?;
+        tx.commit().await.map_err(ConsumeError::Store)?;
         Ok(())
     }
 
@@ -392,23 +426,12 @@ impl Store {
         now: i64,
         tokens: &[NewToken],
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "UPDATE oidc_tokens SET used_at = $1
+        let consume = "UPDATE oidc_tokens SET used_at = $1
              WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL AND expires_at > $1
-               AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)",
-        )
-        .bind(now)
-        .bind(old_hash.to_vec())
-        .bind(grant_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the refresh token was already used"));
-        }
-        insert_tokens(&mut tx, grant_id, tokens).await?;
-        tx.commit().await?;
-        Ok(())
+               AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)";
+        self.consume_then_issue(consume, old_hash, grant_id, now, tokens)
+            .await
+            .map_err(|e| e.or_conflict("the refresh token was already used"))
     }
 
     /// Revokes one access token (RFC 7009 §2.1: its grant may live on).

@@ -367,14 +367,9 @@ impl Gatehouse {
         session_cookie: Option<&str>,
         client_info: &ClientInfo,
     ) -> Result<AuthorizeOutcome, OidcError> {
-        let Some((request, client)) = self.waiting_request(handle).await? else {
-            return Ok(AuthorizeOutcome::Refused(Unanswerable::RequestGone));
-        };
-        let Some(session) = self.session_for(&request, session_cookie).await? else {
-            return Ok(AuthorizeOutcome::SignIn {
-                continue_path: continue_path(handle),
-                login_hint: None,
-            });
+        let (request, client, session) = match self.resume(handle, session_cookie).await? {
+            Ok(ready) => ready,
+            Err(answer) => return Ok(answer),
         };
         if self
             .needs_consent(&client, &session, &request, false)
@@ -404,14 +399,9 @@ impl Gatehouse {
         session_cookie: Option<&str>,
         client_info: &ClientInfo,
     ) -> Result<AuthorizeOutcome, OidcError> {
-        let Some((request, client)) = self.waiting_request(handle).await? else {
-            return Ok(AuthorizeOutcome::Refused(Unanswerable::RequestGone));
-        };
-        let Some(session) = self.session_for(&request, session_cookie).await? else {
-            return Ok(AuthorizeOutcome::SignIn {
-                continue_path: continue_path(handle),
-                login_hint: None,
-            });
+        let (request, client, session) = match self.resume(handle, session_cookie).await? {
+            Ok(ready) => ready,
+            Err(answer) => return Ok(answer),
         };
         if !allow {
             self.inner
@@ -439,6 +429,26 @@ impl Gatehouse {
             client_info,
         )
         .await
+    }
+
+    /// A waiting request, its client and a session that may answer it; or the answer when
+    /// there is none (the request is gone, or the person must sign in first).
+    async fn resume(
+        &self,
+        handle: &str,
+        session_cookie: Option<&str>,
+    ) -> Result<Result<(AuthorizationRequestRow, ClientRow, SignedIn), AuthorizeOutcome>, OidcError>
+    {
+        let Some((request, client)) = self.waiting_request(handle).await? else {
+            return Ok(Err(AuthorizeOutcome::Refused(Unanswerable::RequestGone)));
+        };
+        Ok(match self.session_for(&request, session_cookie).await? {
+            Some(session) => Ok((request, client, session)),
+            None => Err(AuthorizeOutcome::SignIn {
+                continue_path: continue_path(handle),
+                login_hint: None,
+            }),
+        })
     }
 
     async fn waiting_request(

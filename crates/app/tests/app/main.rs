@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authenticator;
-mod oidc;
 mod harness;
 mod lifetimes;
 mod lockout;
+mod oidc;
 mod passwords;

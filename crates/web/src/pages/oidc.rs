@@ -249,6 +249,21 @@ impl LogoutQuery {
     }
 }
 
+/// Where the browser goes after signing out, and the product's name; or the error page.
+async fn plan_logout(
+    state: &AppState,
+    request: &LogoutQuery,
+) -> Result<(Option<String>, Option<String>), Response> {
+    match state.app.plan_logout(&request.params()).await {
+        Ok(LogoutOutcome::Refused(reason)) => Err(error_page(StatusCode::BAD_REQUEST, reason)),
+        Ok(LogoutOutcome::Proceed {
+            redirect,
+            client_name,
+        }) => Ok((redirect, client_name)),
+        Err(error) => Err(oidc_error(error)),
+    }
+}
+
 /// `GET /oauth2/logout`: with a session, ask first (S35: signing out is a POST); without
 /// one, go straight where the product asked.
 pub async fn get_logout(
@@ -257,13 +272,9 @@ pub async fn get_logout(
     headers: HeaderMap,
     Query(query): Query<LogoutQuery>,
 ) -> Response {
-    let (redirect, client_name) = match state.app.plan_logout(&query.params()).await {
-        Ok(LogoutOutcome::Refused(reason)) => return error_page(StatusCode::BAD_REQUEST, reason),
-        Ok(LogoutOutcome::Proceed {
-            redirect,
-            client_name,
-        }) => (redirect, client_name),
-        Err(error) => return oidc_error(error),
+    let (redirect, client_name) = match plan_logout(&state, &query).await {
+        Ok(plan) => plan,
+        Err(refusal) => return refusal,
     };
     let signed_in = match session_cookie(&state, &headers) {
         Some(cookie) => matches!(state.app.find_session(&cookie).await, Ok(Some(_))),
@@ -294,13 +305,9 @@ pub async fn post_logout(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<LogoutQuery>,
 ) -> Response {
-    let (redirect, client_name) = match state.app.plan_logout(&form.params()).await {
-        Ok(LogoutOutcome::Refused(reason)) => return error_page(StatusCode::BAD_REQUEST, reason),
-        Ok(LogoutOutcome::Proceed {
-            redirect,
-            client_name,
-        }) => (redirect, client_name),
-        Err(error) => return oidc_error(error),
+    let (redirect, client_name) = match plan_logout(&state, &form).await {
+        Ok(plan) => plan,
+        Err(refusal) => return refusal,
     };
     if let Some(cookie) = session_cookie(&state, &headers) {
         if let Err(error) = state.app.sign_out(&cookie, &client).await {

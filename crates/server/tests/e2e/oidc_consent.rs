@@ -1,0 +1,105 @@
+//! Consent for third-party products (docs/oidc-contract.md, "Authorization request"): asked
+//! once per account and product, never for first-party ones; `prompt=none` never shows the
+//! page (S43).
+
+use crate::helpers::TestApp;
+use crate::oidc_support::{
+    code_of, continue_from, finish, open, press, product, straight_back, Landing, Trip,
+};
+use gatehouse_testkit::oidc::visible_text;
+use gatehouse_testkit::ClientAuth;
+
+#[tokio::test]
+async fn a_third_party_product_asks_for_consent_once_and_deny_gives_it_nothing() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let partner = product(&app, "Partner", &["--third-party"], ClientAuth::Basic).await;
+    assert!(partner.registered.third_party);
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+
+    // S43: without consent, a silent request is answered, not shown a page.
+    let start = partner.start(&[], &[("prompt", "none")]);
+    let page = browser.get_url(&start.url).await;
+    let callback = straight_back(&page, partner.redirect_uri());
+    assert_eq!(
+        callback.get("error"),
+        Some("consent_required"),
+        "{}",
+        callback.url
+    );
+
+    // The consent page names the product; "Deny" sends nothing that could be exchanged.
+    let start = partner.start(&["email"], &[]);
+    let mut trip = Trip::default();
+    let (_, page) = open(&browser, &start.url, partner.redirect_uri(), &mut trip)
+        .await
+        .page();
+    assert_eq!(page.status, 200);
+    let text = visible_text(&page.body);
+    assert!(
+        text.contains("Partner") && text.contains("Allow") && text.contains("Deny"),
+        "{text}"
+    );
+    let denied = press(&browser, &page, "Deny").await;
+    let landing = continue_from(
+        &browser,
+        browser.url("/"),
+        denied,
+        partner.redirect_uri(),
+        &mut trip,
+    )
+    .await;
+    if let Landing::Product(callback) = &landing {
+        assert_eq!(callback.get("code"), None, "{}", callback.url);
+        assert!(callback.get("error").is_some(), "{}", callback.url);
+    }
+
+    // Asked again (a refusal is not remembered as consent); "Allow" returns with a code.
+    let start = partner.start(&["email"], &[]);
+    let (_, page) = open(&browser, &start.url, partner.redirect_uri(), &mut trip)
+        .await
+        .page();
+    let allowed = press(&browser, &page, "Allow").await;
+    let callback = continue_from(
+        &browser,
+        browser.url("/"),
+        allowed,
+        partner.redirect_uri(),
+        &mut trip,
+    )
+    .await
+    .callback();
+    code_of(&callback, &partner, &start);
+    let (_, claims) = finish(&partner, &callback, start).await;
+    assert_eq!(
+        claims.email().map(|e| e.as_str().to_string()),
+        Some("ann@example.com".to_string())
+    );
+
+    // Once allowed, never asked again: straight back, even silently.
+    let start = partner.start(&["email"], &[]);
+    let page = browser.get_url(&start.url).await;
+    let callback = straight_back(&page, partner.redirect_uri());
+    code_of(&callback, &partner, &start);
+    let start = partner.start(&["email"], &[("prompt", "none")]);
+    let page = browser.get_url(&start.url).await;
+    let callback = straight_back(&page, partner.redirect_uri());
+    code_of(&callback, &partner, &start);
+}
+
+#[tokio::test]
+async fn a_first_party_product_never_shows_a_consent_page() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let shop = product(&app, "Shop", &[], ClientAuth::Basic).await;
+    assert!(!shop.registered.third_party);
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    let start = shop.start(&["email"], &[]);
+    let page = browser.get_url(&start.url).await;
+    let callback = straight_back(&page, shop.redirect_uri());
+    code_of(&callback, &shop, &start);
+}
