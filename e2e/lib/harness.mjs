@@ -8,7 +8,7 @@ import { A11yAudit } from './a11y.mjs';
 import { describePage, launchBrowser, newContext, saveFailureArtefacts } from './browser.mjs';
 import { startMailServer } from './mail.mjs';
 import { Visitor } from './pages.mjs';
-import { addUser, assertBinaryExists, createDataDir, startServer } from './server.mjs';
+import { addClient, addUser, assertBinaryExists, createDataDir, serverEnv, startServer } from './server.mjs';
 import { startSmsProvider } from './sms.mjs';
 
 const SET_UP_TIMEOUT_MS = 60_000;
@@ -16,14 +16,28 @@ const TEAR_DOWN_TIMEOUT_MS = 30_000;
 
 /**
  * Registers before/after hooks; the returned object is filled in by `before`:
- * { server, mail, sms, browser, accounts }.
+ * { server, mail, sms, browser, accounts, clients }.
+ *
+ * `clients` are registered with `gatehouse client add` before the server starts (see addClient
+ * in lib/server.mjs for their fields). `products` (lib/product.mjs) are started first, registered
+ * as clients the same way (after `clients`) and connected to the server once it runs; they stop
+ * before it. `env.clients` holds what the CLI printed for each, clients then products. (One
+ * `before` does it all: Node 20 runs a file's top-level `before` hooks side by side.)
  *
  * `sms: true` starts the loopback SMS provider (lib/sms.mjs) before the server and points the
  * server at it. `env` adds settings for the server process: an object, or a function given
  * { mail, sms } once they run (for settings that need their ports); it wins over the defaults.
  */
-export function useGatehouse({ label, command = 'serve', accounts = [], sms = false, env: serverEnv = {} }) {
-  const env = { accounts };
+export function useGatehouse({
+  label,
+  command = 'serve',
+  accounts = [],
+  clients = [],
+  products = [],
+  sms = false,
+  env: extraEnv = {},
+}) {
+  const env = { accounts, clients: [] };
   before(
     async () => {
       await assertBinaryExists();
@@ -31,14 +45,18 @@ export function useGatehouse({ label, command = 'serve', accounts = [], sms = fa
       if (sms) env.sms = await startSmsProvider();
       const dataDir = await createDataDir();
       for (const account of accounts) await addUser({ dataDir, ...account });
-      const extra = typeof serverEnv === 'function' ? serverEnv({ mail: env.mail, sms: env.sms }) : serverEnv;
-      env.server = await startServer({
-        command,
-        dataDir,
-        smtpPort: env.mail.port,
-        label,
-        env: { ...env.sms?.serverEnv(), ...extra },
-      });
+      const extra = typeof extraEnv === 'function' ? extraEnv({ mail: env.mail, sms: env.sms }) : extraEnv;
+      const settings = { ...env.sms?.serverEnv(), ...extra };
+      for (const product of products) await product.start();
+      const registered = [];
+      for (const client of [...clients, ...products.map((product) => product.registration())]) {
+        registered.push(await addClient({ dataDir, env: serverEnv({ smtpPort: env.mail.port, env: settings }), ...client }));
+      }
+      env.clients.push(...registered);
+      env.server = await startServer({ command, dataDir, smtpPort: env.mail.port, label, env: settings });
+      for (const [index, product] of products.entries()) {
+        await product.connect({ issuer: env.server.baseUrl, client: registered[clients.length + index] });
+      }
       env.browser = await launchBrowser();
     },
     { timeout: SET_UP_TIMEOUT_MS },
@@ -46,6 +64,7 @@ export function useGatehouse({ label, command = 'serve', accounts = [], sms = fa
   after(
     async () => {
       await env.browser?.close();
+      for (const product of products) await product.stop();
       await env.server?.stop();
       await env.sms?.stop();
       await env.mail?.stop();

@@ -621,6 +621,192 @@ export class Visitor {
       [this.text(PASSWORD_CHANGED), `the notice "${PASSWORD_CHANGED}"`],
     ]);
   }
+
+  // 15. Products over OpenID Connect (docs/oidc-contract.md): the way back to a product, the
+  // confirmation of a product's sign-out, the error page for a request Gatehouse cannot send
+  // back, and the demo product that `gatehouse demo` serves.
+
+  /**
+   * Stops the first navigation to `origin` (a product) the page starts by itself, so that a
+   * Gatehouse page that moves on unprompted ("Returning you to …", a meta refresh) stays up to
+   * be checked and photographed; `goOn()` then waits until the page has tried to leave and
+   * makes that same request. The stopped request fails as net::ERR_ABORTED, which leaves the
+   * page as it is (holding the request instead would leave the page mid-navigation, where
+   * Playwright can no longer read it). Playwright routes only the first request of a redirect
+   * chain, so a plain redirect to the product is not stopped.
+   */
+  async stopFirstNavigationTo(origin, { timeoutMs = 10_000 } = {}) {
+    let caught;
+    const attempted = new Promise((resolve) => {
+      caught = resolve;
+    });
+    let stopped;
+    const matcher = (url) => url.origin === origin;
+    const handler = async (route) => {
+      const request = route.request();
+      if (stopped || !request.isNavigationRequest() || request.frame() !== this.page.mainFrame()) {
+        await route.continue().catch(() => {});
+        return;
+      }
+      stopped = request.url();
+      caught(stopped);
+      await route.abort('aborted').catch(() => {});
+    };
+    await this.page.route(matcher, handler);
+    const stop = () => this.page.unroute(matcher, handler).catch(() => {});
+    return {
+      stop,
+      /** Where the page tried to go (once it has), and goes there; resolves when it loads. */
+      goOn: async () => {
+        try {
+          if (new URL(this.page.url()).origin === origin) return this.page.url();
+          const url = await new Promise((resolve, reject) => {
+            const timer = setTimeout(
+              () => reject(new Error(`the page did not go on to ${origin} by itself within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+            attempted.then((value) => {
+              clearTimeout(timer);
+              resolve(value);
+            });
+          });
+          await stop();
+          await this.page.goto(url);
+          return url;
+        } finally {
+          await stop();
+        }
+      },
+    };
+  }
+
+  /** "Returning you to NAME", the short page after a form that goes on to the product by itself. */
+  async expectReturningPage(productName, state = 'oauth2 (returning you to the product)') {
+    const text = `Returning you to ${productName}`;
+    await this.arrive(state, [[this.text(text), `the text "${text}"`]]);
+    assert.notEqual(new URL(this.page.url()).pathname, '/account', '"Returning you to …" is not the account page');
+  }
+
+  /**
+   * The last step of a sign-in that a product asked for (pressing `button` on a form), then
+   * "Returning you to NAME" (kept up while it is checked), then the product's page, at the URL
+   * that page went on to by itself (returned). `onReturningPage(visitor)` runs while that page
+   * is up (screenshots).
+   */
+  async returnToProduct(product, { button, onReturningPage } = {}) {
+    const way = await this.stopFirstNavigationTo(product.origin);
+    try {
+      await this.navigate(() => this.button(button).click());
+      await this.expectReturningPage(product.name);
+      await onReturningPage?.(this);
+    } catch (error) {
+      await way.stop();
+      throw error;
+    }
+    const url = await way.goOn();
+    return url;
+  }
+
+  /** "Save your backup code" on the way back to a product: "I have saved…", then the way back. */
+  async confirmBackupCodeSavedAndReturn(product, options = {}) {
+    await this.returnToProduct(product, { button: 'I have saved this code for future use', ...options });
+  }
+
+  /** Gatehouse's confirmation of a product's sign-out: "Sign out", with the button "Sign out". */
+  async expectProductSignOutPage(state = 'oauth2/logout') {
+    await this.arrive(state, [
+      [this.heading('Sign out'), 'heading "Sign out"'],
+      [this.button('Sign out'), 'button "Sign out"'],
+    ]);
+    this.expectPath('/oauth2/logout', 'the sign-out confirmation');
+  }
+
+  /**
+   * Presses "Sign out" on the confirmation and follows the browser back to `origin` (the
+   * product's post-logout redirect URI). A Gatehouse page met on the way (the contract names
+   * none) is checked with axe, and `onWayBackPage(visitor)` runs while it is up.
+   */
+  async confirmProductSignOut(origin, { state = 'oauth2/logout (on the way back)', onWayBackPage } = {}) {
+    const way = await this.stopFirstNavigationTo(origin);
+    try {
+      await this.navigate(() => this.button('Sign out').click());
+      if (new URL(this.page.url()).origin !== origin) {
+        await this.audit.check(this.page, state);
+        await onWayBackPage?.(this);
+      }
+    } catch (error) {
+      await way.stop();
+      throw error;
+    }
+    return way.goOn();
+  }
+
+  /**
+   * The page for an authorization request Gatehouse must not send back (unknown client, a
+   * redirect URI not registered): a page with a heading, on Gatehouse, not at the product.
+   */
+  async expectAuthorizationErrorPage(state = 'oauth2/authorize (error page)') {
+    await this.arrive(state, [[this.page.getByRole('heading', { level: 1 }).first(), 'a main heading']]);
+    this.expectPath('/oauth2/authorize', 'the authorization error page');
+    assert.equal(
+      await this.field('Email').count(),
+      0,
+      'the authorization error page must not offer to sign in (the request cannot be sent back)',
+    );
+  }
+
+  // The demo product (served by `gatehouse demo`, so checked with axe like Gatehouse's pages)
+
+  async openDemoProduct(productUrl) {
+    await this.page.goto(productUrl);
+    await this.expectDemoProductHome();
+  }
+
+  async expectDemoProductHome(state = 'demo product') {
+    await this.arrive(state, [
+      [this.heading('Demo product'), 'heading "Demo product"'],
+      [this.button('Sign in with Gatehouse'), 'button "Sign in with Gatehouse"'],
+    ]);
+    assert.equal(
+      await this.page.getByText('You are now signed in').count(),
+      0,
+      'the demo product\'s home must not say it is signed in',
+    );
+  }
+
+  /** From the demo product's home: "Sign in with Gatehouse", to Gatehouse's "Sign in". */
+  async signInWithGatehouse(state = 'sign-in (for Demo product)') {
+    await this.navigate(() => this.button('Sign in with Gatehouse').click());
+    await this.expectSignInPage(state);
+    assert.equal(new URL(this.page.url()).origin, new URL(this.baseUrl).origin, '"Sign in" is Gatehouse\'s page');
+  }
+
+  async expectDemoProductSignedIn(email, state = 'demo product (signed in)') {
+    const welcome = 'You are now signed in to Demo product and ready to work';
+    const shown = this.page.locator('#email');
+    await this.arrive(state, [
+      [this.text(welcome), `the text "${welcome}"`],
+      [shown, '<strong id="email">'],
+      [this.button('Sign out'), 'button "Sign out"'],
+    ]);
+    assert.equal(await shown.evaluate((el) => el.tagName), 'STRONG', '#email must be a <strong> element');
+    assert.equal((await shown.textContent()).trim(), email, 'the demo product shows the signed-in e-mail');
+  }
+
+  /** From the demo product, signed in: "Sign out", to Gatehouse's confirmation. */
+  async signOutOfDemoProduct() {
+    await this.navigate(() => this.button('Sign out').click());
+    await this.expectProductSignOutPage();
+  }
+
+  // The test product (lib/product.mjs; ours, so not checked with axe)
+
+  /** Waits for the test product's page after a sign-in; it must show "Signed in as EMAIL". */
+  async expectTestProductSignedIn(product, email) {
+    await this.page.waitForURL((url) => url.origin === product.origin, { waitUntil: 'load' });
+    product.lastSignIn({ ok: true });
+    await this.expectVisible(this.text(`Signed in as ${email}`), `${product.name}: the text "Signed in as ${email}"`);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 // Starts the real `gatehouse` binary for one test file: a fresh data folder, port 0, e-mail to
-// the loopback SMTP sink. Reads the base URL (and, for `demo`, the demo account) from what the
-// process prints, and stops it with SIGTERM. Never shares a data folder between servers.
+// the loopback SMTP sink. Reads the base URL (and, for `demo`, the demo account and the demo
+// product's address) from what the process prints, and stops it with SIGTERM. Never shares a data
+// folder between servers. Also runs the admin CLI against a data folder: `user add`, `client add`.
 
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -20,8 +21,10 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 const CLI_TIMEOUT_MS = 30_000;
 
-// What the server prints once it is ready (DESIGN.md §4); demo also prints its account.
+// What the server prints once it is ready (DESIGN.md §4); demo also prints its account and
+// where its demo product listens (docs/oidc-contract.md, "The demo product").
 const LISTENING = /listening on (https?:\/\/[^\s"',]+)/;
+const DEMO_PRODUCT = /demo product at (https?:\/\/[^\s"',]+)/;
 const DEMO_EMAIL = /demo email:\s*"?([^\s"]+)"?/;
 const DEMO_PASSWORD = /demo password:\s*"?([^\s"]+)"?/;
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -110,25 +113,75 @@ export async function addUser({ dataDir, email, password }) {
 }
 
 /**
+ * The settings a server (and the CLI run against its data folder) gets: port 0, e-mail to the
+ * loopback SMTP sink, plus `env`.
+ */
+export function serverEnv({ smtpPort, env = {} }) {
+  return {
+    GATEHOUSE_LISTEN: '127.0.0.1:0',
+    GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    GATEHOUSE_MAIL_FROM: 'gatehouse@localhost',
+    ...env,
+  };
+}
+
+/**
+ * `gatehouse client add --name NAME --redirect-uri URI… [--public] [--post-logout-redirect-uri
+ * URI…] [--third-party] [--signing-alg ALG]` (docs/oidc-contract.md, "Clients"), run with the
+ * data folder and settings `env` of the server it is for. Returns the JSON object it prints:
+ * { client_id, client_secret (confidential clients only), name, public, … }.
+ */
+export async function addClient({
+  dataDir,
+  env = {},
+  name,
+  redirectUris = [],
+  postLogoutRedirectUris = [],
+  public: isPublic = false,
+  thirdParty = false,
+  signingAlg,
+}) {
+  const args = ['client', 'add', '--name', name];
+  for (const uri of [redirectUris].flat()) args.push('--redirect-uri', uri);
+  for (const uri of [postLogoutRedirectUris].flat()) args.push('--post-logout-redirect-uri', uri);
+  if (isPublic) args.push('--public');
+  if (thirdParty) args.push('--third-party');
+  if (signingAlg) args.push('--signing-alg', signingAlg);
+  const proc = spawnGatehouse(args, { dataDir, env });
+  proc.child.stdin.end();
+  const { code, signal, error } = await withTimeout(proc.exited, CLI_TIMEOUT_MS, `gatehouse ${args.join(' ')}`);
+  const failed = (why) =>
+    new Error(`gatehouse ${args.join(' ')} ${why}:\n${proc.lines.join('\n')}`);
+  if (error || code !== 0) throw failed(`failed (exit ${code ?? signal}${error ? `, ${error.message}` : ''})`);
+  const stdout = proc.lines
+    .filter((line) => line.startsWith('stdout: '))
+    .map((line) => line.slice('stdout: '.length))
+    .join('\n')
+    .trim();
+  let client;
+  try {
+    client = JSON.parse(stdout);
+  } catch (parseError) {
+    throw failed(`did not print one JSON object on stdout (${parseError.message})`);
+  }
+  if (typeof client?.client_id !== 'string' || !client.client_id) throw failed('printed no client_id');
+  return client;
+}
+
+/**
  * Starts `gatehouse serve` (or `demo`) and resolves once it prints its address (and, for demo,
- * the demo account). `env` adds (or overrides) settings for the process, such as the SMS
- * provider's GATEHOUSE_SMS_*. Returns { baseUrl, demoAccount, dataDir, output(), stop() }.
+ * the demo account and `demo product at http://ADDR`). `env` adds (or overrides) settings for the
+ * process, such as the SMS provider's GATEHOUSE_SMS_*. Returns { baseUrl, demoAccount,
+ * productUrl, dataDir, output(), addClient(), stop() }.
  */
 export async function startServer({ command = 'serve', dataDir, smtpPort, label = command, env = {} }) {
-  const proc = spawnGatehouse([command], {
-    dataDir,
-    env: {
-      GATEHOUSE_LISTEN: '127.0.0.1:0',
-      GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
-      GATEHOUSE_MAIL_FROM: 'gatehouse@localhost',
-      ...env,
-    },
-  });
+  const settings = serverEnv({ smtpPort, env });
+  const proc = spawnGatehouse([command], { dataDir, env: settings });
   proc.child.stdin.end();
 
   const found = {};
-  const wanted = command === 'demo' ? ['baseUrl', 'email', 'password'] : ['baseUrl'];
-  const patterns = { baseUrl: LISTENING, email: DEMO_EMAIL, password: DEMO_PASSWORD };
+  const wanted = command === 'demo' ? ['baseUrl', 'email', 'password', 'productUrl'] : ['baseUrl'];
+  const patterns = { baseUrl: LISTENING, email: DEMO_EMAIL, password: DEMO_PASSWORD, productUrl: DEMO_PRODUCT };
   const ready = new Promise((resolve, reject) => {
     const scan = (line) => {
       for (const key of wanted) {
@@ -148,8 +201,11 @@ export async function startServer({ command = 'serve', dataDir, smtpPort, label 
   const server = {
     baseUrl: undefined,
     demoAccount: undefined,
+    productUrl: undefined,
     dataDir,
     output: () => proc.lines.join('\n'),
+    /** `gatehouse client add …` against this server's data folder and settings (see addClient). */
+    addClient: (client) => addClient({ dataDir, env: settings, ...client }),
     /** Undefined while the server runs (or was stopped by us); else how it ended, for errors. */
     unexpectedExit() {
       if (stopping || (proc.child.exitCode === null && proc.child.signalCode === null)) return undefined;
@@ -182,6 +238,9 @@ export async function startServer({ command = 'serve', dataDir, smtpPort, label 
     throw new Error(`${error.message}\nwanted: ${wanted.join(', ')}; found: ${JSON.stringify(found)}\n--- output ---\n${server.output()}`);
   }
   server.baseUrl = found.baseUrl.replace(/\/+$/, '');
-  if (command === 'demo') server.demoAccount = { email: found.email, password: found.password };
+  if (command === 'demo') {
+    server.demoAccount = { email: found.email, password: found.password };
+    server.productUrl = found.productUrl.replace(/\/+$/, '');
+  }
   return server;
 }

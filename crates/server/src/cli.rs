@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use gatehouse_app::accounts::{AccountError, AccountSummary};
 use gatehouse_app::oidc::clients::{ClientRegistration, ClientSummary};
 use gatehouse_core::jose::SigningAlgorithm;
+use gatehouse_core::oidc::RedirectUri;
 use gatehouse_delivery::OutboxMode;
 use std::io::Read;
 use std::path::PathBuf;
@@ -72,10 +73,10 @@ enum ClientCommand {
         #[arg(long)]
         name: String,
         /// Where Gatehouse may send people back with a code (exact match; repeatable).
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri", required = true, value_parser = parse_redirect_uri)]
         redirect_uris: Vec<String>,
         /// Where the product may send people after signing out (repeatable).
-        #[arg(long = "post-logout-redirect-uri")]
+        #[arg(long = "post-logout-redirect-uri", value_parser = parse_redirect_uri)]
         post_logout_redirect_uris: Vec<String>,
         /// A public client (single-page or desktop app): no secret, PKCE required.
         #[arg(long)]
@@ -98,6 +99,13 @@ enum KeysCommand {
     /// Add a new signing key per algorithm; the old ones stay published until their
     /// tokens expire.
     Rotate,
+}
+
+/// Checked while parsing, so a bad URI is a usage error that touches nothing.
+fn parse_redirect_uri(text: &str) -> Result<String, String> {
+    RedirectUri::parse(text)
+        .map(|uri| uri.as_str().to_string())
+        .map_err(|reason| reason.to_string())
 }
 
 fn parse_signing_alg(text: &str) -> Result<SigningAlgorithm, String> {

@@ -281,3 +281,134 @@ async fn a_malformed_environment_setting_is_named_and_nothing_starts() {
         "nothing was created"
     );
 }
+
+/// `client add` prints the id and the secret once; `client list` never shows a secret;
+/// `client remove` makes the product unknown to the provider.
+#[tokio::test]
+async fn an_admin_registers_lists_and_removes_products() {
+    let cli = Cli::new();
+    let out = cli
+        .run(
+            &[
+                "client",
+                "add",
+                "--name",
+                "Notes",
+                "--redirect-uri",
+                "https://notes.example/callback",
+                "--post-logout-redirect-uri",
+                "https://notes.example/",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let added: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let id = added["client_id"].as_str().unwrap().to_string();
+    let secret = added["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "a 256-bit secret");
+    assert_eq!(added["signing_alg"], "RS256");
+    assert_eq!(added["public"], false);
+
+    let public = cli
+        .run(
+            &[
+                "client",
+                "add",
+                "--name",
+                "Desktop",
+                "--public",
+                "--signing-alg",
+                "EdDSA",
+                "--redirect-uri",
+                "http://127.0.0.1:53682/callback",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(public.code, 0, "{public:?}");
+    let public: serde_json::Value = serde_json::from_str(public.stdout.trim()).unwrap();
+    assert!(
+        public.get("client_secret").is_none(),
+        "a public client has no secret"
+    );
+
+    let list = cli.run(&["client", "list"], None).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.lines().count(), 2);
+    assert!(
+        !list.stdout.contains(secret),
+        "the secret is shown once only"
+    );
+    assert!(list.stdout.contains(&id));
+
+    let removed = cli.run(&["client", "remove", &id], None).await;
+    assert_eq!(removed.code, 0, "{removed:?}");
+    let list = cli.run(&["client", "list"], None).await;
+    assert!(!list.stdout.contains(&id));
+    let again = cli.run(&["client", "remove", &id], None).await;
+    assert_one_line_error(&again, "no client has this id");
+}
+
+#[tokio::test]
+async fn bad_product_registrations_get_one_line_and_store_nothing() {
+    let cli = Cli::new();
+    for (args, expected) in [
+        (
+            vec!["--name", "N", "--redirect-uri", "http://notes.example/cb"],
+            "https",
+        ),
+        (
+            vec![
+                "--name",
+                "N",
+                "--redirect-uri",
+                "https://notes.example/cb#frag",
+            ],
+            "fragment",
+        ),
+        (vec!["--name", "N", "--redirect-uri", "/cb"], "absolute"),
+        (vec!["--name", "N"], "--redirect-uri"),
+        (
+            vec![
+                "--name",
+                "N",
+                "--redirect-uri",
+                "https://notes.example/cb",
+                "--signing-alg",
+                "HS256",
+            ],
+            "RS256, ES256 or EdDSA",
+        ),
+        (
+            vec!["--name", " ", "--redirect-uri", "https://notes.example/cb"],
+            "name",
+        ),
+    ] {
+        let mut full = vec!["client", "add"];
+        full.extend(args.iter().copied());
+        let out = cli.run(&full, None).await;
+        assert_one_line_error(&out, expected);
+    }
+    let list = cli.run(&["client", "list"], None).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.trim(), "", "nothing was registered");
+}
+
+/// S42: `keys rotate` adds a new key per algorithm and prints their ids.
+#[tokio::test]
+async fn rotating_keys_prints_three_new_key_ids() {
+    let cli = Cli::new();
+    let out = cli.run(&["keys", "rotate"], None).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let rotated: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let first: Vec<_> = rotated["new_key_ids"].as_array().unwrap().clone();
+    assert_eq!(first.len(), 3);
+    let again = cli.run(&["keys", "rotate"], None).await;
+    let second: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert!(second["new_key_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|kid| !first.contains(kid)));
+}

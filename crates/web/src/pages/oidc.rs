@@ -48,6 +48,8 @@ struct LogoutPage<'a> {
     post_logout_redirect_uri: &'a str,
     state: &'a str,
     client_id: &'a str,
+    /// Declining leaves the Gatehouse session alone and goes where the product asked.
+    stay_href: &'a str,
 }
 
 /// What a scope means, in the words the consent page uses.
@@ -293,6 +295,7 @@ pub async fn get_logout(
             post_logout_redirect_uri: &text(&query.post_logout_redirect_uri),
             state: &text(&query.state),
             client_id: &text(&query.client_id),
+            stay_href: redirect.as_deref().unwrap_or("/account"),
         },
     )
 }
