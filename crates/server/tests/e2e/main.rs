@@ -16,6 +16,7 @@ mod oidc_code_flow;
 mod oidc_consent;
 mod oidc_errors;
 mod oidc_factors;
+mod oidc_logout;
 mod oidc_prompt;
 mod oidc_support;
 mod oidc_tokens;
