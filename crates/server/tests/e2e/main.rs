@@ -17,6 +17,7 @@ mod oidc_consent;
 mod oidc_errors;
 mod oidc_factors;
 mod oidc_logout;
+mod oidc_nodes;
 mod oidc_prompt;
 mod oidc_support;
 mod oidc_tokens;

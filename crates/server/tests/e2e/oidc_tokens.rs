@@ -253,3 +253,47 @@ async fn reqwest_post_bearer(url: &str, token: &str) -> (u16, String) {
 fn answered_200(response: gatehouse_testkit::oidc::RawResponse, why: &str) {
     assert_eq!(response.status, 200, "{why}: {}", response.body);
 }
+
+/// A single-page app on another origin can call the endpoints it needs: they read no
+/// cookie, so any origin may read their answers (without credentials); the pages that do
+/// read the session cookie allow no other origin.
+#[tokio::test]
+async fn single_page_apps_may_call_the_protocol_endpoints_from_another_origin() {
+    let app = TestApp::spawn().await;
+    let shop = product(&app, "Shop", &["--public"], ClientAuth::None).await;
+    let http = &shop.http;
+    let preflight = openidconnect::http::Request::builder()
+        .method("OPTIONS")
+        .uri(shop.userinfo_url())
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .body(Vec::new())
+        .unwrap();
+    let answer = http.send(preflight).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 204);
+    let header = |name: &str| {
+        answer
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("access-control-allow-origin"), "*");
+    assert!(header("access-control-allow-headers").contains("authorization"));
+    assert!(header("access-control-allow-credentials").is_empty());
+
+    let token = shop
+        .post_token(&[("grant_type", "authorization_code"), ("code", "x")])
+        .await;
+    assert_eq!(
+        token.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let base = shop.issuer();
+    let page = http.get(&format!("{base}/oauth2/authorize"), None).await;
+    assert_eq!(page.header("access-control-allow-origin"), None);
+    let account = http.get(&format!("{base}/account"), None).await;
+    assert_eq!(account.header("access-control-allow-origin"), None);
+}
