@@ -103,6 +103,9 @@ pub struct FlowView {
     pub method: Option<SecondStepMethod>,
     /// The verified phone ("•••• 0123") when codes go, or could go, by text.
     pub phone: Option<String>,
+    /// Where the sign-in leads afterwards (a product's waiting request), so that "Not you?"
+    /// starts again without losing it.
+    pub return_to: Option<String>,
 }
 
 /// Where a successful step leads.
@@ -231,6 +234,7 @@ impl Gatehouse {
             code_sent: row.code_hash.is_some() || flow.method == Some(SecondStepMethod::Totp),
             method: flow.method,
             phone,
+            return_to: row.return_to,
         })
     }
 

@@ -136,3 +136,47 @@ async fn login_hint_fills_in_the_email_field() {
         assert!(!page.body.contains("<script>alert(1)"), "{}", page.body);
     }
 }
+
+/// "Not you?" on the password page starts again without losing the product that asked.
+#[tokio::test]
+async fn not_you_keeps_the_product_waiting() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let shop = product(&app, "Shop", &[], ClientAuth::Basic).await;
+    let browser = app.browser();
+    let start = shop.start(&[], &[("login_hint", "ann@example.com")]);
+    let mut trip = Trip::default();
+    let (url, page) = open(&browser, &start.url, shop.redirect_uri(), &mut trip)
+        .await
+        .page();
+    let return_to = input_value(&page.body, "email")
+        .and(page.body.split("name=\"return_to\" value=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .map(gatehouse_testkit::oidc::html_unescape)
+        .unwrap_or_else(|| panic!("no return_to on {url}: {}", page.body));
+    assert!(
+        return_to.starts_with("/oauth2/continue?request="),
+        "{return_to}"
+    );
+    let password = browser
+        .post(
+            "/sign-in",
+            &[("email", "ann@example.com"), ("return_to", &return_to)],
+        )
+        .await;
+    assert_eq!(password.location.as_deref(), Some("/sign-in/password"));
+    let page = browser.get("/sign-in/password").await;
+    let expected = format!(
+        "/sign-in?return_to={}",
+        openidconnect::url::form_urlencoded::byte_serialize(return_to.as_bytes())
+            .collect::<String>()
+    );
+    let link = page
+        .body
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .map(gatehouse_testkit::oidc::html_unescape)
+        .find(|href| href.starts_with("/sign-in?"))
+        .unwrap_or_else(|| panic!("no Not you? link: {}", page.body));
+    assert_eq!(link, expected);
+}

@@ -213,6 +213,8 @@ fn is_save_backup_code(step: FlowStep) -> bool {
 struct PasswordPage<'a> {
     csrf: &'a str,
     email: &'a str,
+    /// "Not you?": a fresh start that keeps where the sign-in was going.
+    not_you: String,
     error: Option<&'a str>,
 }
 
@@ -222,6 +224,13 @@ fn password_page(csrf: &str, view: &FlowView, status: StatusCode, error: Option<
         &PasswordPage {
             csrf,
             email: &view.email,
+            not_you: match view.return_to.as_deref() {
+                Some(path) => format!(
+                    "/sign-in?{}",
+                    serde_urlencoded::to_string([("return_to", path)]).unwrap_or_default()
+                ),
+                None => "/sign-in".into(),
+            },
             error,
         },
     )
