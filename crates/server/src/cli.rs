@@ -366,7 +366,6 @@ async fn ensure_demo_account(app: &Application) -> Result<()> {
     }
     println!("demo email: {DEMO_EMAIL}");
     println!("demo password: {DEMO_PASSWORD}");
-    println!("Open the address below in a browser and sign in with the demo account.");
     if app.sends_mail_over_smtp() {
         println!("Sign-in codes are sent to the configured SMTP server.");
     } else {

@@ -188,7 +188,10 @@ impl Application {
             }
         });
         println!("demo product at {product_url}");
-        println!("Open the demo product to see the whole journey: product, sign in, code, backup code, and back.");
+        println!(
+            "Start there: \"Sign in with Gatehouse\" takes you through the whole journey (sign in, code, backup code, and back). Gatehouse's own pages: {}/sign-in",
+            self.gatehouse.issuer()
+        );
         Ok(())
     }
 }
