@@ -1,5 +1,6 @@
 //! What a signed-in person sees and does about their own account: trusted devices (S29),
-//! sessions (S33) and recent security events (S51). Revoking a device asks for a recent
+//! sessions (S33), the products signed in through Gatehouse, and recent security events
+//! (S51). Revoking a device asks for a recent
 //! sign-in (S34); ending sessions and reading the log do not.
 
 use crate::audit::{Event, Record};
@@ -40,6 +41,16 @@ pub struct ActivityEntry {
     pub address: Option<String>,
 }
 
+/// A product that holds live tokens of the account.
+#[derive(Debug, Clone)]
+pub struct ProductEntry {
+    pub client_id: String,
+    pub name: String,
+    pub last_signed_in_at: i64,
+    /// It holds a refresh token: it can act while the person is away.
+    pub offline: bool,
+}
+
 /// Everything the account page lists.
 #[derive(Debug, Clone)]
 pub struct AccountOverview {
@@ -49,6 +60,7 @@ pub struct AccountOverview {
     pub phone: Option<crate::phone::PhoneSummary>,
     pub devices: Vec<DeviceEntry>,
     pub sessions: Vec<SessionEntry>,
+    pub products: Vec<ProductEntry>,
     pub activity: Vec<ActivityEntry>,
 }
 
@@ -60,6 +72,8 @@ pub enum SelfServiceError {
     NeedsFreshSignIn,
     #[error("That device is no longer trusted.")]
     UnknownDevice,
+    #[error("That product was already signed out.")]
+    UnknownProduct,
     #[error("That backup code was replaced or already saved. Generate a new one if you need it.")]
     NoPendingBackupCode,
     #[error(transparent)]
@@ -122,6 +136,17 @@ impl Gatehouse {
                 address: e.client_address,
             })
             .collect();
+        let products = store
+            .list_connected_products(&session.account_id, now)
+            .await?
+            .into_iter()
+            .map(|p| ProductEntry {
+                client_id: p.client_id,
+                name: p.name,
+                last_signed_in_at: p.last_signed_in_at,
+                offline: p.offline,
+            })
+            .collect();
         let has_authenticator = self.has_authenticator(&session.account_id).await?;
         let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
         let phone = self.phone_summary(&session.account_id).await?;
@@ -132,8 +157,41 @@ impl Gatehouse {
             active_backup_codes,
             devices,
             sessions,
+            products,
             activity,
         }))
+    }
+
+    /// Ends every token a product holds for this account: it must send the person through
+    /// the sign-in again. Taking access away needs no recent sign-in, only a session.
+    pub async fn sign_out_of_product(
+        &self,
+        session_cookie: &str,
+        client_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SelfServiceError> {
+        let session = self
+            .find_session(session_cookie)
+            .await?
+            .ok_or(SelfServiceError::NotSignedIn)?;
+        let ended = self
+            .inner
+            .store
+            .revoke_product_grants(&session.account_id, client_id, self.now())
+            .await?;
+        if ended == 0 {
+            return Err(SelfServiceError::UnknownProduct);
+        }
+        self.record(Record {
+            event: Event::ProductSignIn,
+            result: "revoked",
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method: Some(client_id),
+            client,
+        })
+        .await;
+        Ok(())
     }
 
     /// Revokes one trusted device, or all of them when `device_id` is `None` (S29, S34).

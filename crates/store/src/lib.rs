@@ -31,7 +31,8 @@ pub use events::SecurityEvent;
 pub use flows::{AccountGuard, FlowCommit, FlowRow};
 pub use oidc_clients::ClientRow;
 pub use oidc_grants::{
-    AuthorizationRequestRow, CodeRow, GrantRow, NewCode, NewGrant, NewToken, TokenKind, TokenRow,
+    AuthorizationRequestRow, CodeRow, ConnectedProduct, GrantRow, NewCode, NewGrant, NewToken,
+    TokenKind, TokenRow,
 };
 pub use phones::PhoneRow;
 pub use registrations::RegistrationRow;

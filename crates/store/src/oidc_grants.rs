@@ -141,6 +141,17 @@ impl ConsumeError {
 pub(crate) const REVOKE_ACCOUNT_GRANTS: &str =
     "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL";
 
+/// A product holding live tokens of an account, for the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedProduct {
+    pub client_id: String,
+    pub name: String,
+    /// When the latest of its grants was given.
+    pub last_signed_in_at: i64,
+    /// Whether it holds a refresh token (it can act while the person is away).
+    pub offline: bool,
+}
+
 const GRANT_COLUMNS: &str = "g.id AS grant_id, g.client_id, g.account_id, a.email,
     a.disabled_at, g.scope AS grant_scope, g.nonce, g.auth_time, g.proof,
     g.expires_at AS grant_expires_at, g.revoked_at";
@@ -441,6 +452,59 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// The products that hold a live token of the account, latest first.
+    pub async fn list_connected_products(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<ConnectedProduct>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.name, MAX(g.created_at) AS last_at,
+                CAST(MAX(CASE WHEN t.kind = 'refresh' THEN 1 ELSE 0 END) AS BIGINT) AS offline
+             FROM oidc_grants g
+             JOIN oidc_clients c ON c.id = g.client_id
+             JOIN oidc_tokens t ON t.grant_id = g.id
+             WHERE g.account_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2
+               AND t.expires_at > $2 AND t.used_at IS NULL
+             GROUP BY c.id, c.name
+             ORDER BY last_at DESC, c.id",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ConnectedProduct {
+                    client_id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    last_signed_in_at: row.try_get("last_at")?,
+                    offline: row.try_get::<i64, _>("offline")? != 0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Ends every grant the account gave one product; the number ended.
+    pub async fn revoke_product_grants(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1
+             WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(client_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn find_consent(

@@ -128,6 +128,10 @@ pub fn router(
             get(pages::account::get_new_backup_code_file),
         )
         .route(
+            "/account/products/sign-out",
+            post(pages::account::post_sign_out_of_product),
+        )
+        .route(
             "/account/sessions/end-others",
             post(pages::account::post_end_other_sessions),
         )

@@ -112,3 +112,45 @@ async fn logout_without_a_session_goes_straight_back_and_a_cross_site_post_is_re
         .await;
     assert_eq!(forged.status, 403);
 }
+
+/// The account page lists the products holding a sign-in, and signing out of one there ends
+/// its tokens: it must send the person through the sign-in again.
+#[tokio::test]
+async fn signing_out_of_a_product_on_the_account_page_ends_its_tokens() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let shop = product(&app, "Shop", &[], ClientAuth::Basic).await;
+    let (browser, tokens, _) =
+        first_sign_in(&app, &shop, &["email", "offline_access"], "ann@example.com").await;
+    let account = browser.get("/account").await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("Products you're signed in to"));
+    assert!(
+        account.body.contains("<strong>Shop</strong>"),
+        "{}",
+        account.body
+    );
+    assert!(account.body.contains("stays signed in while you are away"));
+
+    let done = browser
+        .post(
+            "/account/products/sign-out",
+            &[("client_id", &shop.registered.client_id)],
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/account?notice=product-signed-out")
+    );
+    let refresh = tokens.refresh_token().expect("a refresh token");
+    assert!(
+        shop.refresh(refresh).await.is_err(),
+        "the refresh token ended"
+    );
+    assert!(shop.user_info(tokens.access_token()).await.is_err());
+    let account = browser.get("/account").await;
+    assert!(!account.body.contains("<strong>Shop</strong>"));
+    assert!(account.body.contains("Signed out of a product"));
+    // Gatehouse's own session is untouched.
+    assert_eq!(account.status, 200);
+}

@@ -919,3 +919,44 @@ pub async fn retired_keys_leave_the_jwks_after_their_grace_period(store: &Store)
     assert_eq!(store.find_authorization_code(&[1; 32]).await.unwrap(), None);
     assert!(!store.revoke_grant(&grant, NOW).await.unwrap());
 }
+
+/// The account page's products: one line per product with a live token; signing out of one
+/// ends all its grants and leaves the others.
+pub async fn connected_products_are_listed_once_and_signed_out_together(store: &Store) {
+    let grant = granted(store).await;
+    assert!(store
+        .list_connected_products("a1", NOW)
+        .await
+        .unwrap()
+        .is_empty());
+    let tokens = [token(80, TokenKind::Access), token(81, TokenKind::Refresh)];
+    store
+        .redeem_authorization_code(&[1; 32], &grant, NOW, &tokens)
+        .await
+        .unwrap();
+    let listed = store.list_connected_products("a1", NOW + 1).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].offline),
+        ("Notes", true)
+    );
+    assert_eq!(
+        store
+            .revoke_product_grants("a1", "c1", NOW + 2)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .list_connected_products("a1", NOW + 3)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .revoke_product_grants("a1", "c1", NOW + 4)
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -81,4 +81,5 @@ on_both_backends!(
     disabling_an_account_revokes_its_product_grants,
     an_authorization_request_yields_one_code,
     retired_keys_leave_the_jwks_after_their_grace_period,
+    connected_products_are_listed_once_and_signed_out_together,
 );

@@ -30,6 +30,7 @@ struct AccountPage<'a> {
     phone: Option<(String, bool)>,
     devices: Vec<DeviceLine>,
     sessions: Vec<SessionLine>,
+    products: Vec<ProductLine>,
     activity: Vec<ActivityLine>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
@@ -40,6 +41,13 @@ struct DeviceLine {
     browser: String,
     trusted_at: String,
     last_used: String,
+}
+
+struct ProductLine {
+    client_id: String,
+    name: String,
+    signed_in_at: String,
+    offline: bool,
 }
 
 struct SessionLine {
@@ -75,6 +83,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "device-revoked" => Some("That device will be asked for a code next time."),
         "devices-revoked" => Some("All your devices will be asked for a code next time."),
         "sessions-ended" => Some("Your other sessions were signed out."),
+        "product-signed-out" => Some("That product was signed out. It will ask you to sign in again."),
         "email-changed" => Some("Your email address was changed. We told your old address too."),
         "phone-added" => Some("Your phone is verified. Signing in now texts it a code. Trusted devices will be asked for a code again."),
         "phone-removed" => Some("Your phone was removed. It no longer receives codes."),
@@ -119,6 +128,9 @@ fn activity_label(event: &str, result: &str) -> String {
         ("email_changed", _) => "Email address changed",
         ("account_locked", _) => "Account locked after too many failed sign-ins",
         ("account_created", _) => "Account created",
+        ("product_sign_in", "revoked") => "Signed out of a product",
+        ("product_sign_in", _) => "Signed in to a product",
+        ("token_replayed", _) => "A product's access ended: one of its tokens was used twice",
         ("account_disabled", _) => "Account disabled by an administrator",
         ("account_enabled", _) => "Account enabled by an administrator",
         (other, result) => return format!("{other} ({result})"),
@@ -163,6 +175,16 @@ pub(crate) async fn account_page(
             current: s.current,
         })
         .collect();
+    let products = overview
+        .products
+        .iter()
+        .map(|p| ProductLine {
+            client_id: p.client_id.clone(),
+            name: p.name.clone(),
+            signed_in_at: format_utc(p.last_signed_in_at),
+            offline: p.offline,
+        })
+        .collect();
     let activity = overview
         .activity
         .iter()
@@ -186,6 +208,7 @@ pub(crate) async fn account_page(
                 .map(|p| (p.masked.clone(), p.verified)),
             devices,
             sessions,
+            products,
             activity,
             notice,
             error,
@@ -300,6 +323,33 @@ pub async fn post_revoke_devices(
     }
 }
 
+#[derive(Deserialize)]
+pub struct ProductForm {
+    client_id: String,
+}
+
+/// "Sign out of NAME": the product's tokens end; it must send the person to sign in again.
+pub async fn post_sign_out_of_product(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<ProductForm>,
+) -> Response {
+    let cookie = state
+        .cookies
+        .read(&headers, CookieName::Session)
+        .unwrap_or_default();
+    match state
+        .app
+        .sign_out_of_product(&cookie, &form.client_id, &client)
+        .await
+    {
+        Ok(()) => see_other("/account?notice=product-signed-out"),
+        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+    }
+}
+
 /// S33: sign out every other session.
 pub async fn post_end_other_sessions(
     State(state): State<AppState>,
@@ -331,7 +381,7 @@ async fn self_service_failure(
             see_other("/sign-in?return_to=/account&notice=reauthenticate")
         }
         SelfServiceError::NoPendingBackupCode => see_other("/account"),
-        SelfServiceError::UnknownDevice => {
+        SelfServiceError::UnknownDevice | SelfServiceError::UnknownProduct => {
             account_page(
                 state,
                 csrf,
