@@ -149,7 +149,7 @@ fn account_key(email: &str) -> String {
 
 /// IPv6 clients are counted per /64, the block one subscriber usually gets; counting each
 /// address would hand an attacker 2^64 budgets (S47).
-fn client_key(address: &str) -> String {
+pub(crate) fn client_key(address: &str) -> String {
     match address.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();

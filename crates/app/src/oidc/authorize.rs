@@ -43,6 +43,8 @@ pub enum Unanswerable {
     BadRedirectUri,
     /// The request waited too long for the sign-in, or was already answered.
     RequestGone,
+    /// This address left too many requests waiting for a sign-in lately.
+    TooManyRequests,
 }
 
 /// What the browser should do next.
@@ -78,6 +80,11 @@ struct ErrorReply {
 fn reply(error: &'static str, description: &'static str) -> ErrorReply {
     ErrorReply { error, description }
 }
+
+/// Requests waiting for a sign-in are rows anyone can create, so each client address (IPv6
+/// per /64) may leave this many per window; a person needs a handful.
+const WAITING_REQUESTS_PER_WINDOW: u32 = 300;
+const WAITING_REQUESTS_WINDOW_SECS: i64 = 10 * 60;
 
 /// The continuation of a request after the sign-in: a same-origin path (S37).
 pub fn continue_path(handle: &str) -> String {
@@ -198,6 +205,9 @@ impl Gatehouse {
                     .await;
             }
         }
+        if !self.may_leave_a_request_waiting(client_info, now).await? {
+            return Ok(AuthorizeOutcome::Refused(Unanswerable::TooManyRequests));
+        }
         self.inner
             .store
             .insert_authorization_request(&row)
@@ -214,6 +224,26 @@ impl Gatehouse {
                 login_hint: params.login_hint.clone(),
             },
         })
+    }
+
+    async fn may_leave_a_request_waiting(
+        &self,
+        client_info: &ClientInfo,
+        now: i64,
+    ) -> Result<bool, OidcError> {
+        let address = client_info.address.as_deref().unwrap_or("unknown");
+        let key = format!("authorize:{}", crate::sign_in::client_key(address));
+        Ok(self
+            .inner
+            .store
+            .take_from_window(
+                &key,
+                WAITING_REQUESTS_WINDOW_SECS,
+                WAITING_REQUESTS_PER_WINDOW,
+                now,
+            )
+            .await
+            .map_err(AppError::from)?)
     }
 
     /// Everything but the client and redirect URI, which are already checked.

@@ -2,7 +2,7 @@
 //! end-to-end tests cannot wait for (S39, S42, S43, S44).
 
 use crate::harness::{client, session_of, Harness, PASSWORD};
-use gatehouse_app::oidc::authorize::{AuthorizationParams, AuthorizeOutcome};
+use gatehouse_app::oidc::authorize::{AuthorizationParams, AuthorizeOutcome, Unanswerable};
 use gatehouse_app::oidc::clients::ClientRegistration;
 use gatehouse_app::oidc::tokens::{ClientCredentials, TokenError, TokenRequest};
 use gatehouse_app::sign_in::Progress;
@@ -247,4 +247,48 @@ async fn max_age_counts_from_the_sign_in() {
         .await
         .unwrap();
     code_of(recent_enough);
+}
+
+#[tokio::test]
+async fn one_address_cannot_leave_unlimited_requests_waiting() {
+    let h = Harness::new().await;
+    let p = product(&h, SigningAlgorithm::Rs256).await;
+    let from = |address: &str| gatehouse_app::ClientInfo {
+        address: Some(address.into()),
+        user_agent: None,
+    };
+    for _ in 0..300 {
+        let outcome = h
+            .app
+            .authorize(request(&p, "openid", None), None, &from("198.51.100.7"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, AuthorizeOutcome::SignIn { .. }),
+            "{outcome:?}"
+        );
+    }
+    let refused = h
+        .app
+        .authorize(request(&p, "openid", None), None, &from("198.51.100.7"))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        AuthorizeOutcome::Refused(Unanswerable::TooManyRequests)
+    );
+    // Another address is not affected, and the window passes.
+    let other = h
+        .app
+        .authorize(request(&p, "openid", None), None, &from("203.0.113.9"))
+        .await
+        .unwrap();
+    assert!(matches!(other, AuthorizeOutcome::SignIn { .. }));
+    h.clock.advance(10 * 60 + 1);
+    let later = h
+        .app
+        .authorize(request(&p, "openid", None), None, &from("198.51.100.7"))
+        .await
+        .unwrap();
+    assert!(matches!(later, AuthorizeOutcome::SignIn { .. }));
 }

@@ -85,20 +85,27 @@ fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
 /// "Returning you to …" page.
 fn respond(outcome: AuthorizeOutcome, after_form: bool, csrf: &str) -> Response {
     match outcome {
-        AuthorizeOutcome::Refused(reason) => error_page(
-            StatusCode::BAD_REQUEST,
-            match reason {
-                Unanswerable::UnknownClient => {
-                    "The product that sent you here is not registered with this Gatehouse, so you cannot sign in to it from here."
-                }
-                Unanswerable::BadRedirectUri => {
-                    "The product that sent you here gave an address to return to that is not registered for it, so Gatehouse will not send you there."
-                }
-                Unanswerable::RequestGone => {
-                    "This sign-in request has expired or was already used. Go back to the product and sign in again."
-                }
-            },
-        ),
+        AuthorizeOutcome::Refused(reason) => {
+            let (status, message) = match reason {
+                Unanswerable::UnknownClient => (
+                    StatusCode::BAD_REQUEST,
+                    "The product that sent you here is not registered with this Gatehouse, so you cannot sign in to it from here.",
+                ),
+                Unanswerable::BadRedirectUri => (
+                    StatusCode::BAD_REQUEST,
+                    "The product that sent you here gave an address to return to that is not registered for it, so Gatehouse will not send you there.",
+                ),
+                Unanswerable::RequestGone => (
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in request has expired or was already used. Go back to the product and sign in again.",
+                ),
+                Unanswerable::TooManyRequests => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many sign-in requests came from your network just now. Wait a few minutes, then go back to the product and try again.",
+                ),
+            };
+            error_page(status, message)
+        }
         AuthorizeOutcome::ToClient {
             location,
             client_name,
