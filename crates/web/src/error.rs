@@ -10,7 +10,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use gatehouse_app::oidc::tokens::TokenError;
-use gatehouse_app::oidc::OidcError;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_app::AppError;
 
@@ -118,13 +117,6 @@ pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
-/// A failure of the provider's pages.
-pub fn oidc_error(error: OidcError) -> Response {
-    match error {
-        OidcError::App(app) => app_error(app),
-    }
-}
-
 /// A failure of a JSON protocol endpoint: RFC 6749 §5.2's shape, never an HTML page.
 pub fn protocol_error(error: AppError) -> Response {
     let busy = matches!(error, AppError::Busy);
@@ -149,7 +141,7 @@ pub fn protocol_error(error: AppError) -> Response {
 /// when the client tried Basic.
 pub fn token_error(error: TokenError) -> Response {
     let error = match error {
-        TokenError::Oidc(OidcError::App(app)) => return protocol_error(app),
+        TokenError::App(app) => return protocol_error(app),
         other => other,
     };
     let description = error.to_string();
@@ -159,7 +151,7 @@ pub fn token_error(error: TokenError) -> Response {
         TokenError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
         TokenError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         TokenError::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
-        TokenError::Oidc(OidcError::App(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        TokenError::App(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     };
     let description = description
         .split_once(": ")

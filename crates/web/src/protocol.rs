@@ -97,15 +97,22 @@ fn form(headers: &HeaderMap, body: &Bytes) -> Result<HashMap<String, String>, To
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| TokenError::InvalidRequest("the body is not a valid form"))?;
-    let mut map = HashMap::new();
+    single_valued(body).ok_or(TokenError::InvalidRequest(
+        "the body is not a valid form, or a parameter was repeated",
+    ))
+}
+
+/// Form-encoded parameters, each at most once (RFC 6749 §3.1, §3.2: a repeated parameter is
+/// an error, and we will not guess which one counts).
+pub(crate) fn single_valued(encoded: &[u8]) -> Option<HashMap<String, String>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(encoded).ok()?;
+    let mut map = HashMap::with_capacity(pairs.len());
     for (name, value) in pairs {
         if map.insert(name, value).is_some() {
-            return Err(TokenError::InvalidRequest("a parameter was repeated"));
+            return None;
         }
     }
-    Ok(map)
+    Some(map)
 }
 
 /// RFC 6749 §2.3.1: HTTP Basic (each part form-encoded) or the body, never both.

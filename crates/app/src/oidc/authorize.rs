@@ -5,7 +5,7 @@
 //! Until the client and redirect URI are known good, nothing redirects (S38); afterwards
 //! every error goes back to the product as RFC 6749 §4.1.2.1 says.
 
-use super::{append_query, OidcError};
+use super::append_query;
 use crate::audit::{Event, Record};
 use crate::sessions::SignedIn;
 use crate::{AppError, ClientInfo, Gatehouse};
@@ -136,7 +136,7 @@ impl Gatehouse {
         params: AuthorizationParams,
         session_cookie: Option<&str>,
         client_info: &ClientInfo,
-    ) -> Result<AuthorizeOutcome, OidcError> {
+    ) -> Result<AuthorizeOutcome, AppError> {
         let client_id = params.client_id.as_deref().unwrap_or_default();
         let Some(client) = self.find_client(client_id).await? else {
             return Ok(AuthorizeOutcome::Refused(Unanswerable::UnknownClient));
@@ -208,11 +208,7 @@ impl Gatehouse {
         if !self.may_leave_a_request_waiting(client_info, now).await? {
             return Ok(AuthorizeOutcome::Refused(Unanswerable::TooManyRequests));
         }
-        self.inner
-            .store
-            .insert_authorization_request(&row)
-            .await
-            .map_err(AppError::from)?;
+        self.inner.store.insert_authorization_request(&row).await?;
         Ok(match session {
             Some(_) => AuthorizeOutcome::Consent {
                 handle: handle.as_str().to_string(),
@@ -230,7 +226,7 @@ impl Gatehouse {
         &self,
         client_info: &ClientInfo,
         now: i64,
-    ) -> Result<bool, OidcError> {
+    ) -> Result<bool, AppError> {
         let address = client_info.address.as_deref().unwrap_or("unknown");
         let key = format!("authorize:{}", crate::sign_in::client_key(address));
         Ok(self
@@ -242,8 +238,7 @@ impl Gatehouse {
                 WAITING_REQUESTS_PER_WINDOW,
                 now,
             )
-            .await
-            .map_err(AppError::from)?)
+            .await?)
     }
 
     /// Everything but the client and redirect URI, which are already checked.
@@ -341,7 +336,7 @@ impl Gatehouse {
         &self,
         request: &AuthorizationRequestRow,
         session_cookie: Option<&str>,
-    ) -> Result<Option<SignedIn>, OidcError> {
+    ) -> Result<Option<SignedIn>, AppError> {
         let Some(cookie) = session_cookie else {
             return Ok(None);
         };
@@ -369,7 +364,7 @@ impl Gatehouse {
         session: &SignedIn,
         request: &AuthorizationRequestRow,
         prompt_consent: bool,
-    ) -> Result<bool, OidcError> {
+    ) -> Result<bool, AppError> {
         if !client.third_party {
             return Ok(false);
         }
@@ -380,8 +375,7 @@ impl Gatehouse {
             .inner
             .store
             .find_consent(&session.account_id, &client.id)
-            .await
-            .map_err(AppError::from)?;
+            .await?;
         let covered = granted
             .as_deref()
             .and_then(|g| Scopes::parse(g).ok())
@@ -396,7 +390,7 @@ impl Gatehouse {
         handle: &str,
         session_cookie: Option<&str>,
         client_info: &ClientInfo,
-    ) -> Result<AuthorizeOutcome, OidcError> {
+    ) -> Result<AuthorizeOutcome, AppError> {
         let (request, client, session) = match self.resume(handle, session_cookie).await? {
             Ok(ready) => ready,
             Err(answer) => return Ok(answer),
@@ -428,7 +422,7 @@ impl Gatehouse {
         allow: bool,
         session_cookie: Option<&str>,
         client_info: &ClientInfo,
-    ) -> Result<AuthorizeOutcome, OidcError> {
+    ) -> Result<AuthorizeOutcome, AppError> {
         let (request, client, session) = match self.resume(handle, session_cookie).await? {
             Ok(ready) => ready,
             Err(answer) => return Ok(answer),
@@ -437,8 +431,7 @@ impl Gatehouse {
             self.inner
                 .store
                 .delete_authorization_request(&request.id_hash)
-                .await
-                .map_err(AppError::from)?;
+                .await?;
             return Ok(self.error_redirect(
                 &client,
                 &request.redirect_uri,
@@ -449,8 +442,7 @@ impl Gatehouse {
         self.inner
             .store
             .upsert_consent(&session.account_id, &client.id, &request.scope, self.now())
-            .await
-            .map_err(AppError::from)?;
+            .await?;
         self.issue_code(
             &client,
             &request,
@@ -467,7 +459,7 @@ impl Gatehouse {
         &self,
         handle: &str,
         session_cookie: Option<&str>,
-    ) -> Result<Result<(AuthorizationRequestRow, ClientRow, SignedIn), AuthorizeOutcome>, OidcError>
+    ) -> Result<Result<(AuthorizationRequestRow, ClientRow, SignedIn), AuthorizeOutcome>, AppError>
     {
         let Some((request, client)) = self.waiting_request(handle).await? else {
             return Ok(Err(AuthorizeOutcome::Refused(Unanswerable::RequestGone)));
@@ -484,7 +476,7 @@ impl Gatehouse {
     async fn waiting_request(
         &self,
         handle: &str,
-    ) -> Result<Option<(AuthorizationRequestRow, ClientRow)>, OidcError> {
+    ) -> Result<Option<(AuthorizationRequestRow, ClientRow)>, AppError> {
         let Some(token) = Token::parse(handle) else {
             return Ok(None);
         };
@@ -493,8 +485,7 @@ impl Gatehouse {
             .inner
             .store
             .find_authorization_request(&id_hash, self.now())
-            .await
-            .map_err(AppError::from)?
+            .await?
         else {
             return Ok(None);
         };
@@ -513,7 +504,7 @@ impl Gatehouse {
         waiting: Option<&[u8; 32]>,
         session: &SignedIn,
         client_info: &ClientInfo,
-    ) -> Result<AuthorizeOutcome, OidcError> {
+    ) -> Result<AuthorizeOutcome, AppError> {
         let now = self.now();
         let code = Token::generate();
         let grant = NewGrant {
@@ -543,7 +534,7 @@ impl Gatehouse {
             Err(StoreError::Conflict(_)) => {
                 return Ok(AuthorizeOutcome::Refused(Unanswerable::RequestGone))
             }
-            Err(other) => return Err(AppError::from(other).into()),
+            Err(other) => return Err(AppError::from(other)),
         }
         self.record(Record {
             event: Event::ProductSignIn,

@@ -1,7 +1,6 @@
 //! Registering products (`gatehouse client add|list|remove`). A confidential client's
 //! secret is 256 random bits, returned once and stored as its SHA-256 hash.
 
-use super::OidcError;
 use crate::{AppError, Gatehouse};
 use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_core::oidc::{RedirectUri, RedirectUriError};
@@ -149,12 +148,7 @@ impl Gatehouse {
         }
     }
 
-    pub(super) async fn find_client(&self, id: &str) -> Result<Option<ClientRow>, OidcError> {
-        Ok(self
-            .inner
-            .store
-            .find_client(id)
-            .await
-            .map_err(AppError::from)?)
+    pub(super) async fn find_client(&self, id: &str) -> Result<Option<ClientRow>, AppError> {
+        Ok(self.inner.store.find_client(id).await?)
     }
 }

@@ -4,7 +4,6 @@
 //! Decrypted keys are cached per `kid` (a key never changes once written); which key signs
 //! is read from the database at every issue, so a rotation on one node is followed by all.
 
-use super::OidcError;
 use crate::{AppError, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::jose::{self, SigningAlgorithm, SigningKey};
@@ -116,16 +115,15 @@ impl Gatehouse {
         &self,
         alg: SigningAlgorithm,
         claims: &Map<String, Value>,
-    ) -> Result<String, OidcError> {
+    ) -> Result<String, AppError> {
         let row = self
             .inner
             .store
             .find_active_signing_key(alg.as_str())
-            .await
-            .map_err(AppError::from)?
+            .await?
             .ok_or_else(|| AppError::unexpected(format!("no {} signing key", alg.as_str())))?;
         let key = self.open_signing_key(&row)?;
-        Ok(key.sign(claims).map_err(AppError::unexpected)?)
+        key.sign(claims).map_err(AppError::unexpected)
     }
 
     /// The claims of a token one of our keys signed (active or retired), or `None`. Expiry
@@ -133,20 +131,14 @@ impl Gatehouse {
     pub(super) async fn verify_our_jwt(
         &self,
         token: &str,
-    ) -> Result<Option<Map<String, Value>>, OidcError> {
+    ) -> Result<Option<Map<String, Value>>, AppError> {
         let Ok(parts) = jose::split(token) else {
             return Ok(None);
         };
         let Some(kid) = parts.kid() else {
             return Ok(None);
         };
-        let Some(row) = self
-            .inner
-            .store
-            .find_signing_key(kid)
-            .await
-            .map_err(AppError::from)?
-        else {
+        let Some(row) = self.inner.store.find_signing_key(kid).await? else {
             return Ok(None);
         };
         let key = self.open_signing_key(&row)?;

@@ -3,8 +3,8 @@
 //! `client_id`) names, or nowhere else (S37). Ending the session is a POST from a
 //! confirmation page (S35); this module only decides whether and where.
 
-use super::{append_query, OidcError};
-use crate::Gatehouse;
+use super::append_query;
+use crate::{AppError, Gatehouse};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,7 @@ pub enum LogoutOutcome {
 }
 
 impl Gatehouse {
-    pub async fn plan_logout(&self, params: &LogoutParams) -> Result<LogoutOutcome, OidcError> {
+    pub async fn plan_logout(&self, params: &LogoutParams) -> Result<LogoutOutcome, AppError> {
         let mut hinted_client = None;
         if let Some(hint) = params.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
             let claims = self.verify_our_jwt(hint).await?;

@@ -11,15 +11,9 @@ mod keys;
 pub mod logout;
 pub mod tokens;
 
-use crate::{AppError, Gatehouse};
+use crate::Gatehouse;
 use gatehouse_core::oidc::SUPPORTED_SCOPES;
 use serde_json::{json, Value};
-
-#[derive(Debug, thiserror::Error)]
-pub enum OidcError {
-    #[error(transparent)]
-    App(#[from] AppError),
-}
 
 /// `uri` with `pairs` added to its query, form-encoded.
 pub(crate) fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {

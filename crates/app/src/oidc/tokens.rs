@@ -7,7 +7,6 @@
 //! enabled (S33, S49). None of this waits behind password hashing: client secrets and
 //! tokens are 256-bit random values, checked by SHA-256.
 
-use super::OidcError;
 use crate::audit::{Event, Record};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::jose::SigningAlgorithm;
@@ -54,12 +53,12 @@ pub enum TokenError {
     #[error("invalid_scope")]
     InvalidScope,
     #[error(transparent)]
-    Oidc(#[from] OidcError),
+    App(#[from] AppError),
 }
 
-impl From<AppError> for TokenError {
-    fn from(error: AppError) -> Self {
-        Self::Oidc(error.into())
+impl From<gatehouse_store::StoreError> for TokenError {
+    fn from(error: gatehouse_store::StoreError) -> Self {
+        Self::App(error.into())
     }
 }
 
@@ -131,7 +130,7 @@ impl Gatehouse {
             }
             Some("refresh_token") => {
                 let client = self.authenticate_client(credentials).await?;
-                self.refresh(&client, request).await
+                self.refresh(&client, request, client_info).await
             }
             None => Err(TokenError::InvalidRequest("grant_type is required")),
             Some(_) => Err(TokenError::UnsupportedGrantType),
@@ -154,13 +153,7 @@ impl Gatehouse {
         };
         let code_hash = code.hash().0;
         let now = self.now();
-        let Some(found) = self
-            .inner
-            .store
-            .find_authorization_code(&code_hash)
-            .await
-            .map_err(AppError::from)?
-        else {
+        let Some(found) = self.inner.store.find_authorization_code(&code_hash).await? else {
             return Err(unknown);
         };
         if found.grant.client_id != client.id {
@@ -192,7 +185,7 @@ impl Gatehouse {
                 ))
             }
         }
-        let scopes = Scopes::parse(&found.grant.scope).map_err(|_| unknown_scope())?;
+        let scopes = Scopes::parse(&found.grant.scope).map_err(|_| TokenError::InvalidScope)?;
         let (tokens, access, refresh) = self.new_tokens(&found.grant, &scopes, now);
         match self
             .inner
@@ -209,7 +202,7 @@ impl Gatehouse {
                     "the code is unknown, used or expired",
                 ));
             }
-            Err(other) => return Err(AppError::from(other).into()),
+            Err(other) => return Err(other.into()),
         }
         self.token_response(client, &found.grant, scopes, access, refresh, now)
             .await
@@ -219,6 +212,7 @@ impl Gatehouse {
         &self,
         client: &ClientRow,
         request: &TokenRequest,
+        client_info: &ClientInfo,
     ) -> Result<TokenResponse, TokenError> {
         let presented = request
             .refresh_token
@@ -230,13 +224,7 @@ impl Gatehouse {
         };
         let old_hash = token.hash().0;
         let now = self.now();
-        let Some(found) = self
-            .inner
-            .store
-            .find_token(&old_hash)
-            .await
-            .map_err(AppError::from)?
-        else {
+        let Some(found) = self.inner.store.find_token(&old_hash).await? else {
             return Err(invalid());
         };
         if found.kind != TokenKind::Refresh || found.grant.client_id != client.id {
@@ -244,14 +232,14 @@ impl Gatehouse {
         }
         if found.used_at.is_some() {
             // S44: a rotated-away token came back: revoke the whole family.
-            self.revoke_replayed_grant(&found.grant, "refresh_token", &ClientInfo::default())
+            self.revoke_replayed_grant(&found.grant, "refresh_token", client_info)
                 .await?;
             return Err(invalid());
         }
         if !found.is_live(now) {
             return Err(invalid());
         }
-        let granted = Scopes::parse(&found.scope).map_err(|_| unknown_scope())?;
+        let granted = Scopes::parse(&found.scope).map_err(|_| TokenError::InvalidScope)?;
         let scopes = match request.scope.as_deref() {
             None => granted,
             Some(text) => Scopes::parse(text)
@@ -268,11 +256,11 @@ impl Gatehouse {
         {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                self.revoke_replayed_grant(&found.grant, "refresh_token", &ClientInfo::default())
+                self.revoke_replayed_grant(&found.grant, "refresh_token", client_info)
                     .await?;
                 return Err(invalid());
             }
-            Err(other) => return Err(AppError::from(other).into()),
+            Err(other) => return Err(other.into()),
         }
         self.token_response(client, &found.grant, scopes, access, refresh, now)
             .await
@@ -333,7 +321,7 @@ impl Gatehouse {
         grant: &GrantRow,
         scopes: &Scopes,
         now: i64,
-    ) -> Result<String, OidcError> {
+    ) -> Result<String, AppError> {
         let proof = Proof::parse(&grant.proof)
             .ok_or_else(|| AppError::unexpected(format!("unknown proof {}", grant.proof)))?;
         let mut claims = Map::new();
@@ -413,13 +401,7 @@ impl Gatehouse {
             return Ok(());
         };
         let hash = token.hash().0;
-        let Some(found) = self
-            .inner
-            .store
-            .find_token(&hash)
-            .await
-            .map_err(AppError::from)?
-        else {
+        let Some(found) = self.inner.store.find_token(&hash).await? else {
             return Ok(());
         };
         if found.grant.client_id != client.id {
@@ -431,15 +413,9 @@ impl Gatehouse {
                 self.inner
                     .store
                     .revoke_grant(&found.grant.id, self.now())
-                    .await
-                    .map_err(AppError::from)?;
+                    .await?;
             }
-            TokenKind::Access => self
-                .inner
-                .store
-                .delete_token(&hash)
-                .await
-                .map_err(AppError::from)?,
+            TokenKind::Access => self.inner.store.delete_token(&hash).await?,
         }
         Ok(())
     }
@@ -454,12 +430,7 @@ impl Gatehouse {
         let Some(token) = Token::parse(presented) else {
             return Ok(Introspection::Inactive);
         };
-        let found = self
-            .inner
-            .store
-            .find_token(&token.hash().0)
-            .await
-            .map_err(AppError::from)?;
+        let found = self.inner.store.find_token(&token.hash().0).await?;
         Ok(match found {
             Some(t) if t.is_live(self.now()) && t.grant.client_id == client.id => {
                 Introspection::Active {
@@ -477,8 +448,4 @@ impl Gatehouse {
             _ => Introspection::Inactive,
         })
     }
-}
-
-fn unknown_scope() -> TokenError {
-    TokenError::InvalidScope
 }

@@ -10,7 +10,8 @@ use super::render;
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{error_page, oidc_error, see_other};
+use crate::error::{app_error, error_page, see_other};
+use crate::protocol::single_valued;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, RawQuery, State};
@@ -20,7 +21,6 @@ use axum::Extension;
 use gatehouse_app::oidc::authorize::{AuthorizationParams, AuthorizeOutcome, Unanswerable};
 use gatehouse_app::oidc::logout::{LogoutOutcome, LogoutParams};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 #[derive(Template)]
 #[template(path = "oidc_returning.html")]
@@ -61,20 +61,6 @@ fn describe_scope(scope: &str) -> Option<&'static str> {
         "offline_access" => Some("To keep you signed in while you are away"),
         _ => None,
     }
-}
-
-/// The query as pairs; a parameter given twice makes the request unanswerable (RFC 6749
-/// §3.1: "MUST NOT be included more than once"), and we will not guess which one counts.
-fn single_valued(query: Option<&str>) -> Option<HashMap<String, String>> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.unwrap_or_default()).ok()?;
-    let mut map = HashMap::new();
-    for (name, value) in pairs {
-        if map.insert(name, value).is_some() {
-            return None;
-        }
-    }
-    Some(map)
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
@@ -153,7 +139,7 @@ pub async fn get_authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(mut query) = single_valued(query.as_deref()) else {
+    let Some(mut query) = single_valued(query.unwrap_or_default().as_bytes()) else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "The sign-in request from the product was malformed (a parameter was repeated).",
@@ -183,7 +169,7 @@ pub async fn get_authorize(
         .await
     {
         Ok(outcome) => respond(outcome, false, &csrf.0),
-        Err(error) => oidc_error(error),
+        Err(error) => app_error(error),
     }
 }
 
@@ -208,7 +194,7 @@ pub async fn get_continue(
         .await
     {
         Ok(outcome) => respond(outcome, true, &csrf.0),
-        Err(error) => oidc_error(error),
+        Err(error) => app_error(error),
     }
 }
 
@@ -234,7 +220,7 @@ pub async fn post_consent(
         .await
     {
         Ok(outcome) => respond(outcome, true, &csrf.0),
-        Err(error) => oidc_error(error),
+        Err(error) => app_error(error),
     }
 }
 
@@ -269,7 +255,7 @@ async fn plan_logout(
             redirect,
             client_name,
         }) => Ok((redirect, client_name)),
-        Err(error) => Err(oidc_error(error)),
+        Err(error) => Err(app_error(error)),
     }
 }
 
