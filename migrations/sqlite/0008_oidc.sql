@@ -1,12 +1,12 @@
 -- The OpenID Connect provider (SECURITY.md S37-S45). Tokens, codes and client secrets are
 -- stored only as SHA-256 hashes; signing keys only sealed under the master key.
 
--- Products. Redirect URIs are newline-separated and matched exactly (S38).
+-- Products. Redirect URIs are newline-separated and matched exactly (S38). A product
+-- without a secret_hash is a public client, which must use PKCE (S40).
 CREATE TABLE oidc_clients (
     id                        TEXT PRIMARY KEY,
     name                      TEXT NOT NULL,
     secret_hash               BLOB,
-    is_public                 BIGINT NOT NULL,
     third_party               BIGINT NOT NULL,
     signing_alg               TEXT NOT NULL,
     redirect_uris             TEXT NOT NULL,

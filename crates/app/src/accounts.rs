@@ -4,6 +4,7 @@ use crate::audit::{Event, Record};
 use crate::sign_in::second_step_key;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::{AccountId, Email, Password, PasswordError};
+use gatehouse_delivery::{authenticator_removed_notice, phone_changed_notice, OutgoingMail};
 use gatehouse_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,19 +131,44 @@ impl Gatehouse {
     }
 
     /// For someone who lost both their second factor and their backup code: removes the
-    /// authenticator app and the phone and revokes every trusted device, so the next
-    /// sign-in e-mails a code again. The owner is told.
+    /// authenticator app and the phone and revokes every trusted device, in one transaction
+    /// (S53), so the next sign-in e-mails a code again. The event and the owner's notices
+    /// name what was actually removed (S51, S52).
     pub async fn reset_second_factor(&self, email: &str) -> Result<AccountSummary, AccountError> {
         let row = self.find_by_email(email).await?;
-        let now = self.now();
-        self.inner.store.delete_totp(&row.id, now).await?;
-        self.inner.store.delete_phone(&row.id, now).await?;
-        self.admin_event(Event::SecondFactorReset, &row.id, &row.email)
-            .await;
+        let removed = self
+            .inner
+            .store
+            .remove_second_factors(&row.id, self.now())
+            .await?;
+        let (event, result) = match (removed.authenticator, removed.phone) {
+            (true, true) => (Event::SecondFactorReset, "success"),
+            (true, false) => (Event::AuthenticatorRemoved, "success"),
+            (false, true) => (Event::PhoneRemoved, "success"),
+            // Nothing was in use; the trusted devices were still revoked.
+            (false, false) => (Event::TrustedDevice, "all_revoked"),
+        };
+        self.record(Record {
+            event,
+            result,
+            account_id: Some(&row.id),
+            email: Some(&row.email),
+            method: None,
+            client: &operator(),
+        })
+        .await;
         if let Ok(address) = Email::parse(&row.email) {
-            let notice = gatehouse_delivery::authenticator_removed_notice(&address);
-            if let Err(error) = self.inner.mailer.send(&notice).await {
-                tracing::error!(%error, "could not send the second-factor reset notice");
+            let mut notices: Vec<OutgoingMail> = Vec::new();
+            if removed.authenticator {
+                notices.push(authenticator_removed_notice(&address));
+            }
+            if removed.phone {
+                notices.push(phone_changed_notice(&address, false));
+            }
+            for notice in notices {
+                if let Err(error) = self.inner.mailer.send(&notice).await {
+                    tracing::error!(%error, "could not send the second-factor reset notice");
+                }
             }
         }
         self.show_account(&row.email).await
@@ -167,7 +193,9 @@ impl Gatehouse {
         let store = &self.inner.store;
         Ok(AccountSummary {
             active_backup_codes: store.count_active_backup_codes(&row.id).await?,
-            live_sessions: store.count_live_sessions(&row.id, self.now()).await?,
+            live_sessions: store
+                .count_live_sessions(&row.id, self.inner.settings.session_idle_secs, self.now())
+                .await?,
             failed_password_attempts: store
                 .find_failure_record(&format!("account:{}", row.email))
                 .await?

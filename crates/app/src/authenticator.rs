@@ -11,7 +11,7 @@ use crate::sessions::SignedIn;
 use crate::sign_in::second_step_key;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::totp::{self, TotpSecret};
-use gatehouse_core::{Admission, Email, LockoutPolicy};
+use gatehouse_core::{Admission, Email, LockoutPolicy, OtpCode};
 use gatehouse_delivery::{authenticator_added_notice, authenticator_removed_notice, OutgoingMail};
 use gatehouse_store::StoreError;
 
@@ -96,7 +96,7 @@ impl Gatehouse {
         session_cookie: &str,
     ) -> Result<PendingAuthenticator, AuthenticatorError> {
         let session = self.recent_session(session_cookie).await?;
-        let secret = self.pending_secret(&session.account_id).await?;
+        let (secret, _) = self.pending_secret(&session.account_id).await?;
         Ok(PendingAuthenticator {
             secret: secret.to_base32_grouped(),
             uri: secret.otpauth_uri(ISSUER, &session.email),
@@ -104,7 +104,8 @@ impl Gatehouse {
     }
 
     /// Finishes the enrolment with a code from the app (S18). Wrong codes count against the
-    /// account's second-step budget (S19).
+    /// account's second-step budget (S19); a code that is not six digits is refused before
+    /// any check is counted, as at sign-in (both parse with `OtpCode::parse`).
     pub async fn confirm_authenticator(
         &self,
         session_cookie: &str,
@@ -112,16 +113,19 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<(), AuthenticatorError> {
         let session = self.recent_session(session_cookie).await?;
-        let secret = self.pending_secret(&session.account_id).await?;
+        let (secret, sealed) = self.pending_secret(&session.account_id).await?;
+        let code = OtpCode::parse(code).map_err(|_| AuthenticatorError::WrongCode)?;
         self.claim_second_step(&session.account_id).await?;
         let now = self.now();
-        let Some(step) = totp::verify(&secret, code, now, None) else {
+        let Some(step) = totp::verify(&secret, &code, now, None) else {
             return Err(AuthenticatorError::WrongCode);
         };
+        // Confirms the very secret the code was checked against: an enrolment restarted in
+        // another window meanwhile has a secret no code has proved yet.
         if !self
             .inner
             .store
-            .confirm_totp(&session.account_id, step, now)
+            .confirm_totp(&session.account_id, &sealed, step, now)
             .await?
         {
             return Err(AuthenticatorError::NotStarted);
@@ -170,7 +174,7 @@ impl Gatehouse {
     pub(crate) async fn check_authenticator_code(
         &self,
         account_id: &str,
-        code: &str,
+        code: &OtpCode,
         now: i64,
     ) -> Result<Option<i64>, AppError> {
         let Some(row) = self.inner.store.find_totp(account_id).await? else {
@@ -185,10 +189,16 @@ impl Gatehouse {
         Ok(totp::verify(&secret, code, now, row.last_used_step))
     }
 
-    async fn pending_secret(&self, account_id: &str) -> Result<TotpSecret, AuthenticatorError> {
+    /// The enrolment in progress: its secret, and the sealed form it is stored in (which
+    /// pins the confirmation to this secret).
+    async fn pending_secret(
+        &self,
+        account_id: &str,
+    ) -> Result<(TotpSecret, Vec<u8>), AuthenticatorError> {
         match self.inner.store.find_totp(account_id).await? {
             Some(row) if row.confirmed_at.is_none() => self
                 .open_secret(&row.secret_sealed, account_id)
+                .map(|secret| (secret, row.secret_sealed))
                 .ok_or(AuthenticatorError::NotStarted),
             Some(_) => Err(AuthenticatorError::AlreadySetUp),
             None => Err(AuthenticatorError::NotStarted),

@@ -3,9 +3,10 @@
 //! belongs to another account gets the same pages but can never complete (S46).
 
 use crate::audit::{Event, Record};
+use crate::sign_in::{second_step_key, Claim, SignInError};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
-use gatehouse_core::{Email, OtpCode};
+use gatehouse_core::{Email, LockoutPolicy, OtpCode};
 use gatehouse_delivery::{email_change_code, email_changed_notice};
 use gatehouse_store::StoreError;
 
@@ -45,7 +46,8 @@ fn context(account_id: &str) -> String {
 }
 
 impl Gatehouse {
-    /// Sends a code to the new address (or, when it is taken, nothing it could use).
+    /// Sends a code to the new address (or, when it is taken or the hourly budget of codes
+    /// is spent, nothing it could use).
     pub async fn start_email_change(
         &self,
         session_cookie: &str,
@@ -57,6 +59,18 @@ impl Gatehouse {
             return Err(EmailChangeError::Unchanged);
         }
         let now = self.now();
+        // The window is asked first: a refused start must not hand out a fresh code with a
+        // fresh row of five guesses.
+        let limited = !self
+            .inner
+            .store
+            .take_from_window(
+                &format!("codes:{}", session.account_id),
+                3600,
+                self.inner.settings.codes_per_account_per_hour,
+                now,
+            )
+            .await?;
         let taken = self
             .inner
             .store
@@ -68,24 +82,16 @@ impl Gatehouse {
             &self.inner.keys.code_mac_key(),
             &context(&session.account_id),
         );
+        // A taken address, or a start the window refused, gets a change that can never
+        // complete: the same pages, nothing usable (S46).
         self.inner
             .store
             .insert_email_change(
                 &session.account_id,
                 new_email.as_str(),
                 &code_hash,
-                taken,
+                taken || limited,
                 now + CODE_LIFETIME_SECS,
-            )
-            .await?;
-        let limited = !self
-            .inner
-            .store
-            .take_from_window(
-                &format!("codes:{}", session.account_id),
-                3600,
-                self.inner.settings.codes_per_account_per_hour,
-                now,
             )
             .await?;
         if !taken && !limited {
@@ -143,6 +149,19 @@ impl Gatehouse {
         if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
             return Err(EmailChangeError::TooManyAttempts);
         }
+        // Five guesses per code are not enough: starting again makes a new code. Every guess
+        // also takes a unit of the account's second-step budget, which only a success
+        // resets, like the sign-in's codes (S10, S19, S48).
+        let budget = second_step_key(&session.account_id);
+        match self
+            .claim_attempt(&budget, LockoutPolicy::SECOND_STEP)
+            .await
+        {
+            Ok(Claim::Granted) => {}
+            Ok(Claim::Refused) => return Err(EmailChangeError::TooManyAttempts),
+            Err(SignInError::App(app)) => return Err(app.into()),
+            Err(other) => return Err(AppError::unexpected(other).into()),
+        }
         if !self
             .inner
             .store
@@ -163,6 +182,7 @@ impl Gatehouse {
             .store
             .complete_email_change(&session.account_id, &row.new_email, now)
             .await?;
+        self.inner.store.reset_failures(&budget).await?;
         self.record(Record {
             event: Event::EmailChanged,
             result: "success",

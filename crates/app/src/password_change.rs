@@ -4,9 +4,10 @@
 //! trusted devices, sign-ins in progress) ends in the same transaction. The owner is told.
 
 use crate::audit::{Event, Record};
+use crate::sign_in::SignInError;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::password::PasswordHashString;
-use gatehouse_core::{Admission, Email, LockoutPolicy, Password, PasswordError};
+use gatehouse_core::{Email, Password, PasswordError};
 use gatehouse_delivery::password_changed_notice;
 use gatehouse_store::StoreError;
 
@@ -56,28 +57,29 @@ impl Gatehouse {
         let email = Email::parse(&account.email).map_err(|_| PasswordChangeError::NotSignedIn)?;
         let new = Password::parse_new(new, &email)?;
 
-        // The current password is a guess like any other: claimed before it is checked.
-        let key = format!("account:{}", account.email);
-        let now = self.now();
-        let seen = self.inner.store.find_failure_record(&key).await?;
-        let admitted = LockoutPolicy::ACCOUNT.admit(seen, now) == Admission::Allowed
-            && self
-                .inner
-                .store
-                .claim_attempt(&key, seen, false, now)
-                .await?;
-        let current_ok = match Password::parse(current) {
-            Ok(current) => {
+        // The current password is a guess like any other: claimed before it is checked, on
+        // the same account and address budgets as the sign-in (S47), and a failure counts
+        // towards the lock and its notice like one (S52).
+        let admitted = self
+            .claim_password_attempt(&account.email, client)
+            .await
+            .map_err(unexpected)?;
+        let current = Password::parse(current).ok();
+        let current_ok = match (&current, admitted) {
+            (Some(current), true) => {
                 let stored = PasswordHashString(account.password_hash.clone());
                 self.inner
                     .hashing
-                    .verify(current, stored)
+                    .verify(current.clone(), stored)
                     .await
                     .map_err(AppError::from)?
             }
-            Err(_) => false,
+            _ => false,
         };
-        if !(admitted && current_ok) {
+        let Some(current) = current.filter(|_| current_ok) else {
+            self.password_failed(&account.email, Some(&account.id), admitted, client)
+                .await
+                .map_err(unexpected)?;
             self.record(Record {
                 event: Event::PasswordChanged,
                 result: "failure",
@@ -88,18 +90,11 @@ impl Gatehouse {
             })
             .await;
             return Err(PasswordChangeError::WrongCurrentPassword);
-        }
-        self.inner.store.reset_failures(&key).await?;
-        let unchanged = self
-            .inner
-            .hashing
-            .verify(
-                new.clone(),
-                PasswordHashString(account.password_hash.clone()),
-            )
+        };
+        self.password_succeeded(&account.email, client)
             .await
-            .map_err(AppError::from)?;
-        if unchanged {
+            .map_err(unexpected)?;
+        if new.same_as(&current) {
             return Err(PasswordChangeError::Unchanged);
         }
         let hash = self.inner.hashing.hash(new).await.map_err(AppError::from)?;
@@ -131,5 +126,13 @@ impl Gatehouse {
             tracing::error!(%error, "could not send the password-changed notice");
         }
         Ok(())
+    }
+}
+
+/// The sign-in's guess counting fails only when the database does.
+fn unexpected(error: SignInError) -> PasswordChangeError {
+    match error {
+        SignInError::App(app) => PasswordChangeError::App(app),
+        other => PasswordChangeError::App(AppError::unexpected(other)),
     }
 }

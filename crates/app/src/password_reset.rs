@@ -8,7 +8,7 @@ use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{Email, Password, PasswordError, Token};
 use gatehouse_delivery::{password_reset_link, password_reset_notice};
-use gatehouse_store::StoreError;
+use gatehouse_store::{AccountRow, StoreError};
 
 pub const RESET_LIFETIME_SECS: i64 = 60 * 60;
 /// Reset mails per address per hour (S9's "no mail bombing" applies to links too).
@@ -63,6 +63,27 @@ impl Gatehouse {
         let Some(account) = account.filter(|a| a.disabled_at.is_none() && allowed) else {
             return Ok(());
         };
+        // Everything an existing account adds happens in the background, so the answer
+        // comes after the same work whether or not the address has an account (S46).
+        let this = self.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = this.send_reset_link(&account, &email, now, &client).await {
+                tracing::error!(%error, "could not issue a password reset link");
+            }
+        });
+        Ok(())
+    }
+
+    /// Stores a new link for the account, records it and mails it; the link is stored
+    /// before it is sent, so it works as soon as it arrives.
+    async fn send_reset_link(
+        &self,
+        account: &AccountRow,
+        email: &Email,
+        now: i64,
+        client: &ClientInfo,
+    ) -> Result<(), AppError> {
         let token = Token::generate();
         self.inner
             .store
@@ -88,14 +109,8 @@ impl Gatehouse {
             client,
         })
         .await;
-        // In the background: waiting for SMTP only for real accounts would time-tell (S46).
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mail = password_reset_link(&email, &link, RESET_LIFETIME_SECS / 60);
-            if let Err(error) = this.inner.mailer.send(&mail).await {
-                tracing::error!(%error, "could not send a password reset link");
-            }
-        });
+        let mail = password_reset_link(email, &link, RESET_LIFETIME_SECS / 60);
+        self.inner.mailer.send(&mail).await?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 
 use crate::audit::{Event, Record};
 use crate::sessions::SignedIn;
+use crate::sign_in::client_key;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::phone::mask_last_digits;
@@ -232,7 +233,9 @@ impl Gatehouse {
         if !self
             .inner
             .store
-            .verify_phone(&session.account_id, now)
+            // Only the number whose code was just checked (S13): one entered meanwhile in
+            // another window has a code of its own.
+            .verify_phone(&session.account_id, stored, now)
             .await?
         {
             return Err(PhoneError::NotStarted);
@@ -281,7 +284,8 @@ impl Gatehouse {
         if let (true, Some(address)) = (allowed, &client.address) {
             allowed = store
                 .take_from_window(
-                    &format!("sms-client:{address}"),
+                    // Per /64 for IPv6, like every per-address limit (S47).
+                    &format!("sms-{}", client_key(address)),
                     3600,
                     settings.sms_per_client_per_hour,
                     now,

@@ -138,7 +138,7 @@ impl StepOutcome {
 }
 
 /// The outcome of claiming an attempt from a budget.
-enum Claim {
+pub(crate) enum Claim {
     Granted,
     Refused,
 }
@@ -284,16 +284,7 @@ impl Gatehouse {
                 return Err(SignInError::InvalidCredentials);
             }
         };
-        self.inner
-            .store
-            .reset_failures(&account_key(&row.email))
-            .await?;
-        if let Some(address) = &client.address {
-            self.inner
-                .store
-                .refund_attempt(&client_key(address))
-                .await?;
-        }
+        self.password_succeeded(&row.email, client).await?;
         self.upgrade_hash_if_weak(&account.id, &account.password_hash, password);
         let account_id = AccountId::parse(&account.id).ok_or(SignInError::NoSignIn)?;
         let trusted_device = match trust_cookie.and_then(Token::parse) {
@@ -328,7 +319,7 @@ impl Gatehouse {
             // The password just checked must still be the account's when this commits (S6).
             account_guard: Some(AccountGuard {
                 account_id: account.id.clone(),
-                password_hash: Some(account.password_hash.clone()),
+                password_hash: Some(PasswordHashString(account.password_hash.clone())),
             }),
             ..FlowCommit::default()
         };
@@ -392,7 +383,7 @@ impl Gatehouse {
                 }
             }
             SecondStepMethod::Totp => self
-                .check_authenticator_code(&account_id, code.expose(), now)
+                .check_authenticator_code(&account_id, &code, now)
                 .await?
                 .map(Some)
                 .ok_or(SignInError::WrongCode),
@@ -501,7 +492,7 @@ impl Gatehouse {
             .store
             .find_backup_code_status(&account_id, &code.hash())
             .await?;
-        if status.as_deref() != Some("active") {
+        if status != Some(gatehouse_core::BackupCodeStatus::Active) {
             let error = SignInError::WrongBackupCode;
             return Err(self
                 .second_step_failed(row, flow, &account_id, "backup_code", error, client)
@@ -559,7 +550,12 @@ impl Gatehouse {
     ) -> Result<(), SignInError> {
         let (row, flow, account_id) = self.load_second_step(flow_token).await?;
         let now = self.now();
-        let allowed =
+        let method = flow.method.unwrap_or(SecondStepMethod::EmailCode);
+        // An app's code is never sent: a code mailed now could not be accepted and would only
+        // spend the account's hourly budget (S9). The page offers no "Resend" for it.
+        let allowed = if method == SecondStepMethod::Totp {
+            Err(SignInError::ResendLimit)
+        } else {
             may_send_code(row.codes_sent, row.last_code_sent_at, now).map_err(|refused| {
                 match refused {
                     ResendRefused::TooSoon { retry_after_secs } => {
@@ -567,11 +563,11 @@ impl Gatehouse {
                     }
                     ResendRefused::TooMany => SignInError::ResendLimit,
                 }
-            });
+            })
+        };
         let mut next_row = row_for(&row, &flow);
         let mail = match allowed {
             Ok(()) => {
-                let method = flow.method.unwrap_or(SecondStepMethod::EmailCode);
                 self.prepare_code(&mut next_row, &row.email, &account_id, method)
                     .await?
             }
@@ -583,7 +579,7 @@ impl Gatehouse {
                 result: "refused",
                 account_id: Some(&account_id),
                 email: Some(&row.email),
-                method: Some(Proof::EmailCode.as_str()),
+                method: Some(method.as_str()),
                 client,
             })
             .await;
@@ -620,7 +616,7 @@ impl Gatehouse {
         let mut commit = FlowCommit {
             now,
             expected_version: row.version,
-            confirm_backup_codes_of_flow: true,
+            confirm_backup_codes_of_flow: Some(account_id.clone()),
             ..FlowCommit::default()
         };
         let next_row = row_for(&row, &next);
@@ -633,7 +629,7 @@ impl Gatehouse {
                 if self
                     .inner
                     .store
-                    .count_pending_backup_codes_of_flow(&row.id)
+                    .count_pending_backup_codes_of_flow(&account_id, &row.id)
                     .await?
                     == 0 =>
             {
@@ -702,7 +698,11 @@ impl Gatehouse {
     /// Claims one attempt from a budget before the guess is evaluated (S48). Losing a race
     /// to a parallel claim is retried a few times, so two people behind one address signing
     /// in at the same moment are not refused; a policy refusal is final.
-    async fn claim_attempt(&self, key: &str, policy: LockoutPolicy) -> Result<Claim, SignInError> {
+    pub(crate) async fn claim_attempt(
+        &self,
+        key: &str,
+        policy: LockoutPolicy,
+    ) -> Result<Claim, SignInError> {
         for _ in 0..CLAIM_RETRIES {
             let now = self.now();
             let seen = self.inner.store.find_failure_record(key).await?;
@@ -726,7 +726,24 @@ impl Gatehouse {
     /// the account's. When the account refuses, the address unit is given back, and when the
     /// address refuses the account is not touched: a busy shared address can slow people
     /// down but never pushes anyone's account towards its lock.
-    async fn claim_password_attempt(
+    /// A right password: the account's run of failures ends, and the address gets its unit
+    /// back (S47).
+    pub(crate) async fn password_succeeded(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SignInError> {
+        self.inner.store.reset_failures(&account_key(email)).await?;
+        if let Some(address) = &client.address {
+            self.inner
+                .store
+                .refund_attempt(&client_key(address))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn claim_password_attempt(
         &self,
         email: &str,
         client: &ClientInfo,
@@ -843,7 +860,7 @@ impl Gatehouse {
         error
     }
 
-    async fn password_failed(
+    pub(crate) async fn password_failed(
         &self,
         email: &str,
         account_id: Option<&str>,

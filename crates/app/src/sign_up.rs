@@ -4,15 +4,23 @@
 //! registration that can never complete, and its owner a notice instead of a code.
 
 use crate::audit::{Event, Record};
+use crate::sign_in::{Claim, SignInError};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::ids::new_id;
-use gatehouse_core::{AccountId, Email, OtpCode, Password, PasswordError, Token};
+use gatehouse_core::{AccountId, Email, LockoutPolicy, OtpCode, Password, PasswordError, Token};
 use gatehouse_delivery::{sign_up_code, sign_up_taken_notice};
 use gatehouse_store::{RegistrationRow, StoreError};
 
 /// Sign-up mails per address per hour.
 const SIGN_UPS_PER_HOUR: u32 = 3;
+
+/// Every guess at a sign-up code for an address, across all its registrations, counts here
+/// (S10, S48); it ends in a hard limit, like an account's second step, and only the account
+/// being created resets it.
+fn guess_key(email: &str) -> String {
+    format!("signup-guess:{email}")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignUpError {
@@ -68,6 +76,18 @@ impl Gatehouse {
             .hash(password)
             .await
             .map_err(AppError::from)?;
+        // The window is asked first: a refused start gets a registration that can never
+        // complete, not a fresh code with five fresh guesses.
+        let may_send = self
+            .inner
+            .store
+            .take_from_window(
+                &format!("signup:{}", email.as_str()),
+                3600,
+                SIGN_UPS_PER_HOUR,
+                now,
+            )
+            .await?;
         let taken = self
             .inner
             .store
@@ -80,7 +100,9 @@ impl Gatehouse {
         let row = RegistrationRow {
             id: id.clone(),
             email: email.as_str().to_string(),
-            password_hash: (!taken).then_some(hash.0),
+            // Without a password hash the registration can never complete; the pages and
+            // the work are the same either way (S46).
+            password_hash: (!taken && may_send).then_some(hash.0),
             code_hash: code
                 .keyed_hash(&self.inner.keys.code_mac_key(), &id)
                 .to_vec(),
@@ -90,16 +112,6 @@ impl Gatehouse {
         self.inner
             .store
             .insert_registration(&row, &token.hash().0, now)
-            .await?;
-        let may_send = self
-            .inner
-            .store
-            .take_from_window(
-                &format!("signup:{}", email.as_str()),
-                3600,
-                SIGN_UPS_PER_HOUR,
-                now,
-            )
             .await?;
         self.record(Record {
             event: Event::SignUpCodeSent,
@@ -152,7 +164,18 @@ impl Gatehouse {
         if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
             return Err(SignUpError::TooManyAttempts);
         }
-        // Counted before it is checked (S10, S48).
+        // Counted before it is checked (S10, S48): in the registration's five, and in the
+        // address's lasting budget, which a new start does not refill.
+        let budget = guess_key(&row.email);
+        match self
+            .claim_attempt(&budget, LockoutPolicy::SECOND_STEP)
+            .await
+        {
+            Ok(Claim::Granted) => {}
+            Ok(Claim::Refused) => return Err(SignUpError::TooManyAttempts),
+            Err(SignInError::App(app)) => return Err(app.into()),
+            Err(other) => return Err(AppError::unexpected(other).into()),
+        }
         if !self
             .inner
             .store
@@ -176,6 +199,7 @@ impl Gatehouse {
             .store
             .complete_registration(&row.id, account_id.as_str(), now)
             .await?;
+        self.inner.store.reset_failures(&budget).await?;
         self.record(Record {
             event: Event::AccountCreated,
             result: "success",

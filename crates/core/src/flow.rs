@@ -221,7 +221,8 @@ impl SignInFlow {
         }
     }
 
-    pub fn is_signed_in(&self) -> bool {
+    #[cfg(test)]
+    fn is_signed_in(&self) -> bool {
         matches!(self.step, FlowStep::SignedIn { .. })
     }
 

@@ -135,6 +135,12 @@ impl Password {
         Ok(password)
     }
 
+    /// Whether two passwords are the same once normalised, compared in constant time: a
+    /// new password equal to the current one is refused without another Argon2 run.
+    pub fn same_as(&self, other: &Password) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(self.bytes(), other.bytes()))
+    }
+
     fn bytes(&self) -> &[u8] {
         self.0.expose().as_bytes()
     }
@@ -243,7 +249,9 @@ pub fn verify_password_in(
     bool::from(computed.as_slice().ct_eq(expected.as_bytes()))
 }
 
-/// `verify_password_in` with memory of its own, for one-off checks.
+/// `verify_password_in` with memory of its own, for the tests' one-off checks (the service
+/// checks through its hashing pool, which reuses the memory).
+#[cfg(test)]
 pub fn verify_password(password: &Password, stored: &PasswordHashString) -> bool {
     verify_password_in(password, stored, &mut HashingMemory::new())
 }

@@ -49,12 +49,6 @@ impl fmt::Debug for Token {
     }
 }
 
-impl TokenHash {
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(Self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! a step later than the last one accepted (S17); the caller stores that step atomically.
 
 use crate::secret::Secret;
-use crate::UnixTime;
+use crate::{OtpCode, UnixTime};
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -14,6 +14,8 @@ use subtle::ConstantTimeEq;
 /// RFC 6238 defaults that every common app understands.
 pub const STEP_SECS: i64 = 30;
 pub const DIGITS: u32 = 6;
+// `verify` takes an `OtpCode`, so the apps' codes and typed codes must be the same length.
+const _: () = assert!(DIGITS as usize == crate::otp::CODE_DIGITS);
 /// S16: one step of clock drift either side.
 pub const ALLOWED_DRIFT_STEPS: i64 = 1;
 /// S15: 160 bits, the HMAC-SHA1 block-friendly size RFC 4226 §4 recommends.
@@ -122,17 +124,15 @@ pub fn code_at(secret: &TotpSecret, now: UnixTime) -> String {
 
 /// Checks a typed code at `now`. Returns the step it matched, which must be stored as the
 /// last used one, or `None`. Steps at or before `last_used_step` are refused (S17), and only
-/// the current step ± one is tried (S16). Comparisons are in constant time.
+/// the current step ± one is tried (S16). Comparisons are in constant time. The code was
+/// parsed once, by `OtpCode::parse`, so enrolment and sign-in accept the same typing.
 pub fn verify(
     secret: &TotpSecret,
-    typed: &str,
+    typed: &OtpCode,
     now: UnixTime,
     last_used_step: Option<i64>,
 ) -> Option<i64> {
-    let typed: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    if typed.len() != DIGITS as usize || !typed.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
+    let typed = typed.expose();
     let current = step_at(now);
     let mut matched = None;
     for step in (current - ALLOWED_DRIFT_STEPS)..=(current + ALLOWED_DRIFT_STEPS) {
@@ -256,6 +256,11 @@ mod tests {
         }
     }
 
+    /// What a person types from the app's screen.
+    fn typed(code: &str) -> OtpCode {
+        OtpCode::parse(code).unwrap()
+    }
+
     #[test]
     fn one_step_of_drift_either_side_and_no_more() {
         let secret = TotpSecret::generate();
@@ -267,7 +272,7 @@ mod tests {
             (30, true),
             (60, false),
         ] {
-            let code = code_at(&secret, now + offset);
+            let code = typed(&code_at(&secret, now + offset));
             assert_eq!(
                 verify(&secret, &code, now, None).is_some(),
                 accepted,
@@ -280,7 +285,7 @@ mod tests {
     fn a_step_is_never_accepted_twice() {
         let secret = TotpSecret::generate();
         let now = 1_800_000_015;
-        let code = code_at(&secret, now);
+        let code = typed(&code_at(&secret, now));
         let step = verify(&secret, &code, now, None).unwrap();
         assert_eq!(
             verify(&secret, &code, now, Some(step)),
@@ -288,21 +293,51 @@ mod tests {
             "replay (S17)"
         );
         assert_eq!(
-            verify(&secret, &code_at(&secret, now - 30), now, Some(step)),
+            verify(
+                &secret,
+                &typed(&code_at(&secret, now - 30)),
+                now,
+                Some(step)
+            ),
             None,
             "an earlier step"
         );
         assert_eq!(
-            verify(&secret, &code_at(&secret, now + 30), now, Some(step)),
+            verify(
+                &secret,
+                &typed(&code_at(&secret, now + 30)),
+                now,
+                Some(step)
+            ),
             Some(step + 1)
         );
     }
 
+    /// `verify` takes only a parsed `OtpCode`, so a malformed code never reaches a
+    /// comparison: it is refused by the parse.
     #[test]
     fn malformed_codes_are_refused_before_any_comparison() {
-        let secret = TotpSecret::generate();
         for typed in ["", "12345", "1234567", "12a456"] {
-            assert_eq!(verify(&secret, typed, 1_800_000_000, None), None);
+            assert!(OtpCode::parse(typed).is_err(), "{typed}");
+        }
+    }
+
+    /// Spaces and a dash are typing, not a different code: the same acceptance as the
+    /// e-mailed codes' (enrolment and sign-in both parse with `OtpCode::parse`).
+    #[test]
+    fn a_code_typed_in_groups_is_the_same_code() {
+        let secret = TotpSecret::generate();
+        let now = 1_800_000_015;
+        let code = code_at(&secret, now);
+        for spelling in [
+            format!("{} {}", &code[..3], &code[3..]),
+            format!("{}-{}", &code[..3], &code[3..]),
+            format!(" {code} "),
+        ] {
+            assert!(
+                verify(&secret, &typed(&spelling), now, None).is_some(),
+                "{spelling}"
+            );
         }
     }
 

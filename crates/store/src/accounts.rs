@@ -1,8 +1,10 @@
-//! Accounts: the e-mail (normalised, unique), the password hash and the disabled mark.
+//! Accounts: the e-mail (normalised, unique), the password hash and the disabled mark, and
+//! the one list of what "everything the account holds" is, which a password change, a
+//! reset and a disable all end.
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{oidc_grants, trusted_devices, Store, StoreError, StoreResult};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 #[derive(Clone)]
 pub struct AccountRow {
@@ -24,6 +26,55 @@ impl std::fmt::Debug for AccountRow {
 }
 
 const COLUMNS: &str = "id, email, password_hash, disabled_at, created_at";
+
+/// What an administrator's second-factor reset took away; pending enrolments it also
+/// removed are not counted, as they never worked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovedSecondFactors {
+    /// A confirmed authenticator app.
+    pub authenticator: bool,
+    /// A verified phone.
+    pub phone: bool,
+}
+
+/// Ends, inside the caller's transaction, everything that lets someone act as the account:
+/// its sessions (but `keep_session`, the one that made the change), trusted devices,
+/// sign-ins in progress, products' grants (a refresh token must not outlive the sessions)
+/// and reset links not yet used (a link mailed before a password change must not undo it).
+/// One list for every caller, so that a new kind of access is ended everywhere or nowhere
+/// (S6, S29, S33).
+pub(crate) async fn end_account_access(
+    tx: &mut Transaction<'_, Any>,
+    account_id: &str,
+    keep_session: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sessions SET ended_at = $1
+         WHERE account_id = $2 AND ended_at IS NULL AND ($3 IS NULL OR id <> $3)",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(keep_session)
+    .execute(&mut **tx)
+    .await?;
+    trusted_devices::revoke_all_in(tx, account_id, now).await?;
+    sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+    for statement in [
+        oidc_grants::REVOKE_ACCOUNT_GRANTS,
+        "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+    ] {
+        sqlx::query(statement)
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
 
 fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
     Ok(AccountRow {
@@ -101,9 +152,9 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// S6: a new password, and in the same transaction the end of every other session, every
-    /// trusted device, product grant and every sign-in in progress of the account. Only if the hash is still
-    /// the one that was checked, so two concurrent changes cannot both win.
+    /// S6: a new password, and in the same transaction the end of everything the account
+    /// holds but the changer's session (`end_account_access`). Only if the hash is still the
+    /// one that was checked, so two concurrent changes cannot both win.
     pub async fn change_password(
         &self,
         id: &str,
@@ -125,37 +176,13 @@ impl Store {
         if changed.rows_affected() != 1 {
             return Err(StoreError::Conflict("the password changed meanwhile"));
         }
-        sqlx::query(
-            "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL AND id <> $3",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(keep_session_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        // Products' tokens end too: a refresh token must not outlive what ended sessions.
-        sqlx::query(crate::oidc_grants::REVOKE_ACCOUNT_GRANTS)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        end_account_access(&mut tx, id, Some(keep_session_id), now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Disables an account and, in the same transaction, ends everything it holds: sessions,
-    /// trusted devices, products' tokens and sign-ins in progress (S29, S33).
+    /// Disables an account and, in the same transaction, ends everything it holds
+    /// (`end_account_access`; S29, S33).
     pub async fn disable_account(&self, id: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
@@ -165,30 +192,37 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        // Products' tokens end too: a refresh token must not outlive what ended sessions.
-        sqlx::query(crate::oidc_grants::REVOKE_ACCOUNT_GRANTS)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        end_account_access(&mut tx, id, None, now).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// For someone who lost both their second factor and their backup code: removes the
+    /// authenticator app and the phone (confirmed or pending) and revokes every trusted
+    /// device, all in one transaction (S29, S53), so the next sign-in e-mails a code.
+    pub async fn remove_second_factors(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> StoreResult<RemovedSecondFactors> {
+        let mut tx = self.pool().begin().await?;
+        let authenticator: Option<Option<i64>> = sqlx::query_scalar(
+            "DELETE FROM totp_credentials WHERE account_id = $1 RETURNING confirmed_at",
+        )
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let phone: Option<Option<i64>> =
+            sqlx::query_scalar("DELETE FROM phones WHERE account_id = $1 RETURNING verified_at")
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(RemovedSecondFactors {
+            authenticator: authenticator.flatten().is_some(),
+            phone: phone.flatten().is_some(),
+        })
     }
 
     /// Re-enables an account and clears its failure counters, which is also how an account

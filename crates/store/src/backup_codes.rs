@@ -4,6 +4,7 @@
 //! never be redeemed (S22).
 
 use crate::{Store, StoreResult};
+use gatehouse_core::BackupCodeStatus;
 use sqlx::{Any, Transaction};
 
 #[derive(Debug, Clone)]
@@ -59,16 +60,20 @@ pub(crate) async fn replace_pending(
     Ok(())
 }
 
+/// The account is named so the lookup runs on the `(account_id, status)` index; `flow_id`
+/// alone has none.
 pub(crate) async fn confirm_flow(
     tx: &mut Transaction<'_, Any>,
+    account_id: &str,
     flow_id: &str,
     now: i64,
 ) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE backup_codes SET status = 'active', confirmed_at = $1, flow_id = NULL
-         WHERE flow_id = $2 AND status = 'pending'",
+         WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
     )
     .bind(now)
+    .bind(account_id)
     .bind(flow_id)
     .execute(&mut **tx)
     .await?;
@@ -135,14 +140,20 @@ impl Store {
         now: i64,
     ) -> StoreResult<u64> {
         let mut tx = self.pool().begin().await?;
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND flow_id = $2 AND status = 'pending'",
+        // The guard is a write, so it locks the pending rows: of two parallel confirmations
+        // (a double-submitted form) the second waits here, then finds nothing pending and
+        // changes nothing. A plain read would let it go on and retire the codes the first
+        // had just made active, leaving the account with none.
+        let claimed = sqlx::query(
+            "UPDATE backup_codes SET confirmed_at = $1
+             WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
         )
+        .bind(now)
         .bind(account_id)
         .bind(flow_key)
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await?;
-        if pending == 0 {
+        if claimed.rows_affected() == 0 {
             return Ok(0);
         }
         sqlx::query("UPDATE backup_codes SET status = 'used', used_at = $1 WHERE account_id = $2 AND status = 'active'")
@@ -175,28 +186,43 @@ impl Store {
     }
 
     /// How many codes are still pending for this flow's "Save your backup code" page.
-    pub async fn count_pending_backup_codes_of_flow(&self, flow_id: &str) -> StoreResult<u32> {
+    pub async fn count_pending_backup_codes_of_flow(
+        &self,
+        account_id: &str,
+        flow_id: &str,
+    ) -> StoreResult<u32> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM backup_codes WHERE flow_id = $1 AND status = 'pending'",
+            "SELECT COUNT(*) FROM backup_codes
+             WHERE account_id = $1 AND flow_id = $2 AND status = 'pending'",
         )
+        .bind(account_id)
         .bind(flow_id)
         .fetch_one(self.pool())
         .await?;
         Ok(crate::to_u32(count))
     }
 
-    /// Status of the code with this hash for this account, if any; for tests and the CLI.
+    /// Status of the code with this hash for this account, if any.
     pub async fn find_backup_code_status(
         &self,
         account_id: &str,
         code_hash: &[u8; 32],
-    ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
+    ) -> StoreResult<Option<BackupCodeStatus>> {
+        let status: Option<String> = sqlx::query_scalar(
             "SELECT status FROM backup_codes WHERE account_id = $1 AND code_hash = $2",
         )
         .bind(account_id)
         .bind(code_hash.to_vec())
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        // The column's CHECK allows only the three statuses; anything else is corruption.
+        status
+            .map(|text| {
+                BackupCodeStatus::parse(&text).ok_or_else(|| {
+                    sqlx::Error::Decode(format!("unknown backup code status {text:?}").into())
+                        .into()
+                })
+            })
+            .transpose()
     }
 }

@@ -7,6 +7,7 @@ use crate::sessions::{self, NewSession};
 use crate::totp;
 use crate::trusted_devices::{self, NewTrustedDevice};
 use crate::{to_u32, Store, StoreError, StoreResult};
+use gatehouse_core::password::PasswordHashString;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -77,8 +78,9 @@ pub struct FlowCommit {
     /// Replace the account's pending codes with these (S22: only the newest pending set
     /// can ever be confirmed).
     pub new_pending_backup_codes: Option<(String, Vec<NewBackupCode>)>,
-    /// Turn this flow's pending codes active ("I have saved this code").
-    pub confirm_backup_codes_of_flow: bool,
+    /// Turn this flow's pending codes of this account active ("I have saved this code");
+    /// the commit fails if none is pending any more.
+    pub confirm_backup_codes_of_flow: Option<String>,
     pub trusted_device: Option<NewTrustedDevice>,
     /// Record this accepted authenticator step for this account; the commit fails if that
     /// step, or a later one, was already used (S17).
@@ -86,10 +88,11 @@ pub struct FlowCommit {
     pub session: Option<NewSession>,
 }
 
+/// `Debug` is derived, so the hash is a type whose `Debug` prints nothing of it.
 #[derive(Debug, Clone)]
 pub struct AccountGuard {
     pub account_id: String,
-    pub password_hash: Option<String>,
+    pub password_hash: Option<PasswordHashString>,
 }
 
 impl Store {
@@ -147,7 +150,7 @@ impl Store {
                  WHERE id = $1 AND disabled_at IS NULL AND ($2 IS NULL OR password_hash = $2)",
             )
             .bind(&guard.account_id)
-            .bind(&guard.password_hash)
+            .bind(guard.password_hash.as_ref().map(|hash| hash.0.as_str()))
             .execute(&mut *tx)
             .await?;
             if still.rows_affected() != 1 {
@@ -196,10 +199,10 @@ impl Store {
         if let Some((account_id, codes)) = &commit.new_pending_backup_codes {
             backup_codes::replace_pending(&mut tx, account_id, flow_id, codes).await?;
         }
-        if commit.confirm_backup_codes_of_flow
-            && backup_codes::confirm_flow(&mut tx, flow_id, commit.now).await? == 0
-        {
-            return Err(StoreError::Conflict("no pending backup code to confirm"));
+        if let Some(account_id) = &commit.confirm_backup_codes_of_flow {
+            if backup_codes::confirm_flow(&mut tx, account_id, flow_id, commit.now).await? == 0 {
+                return Err(StoreError::Conflict("no pending backup code to confirm"));
+            }
         }
         if let Some((account_id, step)) = &commit.use_totp_step {
             if !totp::use_step(&mut tx, account_id, *step).await? {

@@ -23,7 +23,7 @@ mod signing_keys;
 mod totp;
 mod trusted_devices;
 
-pub use accounts::AccountRow;
+pub use accounts::{AccountRow, RemovedSecondFactors};
 pub use backend::Backend;
 pub use backup_codes::NewBackupCode;
 pub use email_changes::EmailChangeRow;

@@ -11,8 +11,9 @@ use sqlx::Row;
 pub struct ClientRow {
     pub id: String,
     pub name: String,
+    /// `None` for a public client: being public is having no secret, never a second
+    /// column that could disagree (a client with neither a secret nor PKCE).
     pub secret_hash: Option<Vec<u8>>,
-    pub is_public: bool,
     pub third_party: bool,
     pub signing_alg: String,
     pub redirect_uris: Vec<String>,
@@ -20,8 +21,16 @@ pub struct ClientRow {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, name, secret_hash, is_public, third_party, signing_alg, redirect_uris,
+const COLUMNS: &str = "id, name, secret_hash, third_party, signing_alg, redirect_uris,
     post_logout_redirect_uris, created_at";
+
+impl ClientRow {
+    /// A public client (a desktop or single-page app) has no secret, so it must use PKCE
+    /// (S40).
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
 
 fn lines(text: &str) -> Vec<String> {
     text.lines()
@@ -35,7 +44,6 @@ fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         secret_hash: row.try_get("secret_hash")?,
-        is_public: row.try_get::<i64, _>("is_public")? != 0,
         third_party: row.try_get::<i64, _>("third_party")? != 0,
         signing_alg: row.try_get("signing_alg")?,
         redirect_uris: lines(&row.try_get::<String, _>("redirect_uris")?),
@@ -58,7 +66,7 @@ impl Store {
         self.write_client(
             client,
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name,
-              secret_hash = excluded.secret_hash, is_public = excluded.is_public,
+              secret_hash = excluded.secret_hash,
               third_party = excluded.third_party, signing_alg = excluded.signing_alg,
               redirect_uris = excluded.redirect_uris,
               post_logout_redirect_uris = excluded.post_logout_redirect_uris",
@@ -69,13 +77,12 @@ impl Store {
 
     async fn write_client(&self, client: &ClientRow, on_conflict: &str) -> Result<(), sqlx::Error> {
         let sql = format!(
-            "INSERT INTO oidc_clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9){on_conflict}"
+            "INSERT INTO oidc_clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8){on_conflict}"
         );
         sqlx::query(&sql)
             .bind(&client.id)
             .bind(&client.name)
             .bind(client.secret_hash.clone())
-            .bind(i64::from(client.is_public))
             .bind(i64::from(client.third_party))
             .bind(&client.signing_alg)
             .bind(client.redirect_uris.join("\n"))

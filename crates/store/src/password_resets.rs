@@ -42,9 +42,9 @@ impl Store {
         .await?)
     }
 
-    /// Consumes the link (compare-and-set), sets the new password, ends every session, trusted
-    /// device and sign-in in progress, and voids the account's other reset links. Returns
-    /// the account id, or `Conflict` when the link was used or expired meanwhile.
+    /// Consumes the link (compare-and-set), sets the new password and ends everything the
+    /// account holds, the other reset links included (`end_account_access`). Returns the
+    /// account id, or `Conflict` when the link was used or expired meanwhile.
     pub async fn reset_password(
         &self,
         token_hash: &[u8; 32],
@@ -77,22 +77,7 @@ impl Store {
         if changed.rows_affected() != 1 {
             return Err(StoreError::Conflict("the account is disabled"));
         }
-        for statement in [
-            "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
-            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-            crate::oidc_grants::REVOKE_ACCOUNT_GRANTS,
-        ] {
-            sqlx::query(statement)
-                .bind(now)
-                .bind(&account_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
-            .bind(&account_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::accounts::end_account_access(&mut tx, &account_id, None, now).await?;
         tx.commit().await?;
         Ok(account_id)
     }

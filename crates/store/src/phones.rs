@@ -92,15 +92,23 @@ impl Store {
     }
 
     /// The phone is verified: it receives codes from now on; trusted devices are revoked
-    /// (S29: a second-factor change).
-    pub async fn verify_phone(&self, account_id: &str, now: i64) -> StoreResult<bool> {
+    /// (S29: a second-factor change). Only the pending number whose code (`code_hash`) was
+    /// checked: a number entered meanwhile in another window replaced that code, and is not
+    /// verified by a code sent to the number before it (S13). False when nothing changed.
+    pub async fn verify_phone(
+        &self,
+        account_id: &str,
+        code_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE phones SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
-             WHERE account_id = $2 AND verified_at IS NULL AND code_hash IS NOT NULL",
+             WHERE account_id = $2 AND verified_at IS NULL AND code_hash = $3",
         )
         .bind(now)
         .bind(account_id)
+        .bind(code_hash.to_vec())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -187,12 +187,20 @@ impl Store {
         Ok(account)
     }
 
-    pub async fn count_live_sessions(&self, account_id: &str, now: i64) -> StoreResult<u32> {
+    /// How many sessions `list_live_sessions` would show: idle ones are over too (S32).
+    pub async fn count_live_sessions(
+        &self,
+        account_id: &str,
+        idle_secs: i64,
+        now: i64,
+    ) -> StoreResult<u32> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2",
+            "SELECT COUNT(*) FROM sessions
+             WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at > $3",
         )
         .bind(account_id)
         .bind(now)
+        .bind(now - idle_secs)
         .fetch_one(self.pool())
         .await?;
         Ok(crate::to_u32(count))

@@ -84,16 +84,26 @@ impl Store {
     }
 
     /// S18: the enrolment counts only now, after a correct code, and that code's step is
-    /// used up. Every trusted device is revoked in the same transaction (S29).
-    pub async fn confirm_totp(&self, account_id: &str, step: i64, now: i64) -> StoreResult<bool> {
+    /// used up. Every trusted device is revoked in the same transaction (S29). Only the
+    /// pending secret the code was checked against (`secret_sealed`): an enrolment restarted
+    /// meanwhile in another window has a new secret, which no code has proved yet. False
+    /// when nothing changed.
+    pub async fn confirm_totp(
+        &self,
+        account_id: &str,
+        secret_sealed: &[u8],
+        step: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE totp_credentials SET confirmed_at = $1, last_used_step = $2
-             WHERE account_id = $3 AND confirmed_at IS NULL",
+             WHERE account_id = $3 AND confirmed_at IS NULL AND secret_sealed = $4",
         )
         .bind(now)
         .bind(step)
         .bind(account_id)
+        .bind(secret_sealed.to_vec())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -45,20 +45,20 @@ pub(crate) async fn insert(
 }
 
 /// Revokes every trusted device of the account inside a larger change (S29: password,
-/// second factor or account changes end them all).
+/// second factor or account changes end them all). Returns how many were live.
 pub(crate) async fn revoke_all_in(
     tx: &mut Transaction<'_, Any>,
     account_id: &str,
     now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
+) -> StoreResult<u64> {
+    let done = sqlx::query(
         "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(account_id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 impl Store {
@@ -129,14 +129,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// "Revoke all": every trusted device of the account (S29).
     pub async fn revoke_trusted_devices(&self, account_id: &str, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(account_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        let mut tx = self.pool().begin().await?;
+        let revoked = revoke_all_in(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 }

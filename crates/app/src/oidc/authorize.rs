@@ -309,7 +309,7 @@ impl Gatehouse {
                     "code_challenge_method without code_challenge",
                 ))
             }
-            (None, None) if client.is_public => {
+            (None, None) if client.is_public() => {
                 return Err(reply(
                     "invalid_request",
                     "public clients must use PKCE (S256)",

@@ -71,7 +71,7 @@ pub(super) fn summary(row: &ClientRow) -> ClientSummary {
     ClientSummary {
         id: row.id.clone(),
         name: row.name.clone(),
-        public: row.is_public,
+        public: row.is_public(),
         third_party: row.third_party,
         signing_alg: row.signing_alg.clone(),
         redirect_uris: row.redirect_uris.clone(),
@@ -115,8 +115,8 @@ impl Gatehouse {
                 .id
                 .unwrap_or_else(|| Token::generate().as_str()[..22].to_string()),
             name,
+            // A public client is one without a secret (`ClientRow::is_public`).
             secret_hash: secret.as_ref().map(|s| s.hash().0.to_vec()),
-            is_public: registration.public,
             third_party: registration.third_party,
             signing_alg: registration.signing_alg.as_str().to_string(),
             redirect_uris,

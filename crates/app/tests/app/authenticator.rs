@@ -184,3 +184,35 @@ async fn with_an_app_and_a_phone_another_way_texts_a_code() {
         gatehouse_app::sign_in::Progress::SignedIn { .. }
     ));
 }
+
+#[tokio::test]
+async fn resend_on_an_app_sign_in_is_refused_and_mails_nothing() {
+    let mut h = Harness::new().await;
+    let (_, _, secret) = enrolled(&mut h).await;
+    h.new_mail();
+    let (flow, _) = h.password_step(PASSWORD, None).await;
+    // A forged "Resend code" (the page offers none): no code that could never be accepted
+    // is mailed, and the hourly budget of codes is not spent on it (S9).
+    let result = h.app.resend_code(&flow, &client()).await;
+    assert!(
+        matches!(result, Err(SignInError::ResendLimit)),
+        "{result:?}"
+    );
+    assert!(h.new_mail().is_empty(), "no e-mailed code");
+    let account = h.app.show_account(EMAIL).await.unwrap();
+    let events = h.app.store().list_events(&account.id, 50).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.event == "code_sent"
+            && e.result == "refused"
+            && e.method.as_deref() == Some("totp")),
+        "S51: the refusal names the real method"
+    );
+    // The app's code still finishes the sign-in.
+    h.clock.advance(30);
+    let code = code_at(&secret, h.clock_now());
+    assert!(h
+        .app
+        .submit_code(&flow, &code, false, &client())
+        .await
+        .is_ok());
+}

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authenticator;
+mod code_budgets;
 mod harness;
 mod lifetimes;
 mod lockout;

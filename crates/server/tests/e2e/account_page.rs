@@ -295,3 +295,41 @@ async fn the_account_page_has_a_plain_title() {
         &page.body[..400]
     );
 }
+
+#[tokio::test]
+async fn starting_the_email_change_again_brings_no_fresh_guesses() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
+        .await;
+    browser
+        .post("/account/email/start", &[("new_email", "ann@new.example")])
+        .await;
+    let code = app.mail.wait_for_code("ann@new.example", 0).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let page = browser.post("/account/email", &[("code", wrong)]).await;
+        assert_eq!(page.status, 401);
+    }
+    // A new start mails a new code, but the account's budget is already used: the guesses
+    // wait behind growing delays (2 s, then 4 s) instead of getting five more (S10, S48).
+    let page = browser
+        .post("/account/email/start", &[("new_email", "ann@new.example")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/account/email"));
+    app.mail.wait_for_code("ann@new.example", 1).await;
+    let mut evaluated = 0;
+    for _ in 0..5 {
+        let page = browser.post("/account/email", &[("code", wrong)]).await;
+        match page.status {
+            401 => evaluated += 1,
+            410 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        evaluated <= 2,
+        "{evaluated} guesses evaluated after a restart"
+    );
+}

@@ -119,3 +119,45 @@ async fn a_taken_address_gets_the_same_answer_and_its_owner_a_notice() {
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
 }
+
+#[tokio::test]
+async fn starting_the_sign_up_again_brings_no_fresh_guesses() {
+    let app = open_for_sign_up().await;
+    let browser = app.browser();
+    let start = || {
+        browser.post(
+            "/sign-up",
+            &[("email", "new@example.com"), ("password", PASSWORD)],
+        )
+    };
+    assert_eq!(start().await.location.as_deref(), Some("/sign-up/verify"));
+    let code = app.mail.wait_for_code("new@example.com", 0).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..4 {
+        let page = browser.post("/sign-up/verify", &[("code", wrong)]).await;
+        assert_eq!(page.status, 401);
+    }
+    let page = browser.post("/sign-up/verify", &[("code", wrong)]).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-up"),
+        "this code is spent"
+    );
+    // A new start mails a new code, but the address's budget is already used: the guesses
+    // wait behind growing delays (2 s, then 4 s) instead of getting five more (S10, S48).
+    assert_eq!(start().await.location.as_deref(), Some("/sign-up/verify"));
+    app.mail.wait_for_code("new@example.com", 1).await;
+    let mut evaluated = 0;
+    for _ in 0..4 {
+        let page = browser.post("/sign-up/verify", &[("code", wrong)]).await;
+        match (page.status, page.location.as_deref()) {
+            (401, _) => evaluated += 1,
+            (_, Some("/sign-up")) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        evaluated <= 2,
+        "{evaluated} guesses evaluated after a restart"
+    );
+}

@@ -1,10 +1,11 @@
 //! The cases, backend-agnostic: each takes a migrated, empty store.
 
-use gatehouse_core::FailureRecord;
+use gatehouse_core::password::PasswordHashString;
+use gatehouse_core::{BackupCodeStatus, FailureRecord};
 use gatehouse_store::{
     AccountGuard, AuthorizationRequestRow, ClientRow, FlowCommit, FlowRow, NewBackupCode, NewCode,
-    NewGrant, NewSession, NewToken, NewTrustedDevice, SecurityEvent, SigningKeyRow, Store,
-    StoreError, TokenKind,
+    NewGrant, NewSession, NewToken, NewTrustedDevice, RemovedSecondFactors, SecurityEvent,
+    SigningKeyRow, Store, StoreError, TokenKind,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -85,7 +86,7 @@ async fn active_codes(store: &Store, account_id: &str, flow_id: &str, hashes: &[
     let confirm = FlowCommit {
         now: NOW,
         expected_version: 1,
-        confirm_backup_codes_of_flow: true,
+        confirm_backup_codes_of_flow: Some(account_id.into()),
         ..Default::default()
     };
     store.commit_flow(flow_id, confirm).await.unwrap();
@@ -246,12 +247,8 @@ pub async fn a_pending_backup_code_cannot_be_redeemed(store: &Store) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store
-            .find_backup_code_status("a1", &[5; 32])
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("pending")
+        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        Some(BackupCodeStatus::Pending)
     );
 }
 
@@ -290,14 +287,10 @@ pub async fn ten_parallel_redemptions_of_one_code_give_one_success(store: &Store
     }
     assert_eq!(successes, 1);
     assert_eq!(
-        store
-            .find_backup_code_status("a1", &[5; 32])
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("used")
+        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        Some(BackupCodeStatus::Used)
     );
-    assert_eq!(store.count_live_sessions("a1", NOW).await.unwrap(), 1);
+    assert_eq!(store.count_live_sessions("a1", 3600, NOW).await.unwrap(), 1);
 }
 
 pub async fn showing_new_codes_drops_the_abandoned_pending_ones(store: &Store) {
@@ -324,7 +317,7 @@ pub async fn showing_new_codes_drops_the_abandoned_pending_ones(store: &Store) {
     let confirm = FlowCommit {
         now: NOW,
         expected_version: 1,
-        confirm_backup_codes_of_flow: true,
+        confirm_backup_codes_of_flow: Some("a1".into()),
         ..Default::default()
     };
     assert!(matches!(
@@ -419,6 +412,29 @@ pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
         };
         store.commit_flow(&format!("f{n}"), commit).await.unwrap();
     }
+    // Counted as they are listed: an idle session is over (S32).
+    assert_eq!(
+        store
+            .count_live_sessions("a1", 600, NOW + 599)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_live_sessions("a1", 600, NOW + 600)
+            .await
+            .unwrap(),
+        0,
+        "idle sessions are not counted"
+    );
+    assert_eq!(
+        store
+            .count_live_sessions("a1", 100_000, NOW + 600)
+            .await
+            .unwrap(),
+        2
+    );
     assert!(store
         .find_live_session(&[11; 32], 600, NOW + 599)
         .await
@@ -562,7 +578,7 @@ pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
         next: None,
         account_guard: Some(AccountGuard {
             account_id: "a1".into(),
-            password_hash: Some(old_hash),
+            password_hash: Some(PasswordHashString(old_hash)),
         }),
         session: Some(session("s1", "a1", 21)),
         ..Default::default()
@@ -630,9 +646,9 @@ pub async fn an_authenticator_step_is_used_once_and_only_forward(store: &Store) 
         Err(StoreError::Conflict(_))
     ));
 
-    assert!(store.confirm_totp("a1", 100, NOW).await.unwrap());
+    assert!(store.confirm_totp("a1", b"sealed", 100, NOW).await.unwrap());
     assert!(
-        !store.confirm_totp("a1", 101, NOW).await.unwrap(),
+        !store.confirm_totp("a1", b"sealed", 101, NOW).await.unwrap(),
         "confirmed once"
     );
     for (n, step, ok) in [
@@ -674,7 +690,6 @@ fn client(id: &str) -> ClientRow {
         id: id.into(),
         name: "Notes".into(),
         secret_hash: Some(vec![7; 32]),
-        is_public: false,
         third_party: false,
         signing_alg: "RS256".into(),
         redirect_uris: vec!["https://notes.example/cb".into()],
@@ -959,4 +974,384 @@ pub async fn connected_products_are_listed_once_and_signed_out_together(store: &
             .unwrap(),
         0
     );
+}
+
+// ----- review: guards that pin what was checked -----
+
+/// Pending codes from the account page under `flow_key`, with dummy sealed displays.
+async fn pending_from_account_page(store: &Store, flow_key: &str, bytes: &[u8]) {
+    let codes: Vec<_> = bytes
+        .iter()
+        .map(|b| (code(&format!("{flow_key}-{b}"), *b), vec![*b; 8]))
+        .collect();
+    store
+        .issue_pending_backup_codes("a1", flow_key, &codes)
+        .await
+        .unwrap();
+}
+
+/// A double-submitted "I have saved this code" (two requests racing) activates the code
+/// once; the second must not retire what the first just made active (S22).
+pub async fn two_parallel_confirmations_leave_exactly_one_active_code(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    active_codes(store, "a1", "f0", &[5]).await;
+    // The race is a matter of timing: enough rounds that a missing lock shows.
+    for round in 0..40u8 {
+        let flow_key = format!("page-{round}");
+        let byte = 100 + round;
+        pending_from_account_page(store, &flow_key, &[byte]).await;
+        let confirmations: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, flow_key) = (store.clone(), flow_key.clone());
+                tokio::spawn(async move {
+                    store
+                        .activate_pending_backup_codes("a1", &flow_key, NOW + 1)
+                        .await
+                })
+            })
+            .collect();
+        let mut activated = 0;
+        for confirmation in confirmations {
+            activated += confirmation.await.unwrap().unwrap();
+        }
+        assert_eq!(activated, 1, "round {round}");
+        assert_eq!(
+            store.count_active_backup_codes("a1").await.unwrap(),
+            1,
+            "round {round}"
+        );
+        assert_eq!(
+            store
+                .find_backup_code_status("a1", &[byte; 32])
+                .await
+                .unwrap(),
+            Some(BackupCodeStatus::Active),
+            "round {round}: the new code is the active one"
+        );
+    }
+    assert_eq!(
+        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        Some(BackupCodeStatus::Used),
+        "the code it replaced no longer works"
+    );
+    assert_eq!(
+        store
+            .activate_pending_backup_codes("a1", "page-39", NOW + 2)
+            .await
+            .unwrap(),
+        0,
+        "nothing is pending any more"
+    );
+    assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 1);
+}
+
+/// The flow's pending codes are found by account and flow: another account's confirmation
+/// of the same flow id confirms nothing, and the count is per account.
+pub async fn a_flow_confirms_only_its_own_accounts_pending_codes(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    account(store, "b1", "bob@example.com").await;
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .await
+        .unwrap();
+    let show = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        next: Some(flow("f1", Some("a1"))),
+        new_pending_backup_codes: Some(("a1".into(), vec![code("c1", 5)])),
+        ..Default::default()
+    };
+    store.commit_flow("f1", show).await.unwrap();
+    assert_eq!(
+        store
+            .count_pending_backup_codes_of_flow("a1", "f1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_pending_backup_codes_of_flow("b1", "f1")
+            .await
+            .unwrap(),
+        0
+    );
+    let wrong_account = FlowCommit {
+        now: NOW,
+        expected_version: 1,
+        confirm_backup_codes_of_flow: Some("b1".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_flow("f1", wrong_account).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let right = FlowCommit {
+        now: NOW,
+        expected_version: 1,
+        confirm_backup_codes_of_flow: Some("a1".into()),
+        ..Default::default()
+    };
+    store.commit_flow("f1", right).await.unwrap();
+    assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_pending_backup_codes_of_flow("a1", "f1")
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// S13: a code checked against one pending number does not verify the number that replaced
+/// it in another window meanwhile.
+pub async fn a_phone_is_verified_only_with_the_code_that_was_checked(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store
+        .insert_pending_phone("a1", b"first", "11", &[1; 32], NOW + 600, NOW)
+        .await
+        .unwrap();
+    let checked = store
+        .find_phone("a1")
+        .await
+        .unwrap()
+        .unwrap()
+        .code_hash
+        .unwrap();
+    // Another tab enters a second number before the first code's check commits.
+    store
+        .insert_pending_phone("a1", b"second", "22", &[2; 32], NOW + 600, NOW + 1)
+        .await
+        .unwrap();
+    assert!(!store.verify_phone("a1", &checked, NOW + 2).await.unwrap());
+    let phone = store.find_phone("a1").await.unwrap().unwrap();
+    assert_eq!(
+        (phone.last_digits.as_str(), phone.verified_at),
+        ("22", None),
+        "the second number is still unverified"
+    );
+    assert!(store.verify_phone("a1", &[2; 32], NOW + 3).await.unwrap());
+    assert_eq!(
+        store.find_phone("a1").await.unwrap().unwrap().verified_at,
+        Some(NOW + 3)
+    );
+    assert!(
+        !store.verify_phone("a1", &[2; 32], NOW + 4).await.unwrap(),
+        "verified once"
+    );
+}
+
+/// S18: a code checked against one pending secret does not confirm the secret of an
+/// enrolment restarted in another window meanwhile.
+pub async fn an_authenticator_is_confirmed_only_with_the_secret_that_was_checked(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store
+        .insert_pending_totp("a1", b"first secret", NOW)
+        .await
+        .unwrap();
+    store
+        .insert_pending_totp("a1", b"second secret", NOW + 1)
+        .await
+        .unwrap();
+    assert!(!store
+        .confirm_totp("a1", b"first secret", 100, NOW + 2)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.find_totp("a1").await.unwrap().unwrap().confirmed_at,
+        None
+    );
+    assert!(store
+        .confirm_totp("a1", b"second secret", 100, NOW + 3)
+        .await
+        .unwrap());
+    let row = store.find_totp("a1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.secret_sealed.as_slice(), row.confirmed_at),
+        (&b"second secret"[..], Some(NOW + 3))
+    );
+}
+
+/// S6: a password change ends everything, the reset links mailed before it included: an
+/// old link must not undo the change.
+pub async fn a_reset_link_stops_working_after_a_password_change(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store
+        .insert_password_reset("r1", &[3; 32], "a1", NOW, NOW + 3600)
+        .await
+        .unwrap();
+    assert!(store
+        .find_live_password_reset(&[3; 32], NOW + 1)
+        .await
+        .unwrap()
+        .is_some());
+    let old_hash = store
+        .find_account("a1")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    store
+        .change_password("a1", &old_hash, "$argon2id$new", "s0", NOW + 2)
+        .await
+        .unwrap();
+    assert!(store
+        .find_live_password_reset(&[3; 32], NOW + 3)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        store
+            .reset_password(&[3; 32], "$argon2id$attacker", NOW + 3)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .find_account("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$new"
+    );
+}
+
+/// A change ends everything the account holds but the changer's session; a disable ends
+/// that one too. One list for both (S6, S29, S33).
+pub async fn a_password_change_and_a_disable_end_the_same_things(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    for (n, token) in [(1u8, 11u8), (2, 12)] {
+        store
+            .insert_flow(&flow(&format!("f{n}"), Some("a1")), &[n; 32], NOW)
+            .await
+            .unwrap();
+        let commit = FlowCommit {
+            now: NOW,
+            expected_version: 0,
+            session: Some(session(&format!("s{n}"), "a1", token)),
+            trusted_device: Some(NewTrustedDevice {
+                id: format!("d{n}"),
+                token_hash: [20 + n; 32],
+                account_id: "a1".into(),
+                user_agent: None,
+                created_at: NOW,
+                expires_at: NOW + 86_400,
+            }),
+            ..Default::default()
+        };
+        store.commit_flow(&format!("f{n}"), commit).await.unwrap();
+    }
+    store
+        .insert_flow(&flow("f9", Some("a1")), &[9; 32], NOW)
+        .await
+        .unwrap();
+    let old_hash = store
+        .find_account("a1")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    store
+        .change_password("a1", &old_hash, "$argon2id$new", "s1", NOW + 1)
+        .await
+        .unwrap();
+    assert!(store
+        .find_live_session(&[11; 32], 3600, NOW + 2)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_live_session(&[12; 32], 3600, NOW + 2)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .list_trusted_devices("a1", NOW + 2)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.find_flow_by_token(&[9; 32]).await.unwrap().is_none());
+    assert!(store.disable_account("a1", NOW + 3).await.unwrap());
+    assert_eq!(
+        store
+            .count_live_sessions("a1", 3600, NOW + 4)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// An administrator's reset removes the app and the phone in one go, says which of them
+/// were in use, and revokes the trusted devices.
+pub async fn removing_the_second_factors_reports_what_was_in_use(store: &Store) {
+    account(store, "a1", "ann@example.com").await;
+    store
+        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .await
+        .unwrap();
+    let trust = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        trusted_device: Some(NewTrustedDevice {
+            id: "d1".into(),
+            token_hash: [8; 32],
+            account_id: "a1".into(),
+            user_agent: None,
+            created_at: NOW,
+            expires_at: NOW + 86_400,
+        }),
+        ..Default::default()
+    };
+    store.commit_flow("f1", trust).await.unwrap();
+    store
+        .insert_pending_totp("a1", b"sealed", NOW)
+        .await
+        .unwrap();
+    assert!(store.confirm_totp("a1", b"sealed", 100, NOW).await.unwrap());
+    store
+        .insert_pending_phone("a1", b"number", "11", &[1; 32], NOW + 600, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.remove_second_factors("a1", NOW + 1).await.unwrap(),
+        RemovedSecondFactors {
+            authenticator: true,
+            phone: false,
+        },
+        "the phone was never verified"
+    );
+    assert!(store.find_totp("a1").await.unwrap().is_none());
+    assert!(store.find_phone("a1").await.unwrap().is_none());
+    assert!(!store
+        .use_trusted_device(&[8; 32], "a1", NOW + 2)
+        .await
+        .unwrap());
+
+    store
+        .insert_pending_phone("a1", b"number", "11", &[2; 32], NOW + 600, NOW + 3)
+        .await
+        .unwrap();
+    assert!(store.verify_phone("a1", &[2; 32], NOW + 4).await.unwrap());
+    assert_eq!(
+        store.remove_second_factors("a1", NOW + 5).await.unwrap(),
+        RemovedSecondFactors {
+            authenticator: false,
+            phone: true,
+        }
+    );
+    assert_eq!(
+        store.remove_second_factors("a1", NOW + 6).await.unwrap(),
+        RemovedSecondFactors::default()
+    );
+}
+
+/// Being public is having no secret: nothing stored can say otherwise.
+pub async fn a_client_without_a_secret_is_public(store: &Store) {
+    let mut public = client("p1");
+    public.secret_hash = None;
+    store.insert_client(&public).await.unwrap();
+    store.insert_client(&client("c1")).await.unwrap();
+    assert!(store.find_client("p1").await.unwrap().unwrap().is_public());
+    assert!(!store.find_client("c1").await.unwrap().unwrap().is_public());
 }

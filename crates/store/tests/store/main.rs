@@ -82,4 +82,12 @@ on_both_backends!(
     an_authorization_request_yields_one_code,
     retired_keys_leave_the_jwks_after_their_grace_period,
     connected_products_are_listed_once_and_signed_out_together,
+    two_parallel_confirmations_leave_exactly_one_active_code,
+    a_flow_confirms_only_its_own_accounts_pending_codes,
+    a_phone_is_verified_only_with_the_code_that_was_checked,
+    an_authenticator_is_confirmed_only_with_the_secret_that_was_checked,
+    a_reset_link_stops_working_after_a_password_change,
+    a_password_change_and_a_disable_end_the_same_things,
+    removing_the_second_factors_reports_what_was_in_use,
+    a_client_without_a_secret_is_public,
 );
