@@ -96,7 +96,7 @@ fn router(config: DemoProductConfig) -> io::Result<Router> {
     };
     Ok(Router::new()
         .route("/", get(pages::home))
-        .route("/login", get(pages::login).post(pages::login))
+        .route("/login", post(pages::login))
         .route("/callback", get(pages::callback))
         .route("/logout", post(pages::logout))
         .route("/demo.css", get(pages::stylesheet))

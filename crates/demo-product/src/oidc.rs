@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use url::form_urlencoded::byte_serialize;
 use url::Url;
 
-/// The scopes the product asks for: who you are, your e-mail address, and a refresh token.
-pub const SCOPE: &str = "openid email offline_access";
+/// The scopes the product asks for: who you are and your e-mail address.
+/// No `offline_access`: the demo never refreshes, so a refresh token would only sit unused.
+pub const SCOPE: &str = "openid email";
 
 /// 32 random bytes from the operating system, base64url without padding: 43 characters.
 /// Used for state, nonce, PKCE verifiers and cookie values alike (RFC 7636 §4.1 asks a
@@ -391,7 +392,7 @@ mod tests {
             Ok("http://127.0.0.1:8080/oauth2/authorize?response_type=code\
                 &client_id=demo-product\
                 &redirect_uri=http%3A%2F%2F127.0.0.1%3A8081%2Fcallback\
-                &scope=openid+email+offline_access&state=s+t&nonce=n-0S6_WzA2Mj\
+                &scope=openid+email&state=s+t&nonce=n-0S6_WzA2Mj\
                 &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
                 &code_challenge_method=S256")
         );

@@ -2,13 +2,18 @@
 //! (DESIGN.md §4). Every setting has one name in each layer; an unknown key in the file or
 //! a malformed value anywhere is an error that names the setting, and nothing starts.
 
+use crate::startup::redact_url;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use std::env::VarError;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use url::Url;
 
-/// The file's shape. Every field is optional: the file only overrides.
-#[derive(Debug, Default, Deserialize)]
+/// The file's shape. Every field is optional: the file only overrides. `Debug` is written
+/// by hand, below, so that no secret it holds is ever printed.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     listen: Option<String>,
@@ -38,8 +43,8 @@ pub struct FileConfig {
     sms_per_day: Option<u32>,
 }
 
-/// Where texts go.
-#[derive(Debug, Clone)]
+/// Where texts go. `Debug` hides the tokens and the webhook address.
+#[derive(Clone)]
 pub enum SmsProvider {
     /// None configured: the outbox folder and the log, like e-mail.
     Outbox,
@@ -55,10 +60,11 @@ pub enum SmsProvider {
     },
 }
 
-/// The settled configuration the server runs with.
-#[derive(Debug, Clone)]
+/// The settled configuration the server runs with. `Debug` hides the secrets.
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Checked and normalised by `public_url`: http or https, a host, no trailing slash.
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -82,16 +88,51 @@ pub struct Config {
 
 /// Reads one environment variable, or its `_FILE` variant (for secrets kept in files).
 fn env(name: &str) -> Result<Option<String>> {
-    if let Ok(value) = std::env::var(name) {
+    if let Some(value) = env_value(name, std::env::var(name))? {
         return Ok(Some(value));
     }
     let file_var = format!("{name}_FILE");
-    match std::env::var(&file_var) {
-        Ok(path) => std::fs::read_to_string(&path)
+    // A path need not be Unicode; the file's content must be (read_to_string says so).
+    match std::env::var_os(&file_var).map(PathBuf::from) {
+        Some(path) => std::fs::read_to_string(&path)
             .map(|s| Some(s.trim().to_string()))
-            .with_context(|| format!("{file_var}: cannot read {path}")),
-        Err(_) => Ok(None),
+            .with_context(|| format!("{file_var}: cannot read {}", path.display())),
+        None => Ok(None),
     }
+}
+
+/// A set variable that is not Unicode is a mistake to report, not a setting to ignore:
+/// ignoring it would quietly fall back to the default.
+fn env_value(name: &str, value: Result<String, VarError>) -> Result<Option<String>> {
+    match value {
+        Ok(value) => Ok(Some(value)),
+        Err(VarError::NotPresent) => Ok(None),
+        Err(VarError::NotUnicode(_)) => bail!("{name} is set but is not valid Unicode"),
+    }
+}
+
+/// The public URL, checked and normalised: http or https, a host, no user name or password
+/// (they would end up in every link), no query or fragment (links and the issuer are built
+/// by appending paths), no trailing slash.
+fn public_url(text: &str) -> Result<String> {
+    let url = Url::parse(text.trim()).map_err(|e| anyhow::anyhow!("public URL {text:?}: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        bail!("public URL {text:?} must start with https:// or http://");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("public URL {text:?} has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: it holds a password.
+        bail!("the public URL must not hold a user name or password");
+    }
+    if url.query().is_some() {
+        bail!("public URL {text:?} must not have a query (?…)");
+    }
+    if url.fragment().is_some() {
+        bail!("public URL {text:?} must not have a fragment (#…)");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>> {
@@ -125,7 +166,47 @@ fn sms_provider(file: &mut FileConfig) -> Result<SmsProvider> {
     };
     let provider = setting("GATEHOUSE_SMS_PROVIDER", file.sms_provider.take())?;
     match provider.as_deref() {
-        None => Ok(SmsProvider::Outbox),
+        None => {
+            // Provider settings without a provider are a forgotten line, not a choice: the
+            // texts would go to the outbox and nobody would receive their code.
+            let stray = [
+                (
+                    "GATEHOUSE_SMS_TWILIO_BASE_URL",
+                    "twilio",
+                    file.sms_twilio_base_url.take(),
+                ),
+                (
+                    "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
+                    "twilio",
+                    file.sms_twilio_account_sid.take(),
+                ),
+                (
+                    "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
+                    "twilio",
+                    file.sms_twilio_auth_token.take(),
+                ),
+                ("GATEHOUSE_SMS_FROM", "twilio", file.sms_from.take()),
+                (
+                    "GATEHOUSE_SMS_WEBHOOK_URL",
+                    "webhook",
+                    file.sms_webhook_url.take(),
+                ),
+                (
+                    "GATEHOUSE_SMS_WEBHOOK_TOKEN",
+                    "webhook",
+                    file.sms_webhook_token.take(),
+                ),
+            ];
+            for (name, provider, file_value) in stray {
+                if setting(name, file_value)?.is_some() {
+                    bail!(
+                        "{name} is set but GATEHOUSE_SMS_PROVIDER is missing: set it to \
+                         {provider} (sms_provider in the file), or remove {name}"
+                    );
+                }
+            }
+            Ok(SmsProvider::Outbox)
+        }
         Some("twilio") => {
             let required = |name: &str, value: Option<String>| {
                 value.ok_or_else(|| {
@@ -209,12 +290,10 @@ impl Config {
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             anyhow::anyhow!("listen address {listen_text:?} is not of the form IP:PORT")
         })?;
-        let public_url = env("GATEHOUSE_PUBLIC_URL")?.or(file.public_url);
-        if let Some(url) = &public_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                bail!("public URL {url:?} must start with https:// or http://");
-            }
-        }
+        let public_url = env("GATEHOUSE_PUBLIC_URL")?
+            .or(file.public_url)
+            .map(|text| public_url(&text))
+            .transpose()?;
         let database_url = env("GATEHOUSE_DATABASE_URL")?
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
@@ -330,12 +409,11 @@ impl Config {
         })
     }
 
-    /// `scheme://host[:port]` of the public URL, without a path.
+    /// `scheme://host[:port]` of the public URL, as a browser sends it in `Origin`: no path,
+    /// no default port (RFC 6454 §6.1).
     pub fn public_origin(&self) -> Option<String> {
-        let url = self.public_url.as_deref()?;
-        let (scheme, rest) = url.split_once("://")?;
-        let authority = rest.split('/').next().unwrap_or(rest);
-        Some(format!("{scheme}://{authority}"))
+        let url = Url::parse(self.public_url.as_deref()?).ok()?;
+        Some(url.origin().ascii_serialization())
     }
 
     /// Cookies are Secure and `__Host-` prefixed when people reach us over HTTPS.
@@ -343,5 +421,326 @@ impl Config {
         self.public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// Stands in for a secret in `Debug` output: a secret that can be logged will be (STYLE.md).
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+fn redacted<T>(value: &Option<T>) -> Option<Redacted> {
+    value.as_ref().map(|_| Redacted)
+}
+
+impl fmt::Debug for FileConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be added without deciding how it prints.
+        let Self {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            smtp_url,
+            mail_from,
+            master_key_file,
+            node_name,
+            session_idle_minutes,
+            session_absolute_hours,
+            trust_days,
+            backup_codes_per_account,
+            codes_per_account_per_hour,
+            allow_sign_up,
+            trusted_proxies,
+            sms_provider,
+            sms_twilio_base_url,
+            sms_twilio_account_sid,
+            sms_twilio_auth_token,
+            sms_from,
+            sms_webhook_url,
+            sms_webhook_token,
+            sms_per_number_per_hour,
+            sms_per_client_per_hour,
+            sms_per_day,
+        } = self;
+        f.debug_struct("FileConfig")
+            .field("listen", listen)
+            .field("public_url", public_url)
+            .field("data_dir", data_dir)
+            .field("database_url", &database_url.as_deref().map(redact_url))
+            .field("smtp_url", &redacted(smtp_url))
+            .field("mail_from", mail_from)
+            .field("master_key_file", master_key_file)
+            .field("node_name", node_name)
+            .field("session_idle_minutes", session_idle_minutes)
+            .field("session_absolute_hours", session_absolute_hours)
+            .field("trust_days", trust_days)
+            .field("backup_codes_per_account", backup_codes_per_account)
+            .field("codes_per_account_per_hour", codes_per_account_per_hour)
+            .field("allow_sign_up", allow_sign_up)
+            .field("trusted_proxies", trusted_proxies)
+            .field("sms_provider", sms_provider)
+            .field("sms_twilio_base_url", sms_twilio_base_url)
+            .field("sms_twilio_account_sid", sms_twilio_account_sid)
+            .field("sms_twilio_auth_token", &redacted(sms_twilio_auth_token))
+            .field("sms_from", sms_from)
+            .field("sms_webhook_url", &redacted(sms_webhook_url))
+            .field("sms_webhook_token", &redacted(sms_webhook_token))
+            .field("sms_per_number_per_hour", sms_per_number_per_hour)
+            .field("sms_per_client_per_hour", sms_per_client_per_hour)
+            .field("sms_per_day", sms_per_day)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SmsProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Outbox => f.write_str("Outbox"),
+            Self::Twilio {
+                base_url,
+                account_sid,
+                auth_token: _,
+                from,
+            } => f
+                .debug_struct("Twilio")
+                .field("base_url", base_url)
+                .field("account_sid", account_sid)
+                .field("auth_token", &Redacted)
+                .field("from", from)
+                .finish(),
+            // A webhook address is often a secret in itself (a token in its path or query).
+            Self::Webhook { url: _, token } => f
+                .debug_struct("Webhook")
+                .field("url", &Redacted)
+                .field("token", &redacted(token))
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            smtp_url,
+            mail_from,
+            master_key_file,
+            node_name,
+            session_idle_minutes,
+            session_absolute_hours,
+            trust_days,
+            backup_codes_per_account,
+            codes_per_account_per_hour,
+            allow_sign_up,
+            trusted_proxies,
+            sms,
+            sms_per_number_per_hour,
+            sms_per_client_per_hour,
+            sms_per_day,
+        } = self;
+        f.debug_struct("Config")
+            .field("listen", listen)
+            .field("public_url", public_url)
+            .field("data_dir", data_dir)
+            .field("database_url", &redact_url(database_url))
+            .field("smtp_url", &redacted(smtp_url))
+            .field("mail_from", mail_from)
+            .field("master_key_file", master_key_file)
+            .field("node_name", node_name)
+            .field("session_idle_minutes", session_idle_minutes)
+            .field("session_absolute_hours", session_absolute_hours)
+            .field("trust_days", trust_days)
+            .field("backup_codes_per_account", backup_codes_per_account)
+            .field("codes_per_account_per_hour", codes_per_account_per_hour)
+            .field("allow_sign_up", allow_sign_up)
+            .field("trusted_proxies", trusted_proxies)
+            .field("sms", sms)
+            .field("sms_per_number_per_hour", sms_per_number_per_hour)
+            .field("sms_per_client_per_hour", sms_per_client_per_hour)
+            .field("sms_per_day", sms_per_day)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_is_normalised_and_its_origin_is_what_a_browser_sends() {
+        for (text, url, origin) in [
+            (
+                "https://id.example",
+                "https://id.example",
+                "https://id.example",
+            ),
+            (
+                "https://id.example/",
+                "https://id.example",
+                "https://id.example",
+            ),
+            (
+                "https://ID.example:443/",
+                "https://id.example",
+                "https://id.example",
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080",
+            ),
+            (
+                "https://example.com/gatehouse/",
+                "https://example.com/gatehouse",
+                "https://example.com",
+            ),
+            (
+                "https://id.example:8443/",
+                "https://id.example:8443",
+                "https://id.example:8443",
+            ),
+        ] {
+            let normalised = public_url(text).unwrap();
+            assert_eq!(normalised, url, "{text}");
+            assert_eq!(
+                config_with(Some(normalised)).public_origin().as_deref(),
+                Some(origin)
+            );
+        }
+    }
+
+    #[test]
+    fn a_public_url_that_links_cannot_be_built_on_is_refused() {
+        for (text, expected) in [
+            ("id.example.com", "public URL"),
+            ("", "public URL"),
+            ("ftp://id.example", "https:// or http://"),
+            ("https://", "public URL"),
+            ("https://id.example/?next=1", "query"),
+            ("https://id.example/#top", "fragment"),
+        ] {
+            let error = public_url(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+        let error = public_url("https://ann:hunter2@id.example")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("user name or password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn a_setting_that_is_not_unicode_is_an_error_naming_it() {
+        #[cfg(unix)]
+        let bad = {
+            use std::os::unix::ffi::OsStringExt;
+            std::ffi::OsString::from_vec(vec![0x66, 0xff])
+        };
+        #[cfg(not(unix))]
+        let bad = std::ffi::OsString::new();
+        let error = env_value("GATEHOUSE_TRUST_DAYS", Err(VarError::NotUnicode(bad)))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("GATEHOUSE_TRUST_DAYS"), "{error}");
+        assert_eq!(env_value("X", Err(VarError::NotPresent)).unwrap(), None);
+        assert_eq!(
+            env_value("X", Ok("7".into())).unwrap().as_deref(),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn sms_settings_without_a_provider_are_refused() {
+        let file: FileConfig = toml::from_str("sms_twilio_auth_token = \"tw-secret\"").unwrap();
+        let error = sms_provider(&mut { file }).unwrap_err().to_string();
+        assert!(error.contains("GATEHOUSE_SMS_PROVIDER"), "{error}");
+        assert!(error.contains("GATEHOUSE_SMS_TWILIO_AUTH_TOKEN"), "{error}");
+        assert!(!error.contains("tw-secret"), "{error}");
+        let mut file: FileConfig =
+            toml::from_str("sms_webhook_url = \"https://hooks.example/sms\"").unwrap();
+        let error = sms_provider(&mut file).unwrap_err().to_string();
+        assert!(error.contains("webhook"), "{error}");
+        assert!(matches!(
+            sms_provider(&mut FileConfig::default()),
+            Ok(SmsProvider::Outbox)
+        ));
+    }
+
+    fn config_with(public_url: Option<String>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url,
+            data_dir: PathBuf::from("data"),
+            database_url: "postgres://gatehouse:db-secret@db.example/gatehouse".into(),
+            smtp_url: Some("smtp://mailer:smtp-secret@mail.example:587".into()),
+            mail_from: "Gatehouse <gatehouse@example.com>".into(),
+            master_key_file: PathBuf::from("data/master.key"),
+            node_name: "node-1".into(),
+            session_idle_minutes: 60,
+            session_absolute_hours: 12,
+            trust_days: 30,
+            backup_codes_per_account: 1,
+            codes_per_account_per_hour: 10,
+            allow_sign_up: false,
+            trusted_proxies: gatehouse_web::TrustedProxies::default(),
+            sms: SmsProvider::Twilio {
+                base_url: "https://api.twilio.com".into(),
+                account_sid: "AC123".into(),
+                auth_token: "twilio-secret".into(),
+                from: "+15550100".into(),
+            },
+            sms_per_number_per_hour: 5,
+            sms_per_client_per_hour: 10,
+            sms_per_day: 1000,
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let config = config_with(Some("https://id.example".into()));
+        let printed = format!("{config:?}");
+        for secret in ["db-secret", "smtp-secret", "twilio-secret"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("[redacted]"), "{printed}");
+        assert!(printed.contains("https://id.example"), "{printed}");
+
+        let webhook = SmsProvider::Webhook {
+            url: "https://hooks.example/sms/hook-secret".into(),
+            token: Some("bearer-secret".into()),
+        };
+        let printed = format!("{webhook:?}");
+        assert!(!printed.contains("hook-secret") && !printed.contains("bearer-secret"));
+
+        let file: FileConfig = toml::from_str(
+            r#"
+            database_url = "postgres://gatehouse:db-secret@db.example/gatehouse"
+            smtp_url = "smtp://mailer:smtp-secret@mail.example:587"
+            sms_twilio_auth_token = "twilio-secret"
+            sms_webhook_url = "https://hooks.example/sms/hook-secret"
+            sms_webhook_token = "bearer-secret"
+            node_name = "node-1"
+            "#,
+        )
+        .unwrap();
+        let printed = format!("{file:?}");
+        for secret in [
+            "db-secret",
+            "smtp-secret",
+            "twilio-secret",
+            "hook-secret",
+            "bearer-secret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("node-1"), "{printed}");
     }
 }

@@ -203,36 +203,96 @@ const DEMO_PRODUCT_CLIENT_ID: &str = "demo-product";
 /// first start; with several nodes, every node must be given the same file.
 fn load_or_create_master_key(path: &Path) -> Result<MasterKey> {
     match std::fs::read(path) {
-        Ok(bytes) => MasterKey::from_bytes(&bytes).with_context(|| {
-            format!(
-                "master key file {} must hold exactly {MASTER_KEY_BYTES} bytes",
-                path.display()
-            )
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = MasterKey::generate();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut file) => {
-                    file.write_all(&key.to_bytes())?;
-                    file.sync_all()?;
-                    tracing::info!(path = %path.display(), "created a new master key");
-                    Ok(key)
-                }
-                // Another process created it first: use theirs.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    load_or_create_master_key(path)
-                }
-                Err(error) => Err(error).with_context(|| {
-                    format!("cannot create the master key file {}", path.display())
-                }),
-            }
-        }
+        Ok(bytes) => master_key_from(path, &bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => create_master_key(path),
         Err(error) => Err(error)
             .with_context(|| format!("cannot read the master key file {}", path.display())),
+    }
+}
+
+fn master_key_from(path: &Path, bytes: &[u8]) -> Result<MasterKey> {
+    MasterKey::from_bytes(bytes).with_context(|| {
+        format!(
+            "master key file {} must hold exactly {MASTER_KEY_BYTES} bytes",
+            path.display()
+        )
+    })
+}
+
+/// Writes a fresh key to a temporary file beside `path`, then links it to `path`: the name
+/// appears only once the file is complete and on disk, so a node starting at the same moment
+/// finds either no file or the whole key, never an empty one. The first link wins; a node
+/// that loses reads the winner's key.
+fn create_master_key(path: &Path) -> Result<MasterKey> {
+    let context = || format!("cannot create the master key file {}", path.display());
+    let key = MasterKey::generate();
+    let temp = write_temporary_beside(path, &key.to_bytes()).with_context(context)?;
+    let linked = std::fs::hard_link(&temp, path);
+    // The key lives on under `path`, or was not wanted: the temporary name goes either way.
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            sync_folder_of(path);
+            tracing::info!(path = %path.display(), "created a new master key");
+            Ok(key)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the master key file {}", path.display()))?;
+            master_key_from(path, &bytes)
+        }
+        Err(error) => Err(error).with_context(context),
+    }
+}
+
+/// Writes `bytes` to a new file in the folder of `path` (a hard link cannot cross file
+/// systems), readable by the owner only and synced to the disk, and returns its name. A
+/// name already taken, by another node or thread, is never reused: the next one is tried.
+fn write_temporary_beside(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    for attempt in 0..100u32 {
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{}-{stamp}-{attempt}.tmp", std::process::id()));
+        let temp = path.with_file_name(temp_name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&temp) {
+            Ok(mut file) => {
+                let written = file.write_all(bytes).and_then(|()| file.sync_all());
+                return match written {
+                    Ok(()) => Ok(temp),
+                    Err(error) => {
+                        let _ = std::fs::remove_file(&temp);
+                        Err(error)
+                    }
+                };
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "no free name for a temporary file",
+    ))
+}
+
+/// Makes the new name itself durable. Best effort: a folder that cannot be opened or synced
+/// (some platforms) leaves the name to the next sync of the file system.
+fn sync_folder_of(path: &Path) {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(folder) = std::fs::File::open(folder) {
+            let _ = folder.sync_all();
+        }
     }
 }
 
@@ -281,5 +341,52 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_starting_together_all_get_the_same_complete_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let keys: Vec<[u8; MASTER_KEY_BYTES]> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| load_or_create_master_key(&path).unwrap().to_bytes()))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "one key for all");
+        assert_eq!(std::fs::read(&path).unwrap(), keys[0]);
+        assert_eq!(
+            load_or_create_master_key(&path).unwrap().to_bytes(),
+            keys[0]
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("master.key")],
+            "no temporary file left"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_master_key_file_of_the_wrong_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        std::fs::write(&path, b"").unwrap();
+        let error = format!("{:#}", load_or_create_master_key(&path).unwrap_err());
+        assert!(error.contains("exactly"), "{error}");
     }
 }

@@ -30,16 +30,18 @@ impl TrustedProxies {
             let (address, bits) = match entry.split_once('/') {
                 Some((a, b)) => (
                     a,
-                    b.parse::<u8>()
-                        .map_err(|_| format!("{entry:?} is not an address or CIDR block"))?,
+                    Some(
+                        b.parse::<u8>()
+                            .map_err(|_| format!("{entry:?} is not an address or CIDR block"))?,
+                    ),
                 ),
-                None => (entry, u8::MAX),
+                None => (entry, None),
             };
             let address: IpAddr = address
                 .parse()
                 .map_err(|_| format!("{entry:?} is not an address or CIDR block"))?;
             let max = if address.is_ipv4() { 32 } else { 128 };
-            let bits = if bits == u8::MAX { max } else { bits };
+            let bits = bits.unwrap_or(max);
             if bits > max {
                 return Err(format!("{entry:?} has a prefix longer than the address"));
             }
@@ -59,9 +61,17 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) else {
+        // A proxy may add its own header line instead of appending to the last one; the
+        // lines together are one list (RFC 9110 §5.3), else a forged first line would count.
+        let lines: Option<Vec<&str>> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().ok())
+            .collect();
+        let Some(lines) = lines.filter(|l| !l.is_empty()) else {
             return peer;
         };
+        let forwarded = lines.join(",");
         let hops: Result<Vec<IpAddr>, _> = forwarded
             .split(',')
             .map(|h| h.trim().parse::<IpAddr>())
@@ -187,5 +197,32 @@ mod tests {
         assert!(!proxies.contains(ip("fe80::1")));
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("proxy.example").is_err());
+    }
+
+    #[test]
+    fn a_prefix_longer_than_the_address_is_refused() {
+        // 255 once stood for "no prefix" and slipped through as a single address.
+        for entry in ["10.0.0.0/255", "10.0.0.0/64", "fd00::/129", "fd00::/255"] {
+            assert!(TrustedProxies::parse(entry).is_err(), "{entry}");
+        }
+        let proxies = TrustedProxies::parse("10.0.0.7/32, fd00::1/128, 192.0.2.7").unwrap();
+        assert!(proxies.contains(ip("10.0.0.7")));
+        assert!(!proxies.contains(ip("10.0.0.8")));
+        assert!(proxies.contains(ip("fd00::1")));
+        assert!(proxies.contains(ip("192.0.2.7")));
+        assert!(!proxies.contains(ip("192.0.2.8")));
+    }
+
+    #[test]
+    fn every_forwarded_line_counts_not_only_the_first() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        // The client sent a forged line; the proxy added its own line rather than appending.
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.66"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.9"));
+        assert_eq!(
+            proxies.client_address(ip("10.2.3.4"), &headers),
+            ip("198.51.100.9")
+        );
     }
 }

@@ -144,21 +144,18 @@ pub fn token_error(error: TokenError) -> Response {
         TokenError::App(app) => return protocol_error(app),
         other => other,
     };
-    let description = error.to_string();
-    let (status, code) = match &error {
-        TokenError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-        TokenError::InvalidClient { .. } => (StatusCode::UNAUTHORIZED, "invalid_client"),
-        TokenError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
-        TokenError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        TokenError::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
-        TokenError::App(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    let (status, code, description) = match &error {
+        TokenError::InvalidRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", Some(*why)),
+        TokenError::InvalidClient { .. } => (StatusCode::UNAUTHORIZED, "invalid_client", None),
+        TokenError::InvalidGrant(why) => (StatusCode::BAD_REQUEST, "invalid_grant", Some(*why)),
+        TokenError::UnsupportedGrantType => {
+            (StatusCode::BAD_REQUEST, "unsupported_grant_type", None)
+        }
+        TokenError::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", None),
+        TokenError::App(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
     };
-    let description = description
-        .split_once(": ")
-        .map_or("", |(_, why)| why)
-        .to_string();
     let mut body = serde_json::json!({ "error": code });
-    if !description.is_empty() {
+    if let Some(description) = description {
         body["error_description"] = description.into();
     }
     let mut response = (status, Json(body)).into_response();

@@ -50,6 +50,15 @@ fn protocol_routes() -> Router<AppState> {
         .layer(middleware::from_fn(protocol::cors))
 }
 
+/// What carries no form and reads no cookie: health and the static files. Like the
+/// protocol routes, they set no cookie, so a shared cache may keep them.
+fn plain_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(pages::healthz))
+        .route("/static/gatehouse.css", get(pages::stylesheet))
+        .route("/static/copy.js", get(pages::copy_script))
+}
+
 /// The whole web surface of Gatehouse.
 pub fn router(
     app: Gatehouse,
@@ -63,6 +72,18 @@ pub fn router(
         public_origin,
         trusted_proxies,
     };
+    page_routes(&state)
+        .merge(protocol_routes())
+        .merge(plain_routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::security_headers,
+        ))
+        .with_state(state)
+}
+
+/// The pages people see, and the forms they post: only these get a CSRF cookie (S35).
+fn page_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::root))
         .route(
@@ -172,18 +193,9 @@ pub fn router(
             "/oauth2/logout",
             get(pages::oidc::get_logout).post(pages::oidc::post_logout),
         )
-        .merge(protocol_routes())
-        .route("/healthz", get(pages::healthz))
-        .route("/static/gatehouse.css", get(pages::stylesheet))
-        .route("/static/copy.js", get(pages::copy_script))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             csrf::ensure_cookie,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            headers::security_headers,
-        ))
-        .with_state(state)
 }

@@ -282,6 +282,96 @@ async fn a_malformed_environment_setting_is_named_and_nothing_starts() {
     );
 }
 
+#[tokio::test]
+async fn a_public_url_that_links_cannot_be_built_on_is_named_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, expected) in [
+        ("https://id.example/?next=1", "query"),
+        ("https://id.example/#top", "fragment"),
+        ("ftp://id.example", "https:// or http://"),
+        ("https://", "public URL"),
+        ("https://ann:hunter2@id.example", "user name or password"),
+    ] {
+        let options = ServerOptions {
+            env: vec![("GATEHOUSE_PUBLIC_URL".into(), value.into())],
+            ..Default::default()
+        };
+        let out = run_cli(binary(), dir.path(), &options, &["migrate"], None).await;
+        assert_one_line_error(&out, expected);
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    }
+    assert!(
+        !dir.path().join("gatehouse.db").exists(),
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn sms_provider_settings_without_a_provider_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("GATEHOUSE_SMS_TWILIO_ACCOUNT_SID", "AC123"),
+        ("GATEHOUSE_SMS_TWILIO_AUTH_TOKEN", "twilio-secret"),
+        ("GATEHOUSE_SMS_WEBHOOK_URL", "https://hooks.example/sms"),
+        ("GATEHOUSE_SMS_WEBHOOK_TOKEN", "webhook-secret"),
+    ] {
+        let options = ServerOptions {
+            env: vec![(name.into(), value.into())],
+            ..Default::default()
+        };
+        let out = run_cli(binary(), dir.path(), &options, &["migrate"], None).await;
+        assert_one_line_error(&out, "GATEHOUSE_SMS_PROVIDER");
+        assert!(out.stderr.contains(name), "{}", out.stderr);
+        assert!(!out.stderr.contains("secret"), "{}", out.stderr);
+    }
+    // The same in the file.
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(&file, "sms_twilio_auth_token = \"twilio-secret\"\n").unwrap();
+    let path = file.display().to_string();
+    let out = run_cli(
+        binary(),
+        dir.path(),
+        &ServerOptions::default(),
+        &["--config", &path, "migrate"],
+        None,
+    )
+    .await;
+    assert_one_line_error(&out, "GATEHOUSE_SMS_PROVIDER");
+    assert!(
+        !dir.path().join("gatehouse.db").exists(),
+        "nothing was created"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_setting_that_is_not_unicode_is_named_and_nothing_starts() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(binary())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env(
+            "GATEHOUSE_TRUST_DAYS",
+            std::ffi::OsStr::from_bytes(b"3\xff"),
+        )
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    let out = gatehouse_testkit::CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_one_line_error(&out, "GATEHOUSE_TRUST_DAYS");
+    assert!(
+        !dir.path().join("gatehouse.db").exists(),
+        "nothing was created"
+    );
+}
+
 /// `client add` prints the id and the secret once; `client list` never shows a secret;
 /// `client remove` makes the product unknown to the provider.
 #[tokio::test]

@@ -98,6 +98,37 @@ async fn every_page_sends_the_security_headers() {
 }
 
 #[tokio::test]
+async fn only_pages_set_a_cookie_so_protocol_and_static_responses_stay_cacheable() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/oauth2/jwks",
+        "/.well-known/openid-configuration",
+        "/static/gatehouse.css",
+        "/static/copy.js",
+        "/healthz",
+    ] {
+        // A fresh browser each time: it holds no CSRF cookie, so one would be set if any.
+        let page = app.browser().get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(page.set_cookies(), Vec::<String>::new(), "{path}");
+        assert!(
+            page.headers.get("content-security-policy").is_some(),
+            "{path}: the security headers still apply (S36)"
+        );
+    }
+    let page = app.browser().get("/sign-in").await;
+    assert!(
+        page.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("gatehouse_csrf=")),
+        "{:?}",
+        page.set_cookies()
+    );
+    let missing = app.browser().get("/no-such-page").await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
 async fn behind_https_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
     let app = TestApp::spawn_with(gatehouse_testkit::ServerOptions {
         env: vec![("GATEHOUSE_PUBLIC_URL".into(), "https://id.example".into())],

@@ -1,7 +1,7 @@
 //! The account page (`/account`), changing the password, and signing out.
 
-use super::render;
 use super::signin::{backup_code_file, SaveBackupCodePage};
+use super::{render, session_cookie, EmptyForm};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
@@ -276,14 +276,11 @@ fn password_change_outcome(
     }
 }
 
-#[derive(Deserialize)]
-pub struct SignOutForm {}
-
 pub async fn post_sign_out(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
-    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
     if let Some(cookie) = state.cookies.read(&headers, CookieName::Session) {
         if let Err(error) = state.app.sign_out(&cookie, &client).await {
@@ -311,10 +308,7 @@ pub async fn post_revoke_devices(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     let one = form.device_id.as_deref().filter(|id| !id.is_empty());
     match state.app.revoke_devices(&cookie, one, &client).await {
         Ok(()) if one.is_some() => see_other("/account?notice=device-revoked"),
@@ -336,10 +330,7 @@ pub async fn post_sign_out_of_product(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<ProductForm>,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     match state
         .app
         .sign_out_of_product(&cookie, &form.client_id, &client)
@@ -356,12 +347,9 @@ pub async fn post_end_other_sessions(
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
     headers: HeaderMap,
-    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     match state.app.end_other_sessions(&cookie, &client).await {
         Ok(_) => see_other("/account?notice=sessions-ended"),
         Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
@@ -402,12 +390,9 @@ pub async fn post_new_backup_code(
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
     headers: HeaderMap,
-    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     match state.app.start_new_backup_code(&cookie, &client).await {
         Ok(()) => see_other("/account/backup-code"),
         Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
@@ -420,10 +405,7 @@ pub async fn get_new_backup_code(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     match state.app.pending_new_backup_codes(&cookie).await {
         Ok((_, codes)) => render(
             StatusCode::OK,
@@ -444,10 +426,7 @@ pub async fn get_new_backup_code_file(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     match state.app.pending_new_backup_codes(&cookie).await {
         Ok((email, codes)) => backup_code_file(&email, &codes),
         Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
@@ -459,12 +438,9 @@ pub async fn post_confirm_new_backup_code(
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
     headers: HeaderMap,
-    CsrfForm(SignOutForm {}): CsrfForm<SignOutForm>,
+    CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let cookie = state
-        .cookies
-        .read(&headers, CookieName::Session)
-        .unwrap_or_default();
+    let cookie = session_cookie(&state, &headers);
     match state.app.confirm_new_backup_code(&cookie, &client).await {
         Ok(()) => see_other("/account?notice=backup-code-saved"),
         Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,

@@ -1,9 +1,8 @@
 //! "Set up an authenticator app" on the account page: start, show the QR code and the
 //! secret, confirm with a code, or remove (S15, S18, S34).
 
-use super::render;
+use super::{render, session_cookie, EmptyForm};
 use crate::client::Client;
-use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{app_error, error_page, see_other};
 use crate::AppState;
@@ -82,13 +81,6 @@ fn failure(error: AuthenticatorError) -> Result<Response, (StatusCode, String)> 
     }
 }
 
-fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .cookies
-        .read(headers, CookieName::Session)
-        .unwrap_or_default()
-}
-
 pub async fn get_authenticator(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
@@ -105,9 +97,6 @@ pub async fn get_authenticator(
         }
     }
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn post_start(
     State(state): State<AppState>,

@@ -1,8 +1,7 @@
 //! Changing the e-mail address from the account page (S34, S52).
 
-use super::render;
+use super::{render, session_cookie};
 use crate::client::Client;
-use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{app_error, error_page, see_other};
 use crate::AppState;
@@ -26,13 +25,6 @@ fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>
         error,
     };
     render(status, &page)
-}
-
-fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .cookies
-        .read(headers, CookieName::Session)
-        .unwrap_or_default()
 }
 
 /// Every failure decided by name; `Err` carries a message for the page the action came from.

@@ -42,6 +42,19 @@ pub struct ConfirmCodePage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The session cookie's value, empty when there is none (the use cases treat an empty or
+/// unknown value as "not signed in").
+pub fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
+    state
+        .cookies
+        .read(headers, CookieName::Session)
+        .unwrap_or_default()
+}
+
+/// A form with no field but its CSRF token: a button.
+#[derive(serde::Deserialize)]
+pub struct EmptyForm {}
+
 /// Where the page for a step lives.
 pub fn path_of_step(step: FlowStep) -> &'static str {
     match step {

@@ -64,7 +64,7 @@ fn describe_scope(scope: &str) -> Option<&'static str> {
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    state.cookies.read(headers, CookieName::Session)
+    Some(super::session_cookie(state, headers)).filter(|c| !c.is_empty())
 }
 
 /// How an outcome reaches the browser. `after_form` routes a product redirect through the
@@ -271,11 +271,7 @@ pub async fn get_logout(
         Ok(plan) => plan,
         Err(refusal) => return refusal,
     };
-    let signed_in = match session_cookie(&state, &headers) {
-        Some(cookie) => matches!(state.app.find_session(&cookie).await, Ok(Some(_))),
-        None => false,
-    };
-    if !signed_in {
+    if !super::signin::has_live_session(&state, &headers).await {
         return see_other(redirect.as_deref().unwrap_or("/sign-in?notice=signed-out"));
     }
     let text = |v: &Option<String>| v.clone().unwrap_or_default();

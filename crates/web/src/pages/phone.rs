@@ -1,8 +1,7 @@
 //! The phone on the account page: add, verify with a texted code, remove (S13, S34).
 
-use super::render;
+use super::{render, session_cookie, EmptyForm};
 use crate::client::Client;
-use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{app_error, error_page, see_other};
 use crate::AppState;
@@ -26,13 +25,6 @@ fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>
         error,
     };
     render(status, &page)
-}
-
-fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .cookies
-        .read(headers, CookieName::Session)
-        .unwrap_or_default()
 }
 
 /// Where a failed phone action leads; every variant decided by name. `Err` carries a
@@ -132,9 +124,6 @@ pub async fn post_verify(
         },
     }
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn post_remove(
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 //! "I have saved this code for future use") are what people, screen readers and the browser
 //! tests rely on: keep them.
 
-use super::{path_of_step, render};
+use super::{path_of_step, render, EmptyForm};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
@@ -127,13 +127,9 @@ async fn current_step(
     state: &AppState,
     headers: &HeaderMap,
     expected: fn(FlowStep) -> bool,
-) -> Result<(String, FlowView), Response> {
-    let flow = state
-        .cookies
-        .read(headers, CookieName::Flow)
-        .unwrap_or_default();
-    match state.app.view_sign_in(&flow).await {
-        Ok(view) if expected(view.step) => Ok((flow, view)),
+) -> Result<FlowView, Response> {
+    match state.app.view_sign_in(&flow_cookie(state, headers)).await {
+        Ok(view) if expected(view.step) => Ok(view),
         Ok(view) => Err(see_other(path_of_step(view.step))),
         // A sign-in that just finished (a double click on the last button, the back button)
         // has no flow any more, but a live session: show the account, not "expired".
@@ -152,6 +148,38 @@ fn failure_response(
 ) -> Response {
     match sign_in_failure(error) {
         Failure::Show { status, message } => show(status, &message),
+        Failure::Redirect(path) => see_other(&path),
+        Failure::Internal(response) => response,
+    }
+}
+
+/// The sign-in handle this browser holds ("" when none: the use case then answers NoSignIn).
+fn flow_cookie(state: &AppState, headers: &HeaderMap) -> String {
+    state
+        .cookies
+        .read(headers, CookieName::Flow)
+        .unwrap_or_default()
+}
+
+/// Maps a failed POST step. The use case checked the step itself, so the flow is loaded again
+/// only when its page must be shown with a message (`show`), never on the way in.
+async fn step_failed(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: &str,
+    error: SignInError,
+    show: impl FnOnce(&FlowView, StatusCode, &str) -> Response,
+) -> Response {
+    // A sign-in that just finished (a double click on the last button, the back button)
+    // has no flow any more, but a live session: show the account, not "expired".
+    if matches!(error, SignInError::NoSignIn) && has_live_session(state, headers).await {
+        return see_other("/account");
+    }
+    match sign_in_failure(error) {
+        Failure::Show { status, message } => match state.app.view_sign_in(flow).await {
+            Ok(view) => show(&view, status, &message),
+            Err(error) => failure_response(error, |_, _| see_other("/sign-in")),
+        },
         Failure::Redirect(path) => see_other(&path),
         Failure::Internal(response) => response,
     }
@@ -187,7 +215,7 @@ fn progress_response(state: &AppState, flow: &str, outcome: StepOutcome) -> Resp
     response
 }
 
-async fn has_live_session(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) async fn has_live_session(state: &AppState, headers: &HeaderMap) -> bool {
     match state.cookies.read(headers, CookieName::Session) {
         Some(cookie) => matches!(state.app.find_session(&cookie).await, Ok(Some(_))),
         None => false,
@@ -242,7 +270,7 @@ pub async fn get_password(
     headers: HeaderMap,
 ) -> Response {
     match current_step(&state, &headers, is_password).await {
-        Ok((_, view)) => password_page(&csrf.0, &view, StatusCode::OK, None),
+        Ok(view) => password_page(&csrf.0, &view, StatusCode::OK, None),
         Err(response) => response,
     }
 }
@@ -259,10 +287,7 @@ pub async fn post_password(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
-    let (flow, view) = match current_step(&state, &headers, is_password).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let flow = flow_cookie(&state, &headers);
     let trust = state.cookies.read(&headers, CookieName::Trust);
     match state
         .app
@@ -270,9 +295,12 @@ pub async fn post_password(
         .await
     {
         Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => failure_response(error, |status, message| {
-            password_page(&csrf.0, &view, status, Some(message))
-        }),
+        Err(error) => {
+            step_failed(&state, &headers, &flow, error, |view, status, message| {
+                password_page(&csrf.0, view, status, Some(message))
+            })
+            .await
+        }
     }
 }
 
@@ -325,7 +353,7 @@ pub async fn get_code(
     headers: HeaderMap,
 ) -> Response {
     match current_step(&state, &headers, is_second_step).await {
-        Ok((_, view)) => code_page(
+        Ok(view) => code_page(
             &csrf.0,
             &view,
             StatusCode::OK,
@@ -350,10 +378,7 @@ pub async fn post_code(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    let (flow, view) = match current_step(&state, &headers, is_second_step).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let flow = flow_cookie(&state, &headers);
     let trust = form.trust_device.is_some();
     match state
         .app
@@ -361,14 +386,14 @@ pub async fn post_code(
         .await
     {
         Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => failure_response(error, |status, message| {
-            code_page(&csrf.0, &view, status, None, Some(message))
-        }),
+        Err(error) => {
+            step_failed(&state, &headers, &flow, error, |view, status, message| {
+                code_page(&csrf.0, view, status, None, Some(message))
+            })
+            .await
+        }
     }
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn post_resend(
     State(state): State<AppState>,
@@ -377,15 +402,15 @@ pub async fn post_resend(
     headers: HeaderMap,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let (flow, view) = match current_step(&state, &headers, is_second_step).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let flow = flow_cookie(&state, &headers);
     match state.app.resend_code(&flow, &client).await {
         Ok(()) => see_other("/sign-in/code?notice=sent"),
-        Err(error) => failure_response(error, |status, message| {
-            code_page(&csrf.0, &view, status, None, Some(message))
-        }),
+        Err(error) => {
+            step_failed(&state, &headers, &flow, error, |view, status, message| {
+                code_page(&csrf.0, view, status, None, Some(message))
+            })
+            .await
+        }
     }
 }
 
@@ -427,25 +452,25 @@ pub async fn post_backup_code(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<BackupCodeForm>,
 ) -> Response {
-    let (flow, _) = match current_step(&state, &headers, is_second_step).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let flow = flow_cookie(&state, &headers);
     match state
         .app
         .submit_backup_code(&flow, &form.backup_code, &client)
         .await
     {
         Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => failure_response(error, |status, message| {
-            render(
-                status,
-                &BackupCodePage {
-                    csrf: &csrf.0,
-                    error: Some(message),
-                },
-            )
-        }),
+        Err(error) => {
+            step_failed(&state, &headers, &flow, error, |_, status, message| {
+                render(
+                    status,
+                    &BackupCodePage {
+                        csrf: &csrf.0,
+                        error: Some(message),
+                    },
+                )
+            })
+            .await
+        }
     }
 }
 
@@ -469,7 +494,7 @@ pub async fn get_save_backup_code(
     headers: HeaderMap,
 ) -> Response {
     match current_step(&state, &headers, is_save_backup_code).await {
-        Ok((_, view)) => render(
+        Ok(view) => render(
             StatusCode::OK,
             &SaveBackupCodePage {
                 csrf: &csrf.0,
@@ -490,31 +515,31 @@ pub async fn post_save_backup_code(
     headers: HeaderMap,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let (flow, view) = match current_step(&state, &headers, is_save_backup_code).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let flow = flow_cookie(&state, &headers);
     match state.app.confirm_backup_code_saved(&flow, &client).await {
         Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => failure_response(error, |status, message| {
-            render(
-                status,
-                &SaveBackupCodePage {
-                    csrf: &csrf.0,
-                    confirm_action: "/sign-in/save-backup-code",
-                    download_href: "/sign-in/save-backup-code/download",
-                    codes: &view.backup_codes,
-                    error: Some(message),
-                },
-            )
-        }),
+        Err(error) => {
+            step_failed(&state, &headers, &flow, error, |view, status, message| {
+                render(
+                    status,
+                    &SaveBackupCodePage {
+                        csrf: &csrf.0,
+                        confirm_action: "/sign-in/save-backup-code",
+                        download_href: "/sign-in/save-backup-code/download",
+                        codes: &view.backup_codes,
+                        error: Some(message),
+                    },
+                )
+            })
+            .await
+        }
     }
 }
 
 /// "Download": the pending code as a text file. A GET that changes nothing.
 pub async fn get_backup_code_file(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match current_step(&state, &headers, is_save_backup_code).await {
-        Ok((_, view)) => backup_code_file(&view.email, &view.backup_codes),
+        Ok(view) => backup_code_file(&view.email, &view.backup_codes),
         Err(response) => response,
     }
 }
@@ -561,7 +586,7 @@ pub async fn get_another_way(
     headers: HeaderMap,
 ) -> Response {
     match current_step(&state, &headers, is_second_step).await {
-        Ok((_, view)) => {
+        Ok(view) => {
             let authenticator = view.method == Some(SecondStepMethod::Totp);
             render(
                 StatusCode::OK,
@@ -584,14 +609,14 @@ pub async fn post_text_instead(
     headers: HeaderMap,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let (flow, view) = match current_step(&state, &headers, is_second_step).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let flow = flow_cookie(&state, &headers);
     match state.app.switch_to_text_message(&flow, &client).await {
         Ok(()) => see_other("/sign-in/code"),
-        Err(error) => failure_response(error, |status, message| {
-            code_page(&csrf.0, &view, status, None, Some(message))
-        }),
+        Err(error) => {
+            step_failed(&state, &headers, &flow, error, |view, status, message| {
+                code_page(&csrf.0, view, status, None, Some(message))
+            })
+            .await
+        }
     }
 }
