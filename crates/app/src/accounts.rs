@@ -1,7 +1,7 @@
 //! Account administration, as the CLI offers it: add, list, show, disable, enable.
 
-use crate::audit::{Event, Record};
-use crate::sign_in::second_step_key;
+use crate::audit::{DeviceChange, Event, Record};
+use crate::budget::Budget;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::{AccountId, Email, Password, PasswordError};
 use gatehouse_delivery::{authenticator_removed_notice, phone_changed_notice, OutgoingMail};
@@ -82,7 +82,6 @@ impl Gatehouse {
             .await?;
         self.record(Record {
             event: Event::AccountCreated,
-            result: "success",
             account_id: Some(id.as_str()),
             email: Some(email.as_str()),
             method: None,
@@ -120,7 +119,10 @@ impl Gatehouse {
     /// Enabling also clears the failure counters: it is how a locked account is recovered.
     pub async fn enable_account(&self, email: &str) -> Result<AccountSummary, AccountError> {
         let row = self.find_by_email(email).await?;
-        let keys = [format!("account:{}", row.email), second_step_key(&row.id)];
+        let keys = [
+            Budget::account(&row.email).key().to_string(),
+            Budget::second_step(&row.id).key().to_string(),
+        ];
         self.inner
             .store
             .enable_account(&row.id, &keys, self.now())
@@ -141,16 +143,15 @@ impl Gatehouse {
             .store
             .remove_second_factors(&row.id, self.now())
             .await?;
-        let (event, result) = match (removed.authenticator, removed.phone) {
-            (true, true) => (Event::SecondFactorReset, "success"),
-            (true, false) => (Event::AuthenticatorRemoved, "success"),
-            (false, true) => (Event::PhoneRemoved, "success"),
+        let event = match (removed.authenticator, removed.phone) {
+            (true, true) => Event::SecondFactorReset,
+            (true, false) => Event::AuthenticatorRemoved,
+            (false, true) => Event::PhoneRemoved,
             // Nothing was in use; the trusted devices were still revoked.
-            (false, false) => (Event::TrustedDevice, "all_revoked"),
+            (false, false) => Event::TrustedDevice(DeviceChange::AllRevoked),
         };
         self.record(Record {
             event,
-            result,
             account_id: Some(&row.id),
             email: Some(&row.email),
             method: None,
@@ -196,10 +197,7 @@ impl Gatehouse {
             live_sessions: store
                 .count_live_sessions(&row.id, self.inner.settings.session_idle_secs, self.now())
                 .await?,
-            failed_password_attempts: store
-                .find_failure_record(&format!("account:{}", row.email))
-                .await?
-                .failures,
+            failed_password_attempts: self.failures(&Budget::account(&row.email)).await?,
             disabled: row.disabled_at.is_some(),
             id: row.id,
             email: row.email,
@@ -210,7 +208,6 @@ impl Gatehouse {
     async fn admin_event(&self, event: Event, account_id: &str, email: &str) {
         self.record(Record {
             event,
-            result: "success",
             account_id: Some(account_id),
             email: Some(email),
             method: None,

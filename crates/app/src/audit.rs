@@ -1,94 +1,310 @@
-//! Recording security events (S51). Recording must never stop a sign-in: a failure to
-//! write the event is logged and the use case goes on.
+//! Recording security events (S51), in a typed vocabulary: each kind of event carries the
+//! outcomes it can have, so no code writes a result as a loose string and every reader
+//! (the account page's activity list) must say what each one means.
+//!
+//! Recording must never stop a sign-in: a failure to write the event is logged and the use
+//! case goes on. The stored names below are what operators query; they never change.
 
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
+use gatehouse_core::Proof;
 use gatehouse_store::SecurityEvent;
 
-/// What happened, in the words the event log uses.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Event {
-    Password,
+/// A guess at a secret: right, wrong, or refused before it was looked at (S48).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Accepted,
+    Wrong,
+    Refused,
+}
+
+/// A message that should leave: sent, failed at the provider, or refused by a limit (S9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Failed,
+    Refused,
+}
+
+/// What happened to trusted devices (S28, S29).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChange {
+    Trusted,
+    Revoked,
+    AllRevoked,
+}
+
+/// Which sessions a sign-out ended (S33).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOut {
+    ThisSession,
+    OtherSessions,
+}
+
+/// How a new backup code became active (S22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupCodeSaved {
+    /// "I have saved this code for future use" during a sign-in.
+    AtSignIn,
+    /// A new code from the account page replaced the old one.
+    Replaced,
+}
+
+/// What a sign-up start did with its mail (S46: the page is the same for all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignUpMail {
     CodeSent,
-    Code,
-    BackupCode,
+    /// The address has an account: its owner got a notice instead of a code.
+    AddressTaken,
+    Refused,
+}
+
+/// A product's hold on the account (S49).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductAccess {
+    Granted,
+    /// The person signed out of it on the account page.
+    Revoked,
+}
+
+/// Whether a change asked for went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Made,
+    Refused,
+}
+
+/// What happened, with its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Password(Attempt),
+    CodeSent(Delivery),
+    Code(Attempt),
+    BackupCode(Attempt),
     BackupCodeIssued,
-    BackupCodeSaved,
-    TrustedDevice,
+    BackupCodeSaved(BackupCodeSaved),
+    TrustedDevice(DeviceChange),
     SessionStarted,
-    SignedOut,
+    SignedOut(SignOut),
     AccountLocked,
     AccountCreated,
     AccountDisabled,
     AccountEnabled,
-    PasswordChanged,
+    PasswordChanged(Change),
     AuthenticatorAdded,
     AuthenticatorRemoved,
     PasswordResetRequested,
     PasswordReset,
-    SignUpCodeSent,
+    SignUpCodeSent(SignUpMail),
     PhoneAdded,
     PhoneRemoved,
-    TextSent,
+    TextSent(Delivery),
     EmailChanged,
     SecondFactorReset,
-    ProductSignIn,
+    ProductSignIn(ProductAccess),
+    /// A code or refresh token was presented twice: its grant was revoked (S39, S44).
     TokenReplayed,
 }
 
-impl Event {
-    fn name(self) -> &'static str {
+/// What else an event names: the method used, or the product concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Method<'a> {
+    Proof(Proof),
+    SignUp,
+    AccountPage,
+    Product {
+        client_id: &'a str,
+    },
+    /// Which token was replayed (S39, S44).
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl Method<'_> {
+    fn stored(self) -> String {
         match self {
-            Self::Password => "password",
-            Self::CodeSent => "code_sent",
-            Self::Code => "code",
-            Self::BackupCode => "backup_code",
-            Self::BackupCodeIssued => "backup_code_issued",
-            Self::BackupCodeSaved => "backup_code_saved",
-            Self::TrustedDevice => "trusted_device",
-            Self::SessionStarted => "session_started",
-            Self::SignedOut => "signed_out",
-            Self::AccountLocked => "account_locked",
-            Self::AccountCreated => "account_created",
-            Self::AccountDisabled => "account_disabled",
-            Self::AccountEnabled => "account_enabled",
-            Self::PasswordChanged => "password_changed",
-            Self::AuthenticatorAdded => "authenticator_added",
-            Self::AuthenticatorRemoved => "authenticator_removed",
-            Self::PasswordResetRequested => "password_reset_requested",
-            Self::PasswordReset => "password_reset",
-            Self::SignUpCodeSent => "sign_up_code_sent",
-            Self::PhoneAdded => "phone_added",
-            Self::PhoneRemoved => "phone_removed",
-            Self::TextSent => "text_sent",
-            Self::EmailChanged => "email_changed",
-            Self::SecondFactorReset => "second_factor_reset",
-            Self::ProductSignIn => "product_sign_in",
-            Self::TokenReplayed => "token_replayed",
+            Self::Proof(proof) => proof.as_str().to_string(),
+            Self::SignUp => "sign_up".into(),
+            Self::AccountPage => "account_page".into(),
+            Self::Product { client_id } => client_id.to_string(),
+            Self::AuthorizationCode => "code".into(),
+            Self::RefreshToken => "refresh_token".into(),
         }
     }
 }
 
+impl Attempt {
+    fn stored(self) -> &'static str {
+        match self {
+            Self::Accepted => "success",
+            Self::Wrong => "failure",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+impl Delivery {
+    fn stored(self) -> &'static str {
+        match self {
+            Self::Sent => "success",
+            Self::Failed => "failure",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+impl Event {
+    /// The `event` and `result` columns.
+    pub fn stored(self) -> (&'static str, &'static str) {
+        const DONE: &str = "success";
+        match self {
+            Self::Password(attempt) => ("password", attempt.stored()),
+            Self::CodeSent(delivery) => ("code_sent", delivery.stored()),
+            Self::Code(attempt) => ("code", attempt.stored()),
+            Self::BackupCode(attempt) => ("backup_code", attempt.stored()),
+            Self::BackupCodeIssued => ("backup_code_issued", DONE),
+            Self::BackupCodeSaved(how) => (
+                "backup_code_saved",
+                match how {
+                    BackupCodeSaved::AtSignIn => DONE,
+                    BackupCodeSaved::Replaced => "replaced",
+                },
+            ),
+            Self::TrustedDevice(change) => (
+                "trusted_device",
+                match change {
+                    DeviceChange::Trusted => "added",
+                    DeviceChange::Revoked => "revoked",
+                    DeviceChange::AllRevoked => "all_revoked",
+                },
+            ),
+            Self::SessionStarted => ("session_started", DONE),
+            Self::SignedOut(which) => (
+                "signed_out",
+                match which {
+                    SignOut::ThisSession => DONE,
+                    SignOut::OtherSessions => "others",
+                },
+            ),
+            Self::AccountLocked => ("account_locked", "locked"),
+            Self::AccountCreated => ("account_created", DONE),
+            Self::AccountDisabled => ("account_disabled", DONE),
+            Self::AccountEnabled => ("account_enabled", DONE),
+            Self::PasswordChanged(change) => (
+                "password_changed",
+                match change {
+                    Change::Made => DONE,
+                    Change::Refused => "failure",
+                },
+            ),
+            Self::AuthenticatorAdded => ("authenticator_added", DONE),
+            Self::AuthenticatorRemoved => ("authenticator_removed", DONE),
+            Self::PasswordResetRequested => ("password_reset_requested", "sent"),
+            Self::PasswordReset => ("password_reset", DONE),
+            Self::SignUpCodeSent(mail) => (
+                "sign_up_code_sent",
+                match mail {
+                    SignUpMail::CodeSent => "sent",
+                    SignUpMail::AddressTaken => "taken",
+                    SignUpMail::Refused => "refused",
+                },
+            ),
+            Self::PhoneAdded => ("phone_added", DONE),
+            Self::PhoneRemoved => ("phone_removed", DONE),
+            Self::TextSent(delivery) => ("text_sent", delivery.stored()),
+            Self::EmailChanged => ("email_changed", DONE),
+            Self::SecondFactorReset => ("second_factor_reset", DONE),
+            Self::ProductSignIn(access) => (
+                "product_sign_in",
+                match access {
+                    ProductAccess::Granted => DONE,
+                    ProductAccess::Revoked => "revoked",
+                },
+            ),
+            Self::TokenReplayed => ("token_replayed", "grant_revoked"),
+        }
+    }
+
+    /// The event a stored row names, if this version of Gatehouse knows it.
+    pub fn from_stored(event: &str, result: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|known| known.stored() == (event, result))
+    }
+
+    /// Every event with every outcome it can have: the stored vocabulary, read back by
+    /// `from_stored`. The test below checks that it is complete for each kind's outcomes
+    /// and that no two share a stored name.
+    const ALL: [Self; 44] = [
+        Self::Password(Attempt::Accepted),
+        Self::Password(Attempt::Wrong),
+        Self::Password(Attempt::Refused),
+        Self::CodeSent(Delivery::Sent),
+        Self::CodeSent(Delivery::Failed),
+        Self::CodeSent(Delivery::Refused),
+        Self::Code(Attempt::Accepted),
+        Self::Code(Attempt::Wrong),
+        Self::Code(Attempt::Refused),
+        Self::BackupCode(Attempt::Accepted),
+        Self::BackupCode(Attempt::Wrong),
+        Self::BackupCode(Attempt::Refused),
+        Self::BackupCodeIssued,
+        Self::BackupCodeSaved(BackupCodeSaved::AtSignIn),
+        Self::BackupCodeSaved(BackupCodeSaved::Replaced),
+        Self::TrustedDevice(DeviceChange::Trusted),
+        Self::TrustedDevice(DeviceChange::Revoked),
+        Self::TrustedDevice(DeviceChange::AllRevoked),
+        Self::SessionStarted,
+        Self::SignedOut(SignOut::ThisSession),
+        Self::SignedOut(SignOut::OtherSessions),
+        Self::AccountLocked,
+        Self::AccountCreated,
+        Self::AccountDisabled,
+        Self::AccountEnabled,
+        Self::PasswordChanged(Change::Made),
+        Self::PasswordChanged(Change::Refused),
+        Self::AuthenticatorAdded,
+        Self::AuthenticatorRemoved,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::SignUpCodeSent(SignUpMail::CodeSent),
+        Self::SignUpCodeSent(SignUpMail::AddressTaken),
+        Self::SignUpCodeSent(SignUpMail::Refused),
+        Self::PhoneAdded,
+        Self::PhoneRemoved,
+        Self::TextSent(Delivery::Sent),
+        Self::TextSent(Delivery::Failed),
+        Self::TextSent(Delivery::Refused),
+        Self::EmailChanged,
+        Self::SecondFactorReset,
+        Self::ProductSignIn(ProductAccess::Granted),
+        Self::ProductSignIn(ProductAccess::Revoked),
+        Self::TokenReplayed,
+    ];
+}
+
+/// One event to record.
 pub(crate) struct Record<'a> {
     pub event: Event,
-    pub result: &'a str,
     pub account_id: Option<&'a str>,
     pub email: Option<&'a str>,
-    pub method: Option<&'a str>,
+    pub method: Option<Method<'a>>,
     pub client: &'a ClientInfo,
 }
 
 impl Gatehouse {
     pub(crate) async fn record(&self, record: Record<'_>) {
         let now = self.now();
+        let (event, result) = record.event.stored();
         let event = SecurityEvent {
             id: new_id(now),
             occurred_at: now,
             account_id: record.account_id.map(str::to_string),
             email: record.email.map(str::to_string),
-            event: record.event.name().to_string(),
-            result: record.result.to_string(),
-            method: record.method.map(str::to_string),
+            event: event.to_string(),
+            result: result.to_string(),
+            method: record.method.map(Method::stored),
             client_address: record.client.address.clone(),
             user_agent: record.client.user_agent.clone(),
             node: self.inner.settings.node_name.clone(),
@@ -100,5 +316,29 @@ impl Gatehouse {
         if let Err(error) = self.inner.store.insert_event(&event).await {
             tracing::error!(%error, "could not record a security event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_reads_back_as_itself_and_no_two_share_a_stored_name() {
+        for (i, event) in Event::ALL.iter().enumerate() {
+            let (name, result) = event.stored();
+            assert_eq!(Event::from_stored(name, result), Some(*event), "{event:?}");
+            for other in &Event::ALL[i + 1..] {
+                if other != event {
+                    assert_ne!(other.stored(), event.stored(), "{event:?} ~ {other:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_written_by_another_version_is_not_guessed_at() {
+        assert_eq!(Event::from_stored("password", "maybe"), None);
+        assert_eq!(Event::from_stored("teleported", "success"), None);
     }
 }

@@ -6,12 +6,12 @@
 //! tell the owner (S52). The secret is sealed under the master key (S15) and is shown only
 //! while the enrolment is pending.
 
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Method, Record};
+use crate::budget::{Budget, Claim};
 use crate::sessions::SignedIn;
-use crate::sign_in::second_step_key;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::totp::{self, TotpSecret};
-use gatehouse_core::{Admission, Email, LockoutPolicy, OtpCode};
+use gatehouse_core::{Email, OtpCode, Proof};
 use gatehouse_delivery::{authenticator_added_notice, authenticator_removed_notice, OutgoingMail};
 use gatehouse_store::StoreError;
 
@@ -115,7 +115,11 @@ impl Gatehouse {
         let session = self.recent_session(session_cookie).await?;
         let (secret, sealed) = self.pending_secret(&session.account_id).await?;
         let code = OtpCode::parse(code).map_err(|_| AuthenticatorError::WrongCode)?;
-        self.claim_second_step(&session.account_id).await?;
+        // Enrolment guesses share the account's second-step budget (S19).
+        let budget = Budget::second_step(&session.account_id);
+        if self.claim(&budget).await? == Claim::Refused {
+            return Err(AuthenticatorError::TooManyAttempts);
+        }
         let now = self.now();
         let Some(step) = totp::verify(&secret, &code, now, None) else {
             return Err(AuthenticatorError::WrongCode);
@@ -130,10 +134,7 @@ impl Gatehouse {
         {
             return Err(AuthenticatorError::NotStarted);
         }
-        self.inner
-            .store
-            .reset_failures(&second_step_key(&session.account_id))
-            .await?;
+        self.reset(&budget).await?;
         self.authenticator_changed(
             &session,
             Event::AuthenticatorAdded,
@@ -220,30 +221,6 @@ impl Gatehouse {
         }
     }
 
-    /// Enrolment guesses share the account's second-step budget (S19).
-    async fn claim_second_step(&self, account_id: &str) -> Result<(), AuthenticatorError> {
-        let key = second_step_key(account_id);
-        let now = self.now();
-        let seen = self
-            .inner
-            .store
-            .find_failure_record(&key)
-            .await
-            .map_err(AppError::from)?;
-        let admitted = LockoutPolicy::SECOND_STEP.admit(seen, now) == Admission::Allowed
-            && self
-                .inner
-                .store
-                .claim_attempt(&key, seen, false, now)
-                .await
-                .map_err(AppError::from)?;
-        if admitted {
-            Ok(())
-        } else {
-            Err(AuthenticatorError::TooManyAttempts)
-        }
-    }
-
     async fn authenticator_changed(
         &self,
         session: &SignedIn,
@@ -253,10 +230,9 @@ impl Gatehouse {
     ) {
         self.record(Record {
             event,
-            result: "success",
             account_id: Some(&session.account_id),
             email: Some(&session.email),
-            method: Some("totp"),
+            method: Some(Method::Proof(Proof::Totp)),
             client,
         })
         .await;

@@ -3,10 +3,10 @@
 //! belongs to another account gets the same pages but can never complete (S46).
 
 use crate::audit::{Event, Record};
-use crate::sign_in::{second_step_key, Claim, SignInError};
+use crate::budget::{Budget, Claim};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
-use gatehouse_core::{Email, LockoutPolicy, OtpCode};
+use gatehouse_core::{Email, OtpCode};
 use gatehouse_delivery::{email_change_code, email_changed_notice};
 use gatehouse_store::StoreError;
 
@@ -61,16 +61,7 @@ impl Gatehouse {
         let now = self.now();
         // The window is asked first: a refused start must not hand out a fresh code with a
         // fresh row of five guesses.
-        let limited = !self
-            .inner
-            .store
-            .take_from_window(
-                &format!("codes:{}", session.account_id),
-                3600,
-                self.inner.settings.codes_per_account_per_hour,
-                now,
-            )
-            .await?;
+        let limited = !self.take_code_allowance(&session.account_id).await?;
         let taken = self
             .inner
             .store
@@ -152,15 +143,9 @@ impl Gatehouse {
         // Five guesses per code are not enough: starting again makes a new code. Every guess
         // also takes a unit of the account's second-step budget, which only a success
         // resets, like the sign-in's codes (S10, S19, S48).
-        let budget = second_step_key(&session.account_id);
-        match self
-            .claim_attempt(&budget, LockoutPolicy::SECOND_STEP)
-            .await
-        {
-            Ok(Claim::Granted) => {}
-            Ok(Claim::Refused) => return Err(EmailChangeError::TooManyAttempts),
-            Err(SignInError::App(app)) => return Err(app.into()),
-            Err(other) => return Err(AppError::unexpected(other).into()),
+        let budget = Budget::second_step(&session.account_id);
+        if self.claim(&budget).await? == Claim::Refused {
+            return Err(EmailChangeError::TooManyAttempts);
         }
         if !self
             .inner
@@ -182,10 +167,9 @@ impl Gatehouse {
             .store
             .complete_email_change(&session.account_id, &row.new_email, now)
             .await?;
-        self.inner.store.reset_failures(&budget).await?;
+        self.reset(&budget).await?;
         self.record(Record {
             event: Event::EmailChanged,
-            result: "success",
             account_id: Some(&session.account_id),
             email: Some(&row.new_email),
             method: None,

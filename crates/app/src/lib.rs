@@ -6,8 +6,9 @@
 //! `web` decides what a person sees.
 
 pub mod accounts;
-mod audit;
+pub mod audit;
 pub mod authenticator;
+mod budget;
 pub mod clock;
 pub mod email_change;
 pub mod hashing;

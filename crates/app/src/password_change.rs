@@ -3,8 +3,7 @@
 //! must pass the rules of S1-S3, and everything else the account holds (other sessions,
 //! trusted devices, sign-ins in progress) ends in the same transaction. The owner is told.
 
-use crate::audit::{Event, Record};
-use crate::sign_in::SignInError;
+use crate::audit::{Change, Event, Record};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{Email, Password, PasswordError};
@@ -60,10 +59,7 @@ impl Gatehouse {
         // The current password is a guess like any other: claimed before it is checked, on
         // the same account and address budgets as the sign-in (S47), and a failure counts
         // towards the lock and its notice like one (S52).
-        let admitted = self
-            .claim_password_attempt(&account.email, client)
-            .await
-            .map_err(unexpected)?;
+        let admitted = self.claim_password_attempt(&account.email, client).await?;
         let current = Password::parse(current).ok();
         let current_ok = match (&current, admitted) {
             (Some(current), true) => {
@@ -78,11 +74,9 @@ impl Gatehouse {
         };
         let Some(current) = current.filter(|_| current_ok) else {
             self.password_failed(&account.email, Some(&account.id), admitted, client)
-                .await
-                .map_err(unexpected)?;
+                .await?;
             self.record(Record {
-                event: Event::PasswordChanged,
-                result: "failure",
+                event: Event::PasswordChanged(Change::Refused),
                 account_id: Some(&account.id),
                 email: Some(&account.email),
                 method: None,
@@ -91,9 +85,7 @@ impl Gatehouse {
             .await;
             return Err(PasswordChangeError::WrongCurrentPassword);
         };
-        self.password_succeeded(&account.email, client)
-            .await
-            .map_err(unexpected)?;
+        self.password_succeeded(&account.email, client).await?;
         if new.same_as(&current) {
             return Err(PasswordChangeError::Unchanged);
         }
@@ -109,8 +101,7 @@ impl Gatehouse {
             )
             .await?;
         self.record(Record {
-            event: Event::PasswordChanged,
-            result: "success",
+            event: Event::PasswordChanged(Change::Made),
             account_id: Some(&account.id),
             email: Some(&account.email),
             method: None,
@@ -126,13 +117,5 @@ impl Gatehouse {
             tracing::error!(%error, "could not send the password-changed notice");
         }
         Ok(())
-    }
-}
-
-/// The sign-in's guess counting fails only when the database does.
-fn unexpected(error: SignInError) -> PasswordChangeError {
-    match error {
-        SignInError::App(app) => PasswordChangeError::App(app),
-        other => PasswordChangeError::App(AppError::unexpected(other)),
     }
 }

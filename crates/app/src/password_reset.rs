@@ -4,6 +4,7 @@
 //! session and trusted device (S6); the next sign-in still asks for the second step.
 
 use crate::audit::{Event, Record};
+use crate::budget::{Budget, Window};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{Email, Password, PasswordError, Token};
@@ -46,14 +47,7 @@ impl Gatehouse {
         let email = Email::parse(email).map_err(|_| ResetError::InvalidEmail)?;
         let now = self.now();
         let allowed = self
-            .inner
-            .store
-            .take_from_window(
-                &format!("reset:{}", email.as_str()),
-                3600,
-                RESETS_PER_HOUR,
-                now,
-            )
+            .take(&Window::resets(email.as_str(), RESETS_PER_HOUR))
             .await?;
         let account = self
             .inner
@@ -102,7 +96,6 @@ impl Gatehouse {
         );
         self.record(Record {
             event: Event::PasswordResetRequested,
-            result: "sent",
             account_id: Some(&account.id),
             email: Some(&account.email),
             method: None,
@@ -153,13 +146,9 @@ impl Gatehouse {
             .reset_password(&token.hash().0, &hash.0, self.now())
             .await?;
         // A reset proves control of the mailbox: the lockout counters start again.
-        self.inner
-            .store
-            .reset_failures(&format!("account:{}", email.as_str()))
-            .await?;
+        self.reset(&Budget::account(email.as_str())).await?;
         self.record(Record {
             event: Event::PasswordReset,
-            result: "success",
             account_id: Some(&account_id),
             email: Some(email.as_str()),
             method: None,

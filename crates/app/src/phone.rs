@@ -6,13 +6,13 @@
 //! same hourly code budget e-mail uses), per client address and for the whole service per
 //! day; a refused text is recorded and never reaches the provider.
 
-use crate::audit::{Event, Record};
+use crate::audit::{Delivery, Event, Method, Record};
+use crate::budget::Window;
 use crate::sessions::SignedIn;
-use crate::sign_in::client_key;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::phone::mask_last_digits;
-use gatehouse_core::{Email, OtpCode, PhoneNumber};
+use gatehouse_core::{Email, OtpCode, PhoneNumber, Proof};
 use gatehouse_delivery::{phone_changed_notice, sms_code, OutgoingSms};
 use hmac_key::number_key;
 
@@ -127,23 +127,13 @@ impl Gatehouse {
         let now = self.now();
         // The account's hourly code budget covers verification texts too; checked first,
         // so a refused attempt changes nothing.
-        let within_budget = self
-            .inner
-            .store
-            .take_from_window(
-                &format!("codes:{}", session.account_id),
-                3600,
-                self.inner.settings.codes_per_account_per_hour,
-                now,
-            )
-            .await?;
+        let within_budget = self.take_code_allowance(&session.account_id).await?;
         if !within_budget {
             self.record(Record {
-                event: Event::TextSent,
-                result: "refused",
+                event: Event::TextSent(Delivery::Refused),
                 account_id: Some(&session.account_id),
                 email: None,
-                method: Some("sms"),
+                method: Some(Method::Proof(Proof::Sms)),
                 client,
             })
             .await;
@@ -271,30 +261,26 @@ impl Gatehouse {
     ) -> Result<bool, AppError> {
         let now = self.now();
         let settings = &self.inner.settings;
-        let store = &self.inner.store;
-        let day = now.div_euclid(86_400);
-        let mut allowed = store
-            .take_from_window(
-                &number_key(&self.inner.keys.code_mac_key(), &sms.to),
-                3600,
-                settings.sms_per_number_per_hour,
+        let number = number_key(&self.inner.keys.code_mac_key(), &sms.to);
+        // Each limit is asked only while the earlier ones allow: a refused text spends
+        // nothing further.
+        let mut allowed = self
+            .take_at(
+                &Window::texts_to_number(number, settings.sms_per_number_per_hour),
                 now,
             )
             .await?;
         if let (true, Some(address)) = (allowed, &client.address) {
-            allowed = store
-                .take_from_window(
-                    // Per /64 for IPv6, like every per-address limit (S47).
-                    &format!("sms-{}", client_key(address)),
-                    3600,
-                    settings.sms_per_client_per_hour,
+            allowed = self
+                .take_at(
+                    &Window::texts_from(address, settings.sms_per_client_per_hour),
                     now,
                 )
                 .await?;
         }
         if allowed {
-            allowed = store
-                .take_from_window(&format!("sms-day:{day}"), 86_400, settings.sms_per_day, now)
+            allowed = self
+                .take_at(&Window::texts_per_day(now, settings.sms_per_day), now)
                 .await?;
         }
         let sent = if allowed {
@@ -309,15 +295,14 @@ impl Gatehouse {
             false
         };
         self.record(Record {
-            event: Event::TextSent,
-            result: match (allowed, sent) {
-                (false, _) => "refused",
-                (true, true) => "success",
-                (true, false) => "failure",
-            },
+            event: Event::TextSent(match (allowed, sent) {
+                (false, _) => Delivery::Refused,
+                (true, true) => Delivery::Sent,
+                (true, false) => Delivery::Failed,
+            }),
             account_id: Some(account_id),
             email: None,
-            method: Some("sms"),
+            method: Some(Method::Proof(Proof::Sms)),
             client,
         })
         .await;
@@ -331,10 +316,9 @@ impl Gatehouse {
             } else {
                 Event::PhoneRemoved
             },
-            result: "success",
             account_id: Some(&session.account_id),
             email: Some(&session.email),
-            method: Some("sms"),
+            method: Some(Method::Proof(Proof::Sms)),
             client,
         })
         .await;

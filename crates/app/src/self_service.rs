@@ -3,7 +3,7 @@
 //! (S51). Revoking a device asks for a recent
 //! sign-in (S34); ending sessions and reading the log do not.
 
-use crate::audit::{Event, Record};
+use crate::audit::{BackupCodeSaved, DeviceChange, Event, Method, ProductAccess, Record, SignOut};
 use crate::sessions::SignedIn;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::display::describe_user_agent;
@@ -35,10 +35,21 @@ pub struct SessionEntry {
 #[derive(Debug, Clone)]
 pub struct ActivityEntry {
     pub at: i64,
-    pub event: String,
-    pub result: String,
+    pub what: Activity,
     pub browser: String,
     pub address: Option<String>,
+}
+
+/// A recorded event as this version of Gatehouse reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    Known(Event),
+    /// Written by another version (a newer node during an upgrade): shown by its stored
+    /// names rather than hidden, since it is the owner's own security record.
+    Unrecognised {
+        event: String,
+        result: String,
+    },
 }
 
 /// A product that holds live tokens of the account.
@@ -131,8 +142,13 @@ impl Gatehouse {
             .map(|e| ActivityEntry {
                 at: e.occurred_at,
                 browser: describe_user_agent(e.user_agent.as_deref()),
-                event: e.event,
-                result: e.result,
+                what: Event::from_stored(&e.event, &e.result).map_or(
+                    Activity::Unrecognised {
+                        event: e.event,
+                        result: e.result,
+                    },
+                    Activity::Known,
+                ),
                 address: e.client_address,
             })
             .collect();
@@ -183,11 +199,10 @@ impl Gatehouse {
             return Err(SelfServiceError::UnknownProduct);
         }
         self.record(Record {
-            event: Event::ProductSignIn,
-            result: "revoked",
+            event: Event::ProductSignIn(ProductAccess::Revoked),
             account_id: Some(&session.account_id),
             email: Some(&session.email),
-            method: Some(client_id),
+            method: Some(Method::Product { client_id }),
             client,
         })
         .await;
@@ -227,12 +242,11 @@ impl Gatehouse {
             return Err(SelfServiceError::UnknownDevice);
         }
         self.record(Record {
-            event: Event::TrustedDevice,
-            result: if device_id.is_some() {
-                "revoked"
+            event: Event::TrustedDevice(if device_id.is_some() {
+                DeviceChange::Revoked
             } else {
-                "all_revoked"
-            },
+                DeviceChange::AllRevoked
+            }),
             account_id: Some(&session.account_id),
             email: Some(&session.email),
             method: None,
@@ -277,10 +291,9 @@ impl Gatehouse {
             .await?;
         self.record(Record {
             event: Event::BackupCodeIssued,
-            result: "success",
             account_id: Some(&session.account_id),
             email: Some(&session.email),
-            method: Some("account_page"),
+            method: Some(Method::AccountPage),
             client,
         })
         .await;
@@ -326,11 +339,10 @@ impl Gatehouse {
             return Err(SelfServiceError::NoPendingBackupCode);
         }
         self.record(Record {
-            event: Event::BackupCodeSaved,
-            result: "replaced",
+            event: Event::BackupCodeSaved(BackupCodeSaved::Replaced),
             account_id: Some(&session.account_id),
             email: Some(&session.email),
-            method: Some("account_page"),
+            method: Some(Method::AccountPage),
             client,
         })
         .await;
@@ -353,8 +365,7 @@ impl Gatehouse {
             .end_other_sessions(&session.account_id, &session.session_id, self.now())
             .await?;
         self.record(Record {
-            event: Event::SignedOut,
-            result: "others",
+            event: Event::SignedOut(SignOut::OtherSessions),
             account_id: Some(&session.account_id),
             email: Some(&session.email),
             method: None,

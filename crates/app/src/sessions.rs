@@ -1,6 +1,6 @@
 //! Signed-in sessions: looking one up from its cookie and ending it (S32, S33).
 
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Record, SignOut};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::Token;
 
@@ -80,8 +80,7 @@ impl Gatehouse {
             .await?
         {
             self.record(Record {
-                event: Event::SignedOut,
-                result: "success",
+                event: Event::SignedOut(SignOut::ThisSession),
                 account_id: Some(&account_id),
                 email: None,
                 method: None,

@@ -3,24 +3,17 @@
 //! answer the same whether or not the address is already taken (S46): a taken address gets a
 //! registration that can never complete, and its owner a notice instead of a code.
 
-use crate::audit::{Event, Record};
-use crate::sign_in::{Claim, SignInError};
+use crate::audit::{Event, Method, Record, SignUpMail};
+use crate::budget::{Budget, Claim, Window};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::ids::new_id;
-use gatehouse_core::{AccountId, Email, LockoutPolicy, OtpCode, Password, PasswordError, Token};
+use gatehouse_core::{AccountId, Email, OtpCode, Password, PasswordError, Token};
 use gatehouse_delivery::{sign_up_code, sign_up_taken_notice};
 use gatehouse_store::{RegistrationRow, StoreError};
 
 /// Sign-up mails per address per hour.
 const SIGN_UPS_PER_HOUR: u32 = 3;
-
-/// Every guess at a sign-up code for an address, across all its registrations, counts here
-/// (S10, S48); it ends in a hard limit, like an account's second step, and only the account
-/// being created resets it.
-fn guess_key(email: &str) -> String {
-    format!("signup-guess:{email}")
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignUpError {
@@ -79,14 +72,7 @@ impl Gatehouse {
         // The window is asked first: a refused start gets a registration that can never
         // complete, not a fresh code with five fresh guesses.
         let may_send = self
-            .inner
-            .store
-            .take_from_window(
-                &format!("signup:{}", email.as_str()),
-                3600,
-                SIGN_UPS_PER_HOUR,
-                now,
-            )
+            .take(&Window::sign_ups(email.as_str(), SIGN_UPS_PER_HOUR))
             .await?;
         let taken = self
             .inner
@@ -114,14 +100,13 @@ impl Gatehouse {
             .insert_registration(&row, &token.hash().0, now)
             .await?;
         self.record(Record {
-            event: Event::SignUpCodeSent,
-            result: if !may_send {
-                "refused"
+            event: Event::SignUpCodeSent(if !may_send {
+                SignUpMail::Refused
             } else if taken {
-                "taken"
+                SignUpMail::AddressTaken
             } else {
-                "sent"
-            },
+                SignUpMail::CodeSent
+            }),
             account_id: None,
             email: Some(email.as_str()),
             method: None,
@@ -166,15 +151,9 @@ impl Gatehouse {
         }
         // Counted before it is checked (S10, S48): in the registration's five, and in the
         // address's lasting budget, which a new start does not refill.
-        let budget = guess_key(&row.email);
-        match self
-            .claim_attempt(&budget, LockoutPolicy::SECOND_STEP)
-            .await
-        {
-            Ok(Claim::Granted) => {}
-            Ok(Claim::Refused) => return Err(SignUpError::TooManyAttempts),
-            Err(SignInError::App(app)) => return Err(app.into()),
-            Err(other) => return Err(AppError::unexpected(other).into()),
+        let budget = Budget::sign_up_guess(&row.email);
+        if self.claim(&budget).await? == Claim::Refused {
+            return Err(SignUpError::TooManyAttempts);
         }
         if !self
             .inner
@@ -199,13 +178,12 @@ impl Gatehouse {
             .store
             .complete_registration(&row.id, account_id.as_str(), now)
             .await?;
-        self.inner.store.reset_failures(&budget).await?;
+        self.reset(&budget).await?;
         self.record(Record {
             event: Event::AccountCreated,
-            result: "success",
             account_id: Some(account_id.as_str()),
             email: Some(&row.email),
-            method: Some("sign_up"),
+            method: Some(Method::SignUp),
             client,
         })
         .await;

@@ -1,6 +1,7 @@
 //! Sign-ins in progress. Every change to a flow is a compare-and-set on its `version`, and
-//! everything a step produces (a consumed backup code, new pending codes, a trusted device,
-//! the session) is written in the same transaction, or nothing is (S23, S53).
+//! everything a step produces (a consumed backup code, new pending codes, a used
+//! authenticator step, a trusted device, the session) is written in the same transaction,
+//! or nothing is (S17, S23, S53).
 
 use crate::backup_codes::{self, NewBackupCode};
 use crate::sessions::{self, NewSession};
@@ -20,7 +21,8 @@ pub struct FlowRow {
     pub step: String,
     pub proof: Option<String>,
     pub attempts: u32,
-    /// `email_code` or `totp`, once the password was accepted.
+    /// `email_code`, `sms` or `totp` (`core::SecondStepMethod`), once the password was
+    /// accepted.
     pub second_step_method: Option<String>,
     pub expires_at: i64,
     pub version: i64,

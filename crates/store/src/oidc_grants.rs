@@ -91,6 +91,15 @@ impl TokenKind {
             Self::Refresh => "refresh",
         }
     }
+
+    /// The stored name back; anything else is a corrupt row, never a guess.
+    pub fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "access" => Some(Self::Access),
+            "refresh" => Some(Self::Refresh),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,14 +419,15 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|row| -> Result<_, sqlx::Error> {
-            let kind: String = row.try_get("kind")?;
+            let stored: String = row.try_get("kind")?;
+            // An unknown kind must not pass for an access token (that would make any row
+            // a bearer credential): the read fails instead.
+            let kind = TokenKind::parse(&stored).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown token kind {stored:?}").into())
+            })?;
             Ok(TokenRow {
                 grant: grant_from_row(&row)?,
-                kind: if kind == "refresh" {
-                    TokenKind::Refresh
-                } else {
-                    TokenKind::Access
-                },
+                kind,
                 scope: row.try_get("scope")?,
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,

@@ -6,7 +6,8 @@
 //! every error goes back to the product as RFC 6749 §4.1.2.1 says.
 
 use super::append_query;
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Method, ProductAccess, Record};
+use crate::budget::Window;
 use crate::sessions::SignedIn;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
@@ -228,17 +229,12 @@ impl Gatehouse {
         now: i64,
     ) -> Result<bool, AppError> {
         let address = client_info.address.as_deref().unwrap_or("unknown");
-        let key = format!("authorize:{}", crate::sign_in::client_key(address));
-        Ok(self
-            .inner
-            .store
-            .take_from_window(
-                &key,
-                WAITING_REQUESTS_WINDOW_SECS,
-                WAITING_REQUESTS_PER_WINDOW,
-                now,
-            )
-            .await?)
+        let window = Window::authorization_requests(
+            address,
+            WAITING_REQUESTS_WINDOW_SECS,
+            WAITING_REQUESTS_PER_WINDOW,
+        );
+        self.take_at(&window, now).await
     }
 
     /// Everything but the client and redirect URI, which are already checked.
@@ -537,11 +533,12 @@ impl Gatehouse {
             Err(other) => return Err(AppError::from(other)),
         }
         self.record(Record {
-            event: Event::ProductSignIn,
-            result: "success",
+            event: Event::ProductSignIn(ProductAccess::Granted),
             account_id: Some(&session.account_id),
             email: None,
-            method: Some(&client.id),
+            method: Some(Method::Product {
+                client_id: &client.id,
+            }),
             client: client_info,
         })
         .await;

@@ -7,7 +7,7 @@
 //! enabled (S33, S49). None of this waits behind password hashing: client secrets and
 //! tokens are 256-bit random values, checked by SHA-256.
 
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Method, Record};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_core::oidc::{
@@ -161,7 +161,7 @@ impl Gatehouse {
         }
         if found.used_at.is_some() {
             // S39: a second use revokes what the first one bought.
-            self.revoke_replayed_grant(&found.grant, "code", client_info)
+            self.revoke_replayed_grant(&found.grant, Method::AuthorizationCode, client_info)
                 .await?;
             return Err(unknown);
         }
@@ -196,7 +196,7 @@ impl Gatehouse {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
                 // Two exchanges raced: the loser is a replay too.
-                self.revoke_replayed_grant(&found.grant, "code", client_info)
+                self.revoke_replayed_grant(&found.grant, Method::AuthorizationCode, client_info)
                     .await?;
                 return Err(TokenError::InvalidGrant(
                     "the code is unknown, used or expired",
@@ -232,7 +232,7 @@ impl Gatehouse {
         }
         if found.used_at.is_some() {
             // S44: a rotated-away token came back: revoke the whole family.
-            self.revoke_replayed_grant(&found.grant, "refresh_token", client_info)
+            self.revoke_replayed_grant(&found.grant, Method::RefreshToken, client_info)
                 .await?;
             return Err(invalid());
         }
@@ -256,7 +256,7 @@ impl Gatehouse {
         {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                self.revoke_replayed_grant(&found.grant, "refresh_token", client_info)
+                self.revoke_replayed_grant(&found.grant, Method::RefreshToken, client_info)
                     .await?;
                 return Err(invalid());
             }
@@ -350,13 +350,12 @@ impl Gatehouse {
     async fn revoke_replayed_grant(
         &self,
         grant: &GrantRow,
-        what: &str,
+        what: Method<'_>,
         client_info: &ClientInfo,
     ) -> Result<(), AppError> {
         self.inner.store.revoke_grant(&grant.id, self.now()).await?;
         self.record(Record {
             event: Event::TokenReplayed,
-            result: "grant_revoked",
             account_id: Some(&grant.account_id),
             email: None,
             method: Some(what),

@@ -1355,3 +1355,24 @@ pub async fn a_client_without_a_secret_is_public(store: &Store) {
     assert!(store.find_client("p1").await.unwrap().unwrap().is_public());
     assert!(!store.find_client("c1").await.unwrap().unwrap().is_public());
 }
+
+/// A token row whose kind this version does not know is an error, never an access token:
+/// reading it as one would make a damaged row a bearer credential. `damage` changes the
+/// stored kind behind the store's back.
+pub async fn an_unknown_token_kind_is_refused_not_read_as_access<F, Fut>(store: &Store, damage: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let grant = granted(store).await;
+    store
+        .redeem_authorization_code(&[1; 32], &grant, NOW, &[token(70, TokenKind::Access)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_token(&[70; 32]).await.unwrap().unwrap().kind,
+        TokenKind::Access
+    );
+    damage().await;
+    assert!(store.find_token(&[70; 32]).await.is_err());
+}

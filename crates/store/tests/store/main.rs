@@ -91,3 +91,47 @@ on_both_backends!(
     removing_the_second_factors_reports_what_was_in_use,
     a_client_without_a_secret_is_public,
 );
+
+/// Sets every stored token's kind to a name no version wrote.
+async fn damage_token_kinds(url: &str) {
+    sqlx::any::install_default_drivers();
+    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    // The schema's CHECK on `kind` would refuse this, which is the point of the damage:
+    // the store must still not guess if the constraint is ever lost.
+    let lift_the_check = if url.starts_with("sqlite:") {
+        "PRAGMA ignore_check_constraints = ON"
+    } else {
+        "ALTER TABLE oidc_tokens DROP CONSTRAINT oidc_tokens_kind_check"
+    };
+    sqlx::query(lift_the_check)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE oidc_tokens SET kind = 'bogus'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_an_unknown_token_kind_is_refused_not_read_as_access() {
+    let (store, database) = sqlite_store().await;
+    cases::an_unknown_token_kind_is_refused_not_read_as_access(&store, || {
+        damage_token_kinds(&database.url)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_an_unknown_token_kind_is_refused_not_read_as_access() {
+    if let Some((store, database)) = postgres_store().await {
+        cases::an_unknown_token_kind_is_refused_not_read_as_access(&store, || {
+            damage_token_kinds(&database.url)
+        })
+        .await;
+        store.close().await;
+        database.drop_database().await;
+    }
+}

@@ -13,8 +13,12 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use gatehouse_app::audit::{
+    Attempt, BackupCodeSaved, Change, Delivery, DeviceChange, Event, ProductAccess, SignOut,
+    SignUpMail,
+};
 use gatehouse_app::password_change::PasswordChangeError;
-use gatehouse_app::self_service::SelfServiceError;
+use gatehouse_app::self_service::{Activity, SelfServiceError};
 use gatehouse_core::display::format_utc;
 use serde::Deserialize;
 
@@ -92,48 +96,58 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// The words the activity list uses for a recorded event.
-fn activity_label(event: &str, result: &str) -> String {
-    let text = match (event, result) {
-        ("session_started", _) => "Signed in",
-        ("password", "success") => "Password accepted",
-        ("password", "failure") => "Wrong password entered",
-        ("password", _) => "Password attempt refused (too many attempts)",
-        ("code_sent", "success") => "Sign-in code sent by email",
-        ("code_sent", _) => "Sign-in code not sent",
-        ("code", "success") => "Verification code accepted",
-        ("code", "failure") => "Wrong verification code entered",
-        ("code", _) => "Verification code refused (too many attempts)",
-        ("backup_code", "success") => "Signed in with a backup code",
-        ("backup_code", _) => "Wrong backup code entered",
-        ("backup_code_issued", _) => "New backup code shown",
-        ("backup_code_saved", _) => "Backup code saved",
-        ("trusted_device", "added") => "Device trusted",
-        ("trusted_device", "revoked") => "Trusted device revoked",
-        ("trusted_device", _) => "All trusted devices revoked",
-        ("signed_out", "others") => "Other sessions signed out",
-        ("signed_out", _) => "Signed out",
-        ("password_changed", "success") => "Password changed",
-        ("password_changed", _) => "Password change refused",
-        ("authenticator_added", _) => "Authenticator app added",
-        ("authenticator_removed", _) => "Authenticator app removed",
-        ("text_sent", "success") => "Sign-in code sent by text",
-        ("text_sent", "refused") => "Text refused (limit reached)",
-        ("text_sent", _) => "Text could not be sent",
-        ("phone_added", _) => "Phone verified",
-        ("phone_removed", _) => "Phone removed",
-        ("password_reset_requested", _) => "Password reset link sent",
-        ("password_reset", _) => "Password reset with a link",
-        ("second_factor_reset", _) => "Authenticator app and phone removed by an administrator",
-        ("email_changed", _) => "Email address changed",
-        ("account_locked", _) => "Account locked after too many failed sign-ins",
-        ("account_created", _) => "Account created",
-        ("product_sign_in", "revoked") => "Signed out of a product",
-        ("product_sign_in", _) => "Signed in to a product",
-        ("token_replayed", _) => "A product's access ended: one of its tokens was used twice",
-        ("account_disabled", _) => "Account disabled by an administrator",
-        ("account_enabled", _) => "Account enabled by an administrator",
-        (other, result) => return format!("{other} ({result})"),
+/// The words the activity list uses for a recorded event: every event and outcome named,
+/// so a new one cannot reach the page without words of its own.
+fn activity_label(what: &Activity) -> String {
+    let event = match what {
+        Activity::Known(event) => event,
+        Activity::Unrecognised { event, result } => return format!("{event} ({result})"),
+    };
+    let text = match event {
+        Event::SessionStarted => "Signed in",
+        Event::Password(Attempt::Accepted) => "Password accepted",
+        Event::Password(Attempt::Wrong) => "Wrong password entered",
+        Event::Password(Attempt::Refused) => "Password attempt refused (too many attempts)",
+        Event::CodeSent(Delivery::Sent) => "Sign-in code sent by email",
+        Event::CodeSent(Delivery::Failed | Delivery::Refused) => "Sign-in code not sent",
+        Event::Code(Attempt::Accepted) => "Verification code accepted",
+        Event::Code(Attempt::Wrong) => "Wrong verification code entered",
+        Event::Code(Attempt::Refused) => "Verification code refused (too many attempts)",
+        Event::BackupCode(Attempt::Accepted) => "Signed in with a backup code",
+        Event::BackupCode(Attempt::Wrong | Attempt::Refused) => "Wrong backup code entered",
+        Event::BackupCodeIssued => "New backup code shown",
+        Event::BackupCodeSaved(BackupCodeSaved::AtSignIn | BackupCodeSaved::Replaced) => {
+            "Backup code saved"
+        }
+        Event::TrustedDevice(DeviceChange::Trusted) => "Device trusted",
+        Event::TrustedDevice(DeviceChange::Revoked) => "Trusted device revoked",
+        Event::TrustedDevice(DeviceChange::AllRevoked) => "All trusted devices revoked",
+        Event::SignedOut(SignOut::OtherSessions) => "Other sessions signed out",
+        Event::SignedOut(SignOut::ThisSession) => "Signed out",
+        Event::PasswordChanged(Change::Made) => "Password changed",
+        Event::PasswordChanged(Change::Refused) => "Password change refused",
+        Event::AuthenticatorAdded => "Authenticator app added",
+        Event::AuthenticatorRemoved => "Authenticator app removed",
+        Event::TextSent(Delivery::Sent) => "Sign-in code sent by text",
+        Event::TextSent(Delivery::Refused) => "Text refused (limit reached)",
+        Event::TextSent(Delivery::Failed) => "Text could not be sent",
+        Event::PhoneAdded => "Phone verified",
+        Event::PhoneRemoved => "Phone removed",
+        Event::PasswordResetRequested => "Password reset link sent",
+        Event::PasswordReset => "Password reset with a link",
+        Event::SecondFactorReset => "Authenticator app and phone removed by an administrator",
+        Event::EmailChanged => "Email address changed",
+        Event::AccountLocked => "Account locked after too many failed sign-ins",
+        Event::AccountCreated => "Account created",
+        Event::ProductSignIn(ProductAccess::Revoked) => "Signed out of a product",
+        Event::ProductSignIn(ProductAccess::Granted) => "Signed in to a product",
+        Event::TokenReplayed => "A product's access ended: one of its tokens was used twice",
+        Event::AccountDisabled => "Account disabled by an administrator",
+        Event::AccountEnabled => "Account enabled by an administrator",
+        Event::SignUpCodeSent(SignUpMail::CodeSent | SignUpMail::AddressTaken) => {
+            "Sign-up code sent"
+        }
+        Event::SignUpCodeSent(SignUpMail::Refused) => "Sign-up code refused (limit reached)",
     };
     text.to_string()
 }
@@ -190,7 +204,7 @@ pub(crate) async fn account_page(
         .iter()
         .map(|a| ActivityLine {
             at: format_utc(a.at),
-            what: activity_label(&a.event, &a.result),
+            what: activity_label(&a.what),
             browser: a.browser.clone(),
         })
         .collect();

@@ -315,6 +315,8 @@ struct CodePage<'a> {
     authenticator: bool,
     /// The code was texted to this phone ("•••• 0123") rather than e-mailed.
     texted_to: Option<&'a str>,
+    /// How long "Trust this device" lasts (S26), as the operator configured it.
+    trust_days: i64,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -340,6 +342,7 @@ fn code_page(
                 .phone
                 .as_deref()
                 .filter(|_| view.method == Some(SecondStepMethod::Sms)),
+            trust_days: view.trust_days,
             notice,
             error,
         },

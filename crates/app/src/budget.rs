@@ -1,0 +1,283 @@
+//! Every counted thing in one place: the attempt budgets that guesses spend before they are
+//! checked (S10, S19, S25, S47, S48), and the hourly windows that limit how many messages a
+//! person or an address can cause (S9, S57).
+//!
+//! A budget is a row of `failure_counters` under a typed key; a guess first *claims* a unit
+//! with a compare-and-set on the count it read, so parallel guesses cannot overspend it and
+//! several nodes share it. Use cases name budgets with [`Budget`] and never build a key by
+//! hand; `core::LockoutPolicy` decides, this module counts.
+
+use crate::{AppError, ClientInfo, Gatehouse};
+use gatehouse_core::{Admission, LockoutPolicy};
+
+/// How often a claim lost to a parallel one is tried again before the attempt is refused.
+const CLAIM_RETRIES: usize = 4;
+
+/// The outcome of claiming an attempt from a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    Granted,
+    Refused,
+}
+
+/// One attempt budget: its counter key and the policy that admits guesses against it.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    key: String,
+    policy: LockoutPolicy,
+}
+
+impl Budget {
+    /// Password guesses at an address, known or not, so the delay reveals nothing (S46, S47).
+    pub(crate) fn account(normalised_email: &str) -> Self {
+        Self {
+            key: format!("account:{normalised_email}"),
+            policy: LockoutPolicy::ACCOUNT,
+        }
+    }
+
+    /// Password guesses from one client address (IPv6: its /64).
+    pub(crate) fn client(address: &str) -> Self {
+        Self {
+            key: client_key(address),
+            policy: LockoutPolicy::CLIENT_ADDRESS,
+        }
+    }
+
+    /// Code, backup-code and enrolment guesses of one account, across sign-ins and nodes
+    /// (S10, S19, S25); only a success resets it.
+    pub(crate) fn second_step(account_id: &str) -> Self {
+        Self {
+            key: format!("second-step:{account_id}"),
+            policy: LockoutPolicy::SECOND_STEP,
+        }
+    }
+
+    /// Guesses at sign-up codes for one address, across all its registrations (S10, S48);
+    /// only the account being created resets it.
+    pub(crate) fn sign_up_guess(normalised_email: &str) -> Self {
+        Self {
+            key: format!("signup-guess:{normalised_email}"),
+            policy: LockoutPolicy::SECOND_STEP,
+        }
+    }
+
+    /// The counter key, for the store's transactions that reset several budgets at once.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// IPv6 clients are counted per /64, the block one subscriber usually gets; counting each
+/// address would hand an attacker 2^64 budgets (S47).
+pub(crate) fn client_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("client:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("client:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => format!("client:{address}"),
+    }
+}
+
+/// An hourly (or daily) allowance of messages: a fixed window of `limit` takes.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    key: String,
+    secs: i64,
+    limit: u32,
+}
+
+impl Window {
+    /// S9: codes per account per hour, whatever carries them (sign-in codes by mail or
+    /// text, phone verification, e-mail change).
+    pub(crate) fn codes(account_id: &str, limit: u32) -> Self {
+        Self::hourly(format!("codes:{account_id}"), limit)
+    }
+
+    /// Sign-up mails per address per hour.
+    pub(crate) fn sign_ups(normalised_email: &str, limit: u32) -> Self {
+        Self::hourly(format!("signup:{normalised_email}"), limit)
+    }
+
+    /// Reset links per address per hour (no mail bombing, S9).
+    pub(crate) fn resets(normalised_email: &str, limit: u32) -> Self {
+        Self::hourly(format!("reset:{normalised_email}"), limit)
+    }
+
+    /// Authorization requests waiting for a sign-in, per client address (S57).
+    pub(crate) fn authorization_requests(address: &str, secs: i64, limit: u32) -> Self {
+        Self {
+            key: format!("authorize:{}", client_key(address)),
+            secs,
+            limit,
+        }
+    }
+
+    /// Texts to one number per hour; the number is named by a keyed hash, never in clear.
+    pub(crate) fn texts_to_number(number_key: String, limit: u32) -> Self {
+        Self::hourly(number_key, limit)
+    }
+
+    /// Texts caused from one client address per hour (IPv6: its /64, as in S47).
+    pub(crate) fn texts_from(address: &str, limit: u32) -> Self {
+        Self::hourly(format!("sms-{}", client_key(address)), limit)
+    }
+
+    /// Texts for the whole service per UTC day.
+    pub(crate) fn texts_per_day(now: i64, limit: u32) -> Self {
+        Self {
+            key: format!("sms-day:{}", now.div_euclid(86_400)),
+            secs: 86_400,
+            limit,
+        }
+    }
+
+    fn hourly(key: String, limit: u32) -> Self {
+        Self {
+            key,
+            secs: 3600,
+            limit,
+        }
+    }
+}
+
+impl Gatehouse {
+    /// Claims one attempt from a budget before the guess is evaluated (S48). Losing a race
+    /// to a parallel claim is retried a few times, so two people behind one address signing
+    /// in at the same moment are not refused; a policy refusal is final.
+    pub(crate) async fn claim(&self, budget: &Budget) -> Result<Claim, AppError> {
+        for _ in 0..CLAIM_RETRIES {
+            let now = self.now();
+            let seen = self.inner.store.find_failure_record(&budget.key).await?;
+            if budget.policy.admit(seen, now) != Admission::Allowed {
+                return Ok(Claim::Refused);
+            }
+            let restart = budget.policy.forget_if_stale(seen, now) != seen;
+            if self
+                .inner
+                .store
+                .claim_attempt(&budget.key, seen, restart, now)
+                .await?
+            {
+                return Ok(Claim::Granted);
+            }
+        }
+        Ok(Claim::Refused)
+    }
+
+    /// A success ends the budget's run of failures.
+    pub(crate) async fn reset(&self, budget: &Budget) -> Result<(), AppError> {
+        Ok(self.inner.store.reset_failures(&budget.key).await?)
+    }
+
+    /// Gives back a unit claimed for an attempt that turned out not to be a guess at this
+    /// budget's secret.
+    async fn refund(&self, budget: &Budget) -> Result<(), AppError> {
+        Ok(self.inner.store.refund_attempt(&budget.key).await?)
+    }
+
+    /// Consecutive failures counted against a budget (100 on an account means locked).
+    pub(crate) async fn failures(&self, budget: &Budget) -> Result<u32, AppError> {
+        Ok(self
+            .inner
+            .store
+            .find_failure_record(&budget.key)
+            .await?
+            .failures)
+    }
+
+    /// S47: a password guess takes one unit from the client address's budget, then one from
+    /// the account's. When the account refuses, the address unit is given back, and when the
+    /// address refuses the account is not touched: a busy shared address can slow people
+    /// down but never pushes anyone's account towards its lock. `true` when admitted.
+    pub(crate) async fn claim_password_attempt(
+        &self,
+        normalised_email: &str,
+        client: &ClientInfo,
+    ) -> Result<bool, AppError> {
+        let address = client.address.as_deref().map(Budget::client);
+        if let Some(address) = &address {
+            if self.claim(address).await? == Claim::Refused {
+                return Ok(false);
+            }
+        }
+        match self.claim(&Budget::account(normalised_email)).await? {
+            Claim::Granted => Ok(true),
+            Claim::Refused => {
+                if let Some(address) = &address {
+                    self.refund(address).await?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// A right password: the account's run of failures ends, and the address gets its unit
+    /// back (S47).
+    pub(crate) async fn password_succeeded(
+        &self,
+        normalised_email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AppError> {
+        self.reset(&Budget::account(normalised_email)).await?;
+        if let Some(address) = &client.address {
+            self.refund(&Budget::client(address)).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes one message from a window; `false` when the window is spent.
+    pub(crate) async fn take(&self, window: &Window) -> Result<bool, AppError> {
+        self.take_at(window, self.now()).await
+    }
+
+    /// The same, at the time the use case already read from its clock.
+    pub(crate) async fn take_at(&self, window: &Window, now: i64) -> Result<bool, AppError> {
+        Ok(self
+            .inner
+            .store
+            .take_from_window(&window.key, window.secs, window.limit, now)
+            .await?)
+    }
+
+    /// S9: one code from the account's hourly allowance.
+    pub(crate) async fn take_code_allowance(&self, account_id: &str) -> Result<bool, AppError> {
+        let limit = self.inner.settings.codes_per_account_per_hour;
+        self.take(&Window::codes(account_id, limit)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{client_key, Budget};
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_block_and_ipv4_per_address() {
+        assert_eq!(
+            client_key("2001:db8:1:2:aaaa::1"),
+            client_key("2001:db8:1:2:bbbb::2")
+        );
+        assert_ne!(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"));
+        assert_eq!(client_key("::ffff:192.0.2.7"), client_key("192.0.2.7"));
+        assert_ne!(client_key("192.0.2.7"), client_key("192.0.2.8"));
+    }
+
+    #[test]
+    fn each_budget_has_its_own_key_space() {
+        let keys = [
+            Budget::account("ann@example.com").key().to_string(),
+            Budget::sign_up_guess("ann@example.com").key().to_string(),
+            Budget::second_step("ann@example.com").key().to_string(),
+            Budget::client("192.0.2.7").key().to_string(),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The commit of a step: what it carries besides the flow's next columns (new pending
+//! backup codes, S22; the session, S31) and what follows once it is durable (the security
+//! event, S51; the notice of a new device, S52).
+
+use super::{Progress, SignInError};
+use crate::audit::{Event, Record};
+use crate::{ClientInfo, Gatehouse};
+use gatehouse_core::display::{describe_user_agent, format_utc};
+use gatehouse_core::ids::new_id;
+use gatehouse_core::{BackupCode, Email, FlowStep, SignInFlow, Token};
+use gatehouse_delivery::{new_device_notice, OutgoingMail};
+use gatehouse_store::{AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession};
+
+impl Gatehouse {
+    /// Fills the commit with what the flow's new step needs: new pending backup codes when
+    /// it must show them, the session when it is signed in.
+    pub(super) fn advance(
+        &self,
+        row: &FlowRow,
+        next: SignInFlow,
+        mut next_row: FlowRow,
+        commit: &mut FlowCommit,
+        client: &ClientInfo,
+    ) -> Result<Progress, SignInError> {
+        let now = commit.now;
+        let guarded = next.account.as_ref().map(|a| a.as_str().to_string());
+        if let (None, Some(account_id)) = (&commit.account_guard, guarded) {
+            commit.account_guard = Some(AccountGuard {
+                account_id,
+                password_hash: None,
+            });
+        }
+        let account_id = next
+            .account
+            .as_ref()
+            .ok_or(SignInError::NoSignIn)?
+            .as_str()
+            .to_string();
+        match next.step {
+            FlowStep::SaveBackupCode { .. } => {
+                // S22: generated only now, after both steps; pending until confirmed.
+                let codes: Vec<BackupCode> =
+                    (0..self.inner.settings.backup_codes_per_account.clamp(1, 16))
+                        .map(|_| BackupCode::generate())
+                        .collect();
+                let shown: Vec<String> = codes.iter().map(BackupCode::display).collect();
+                next_row.sealed_backup_codes = Some(
+                    self.inner
+                        .keys
+                        .sealing_key()
+                        .seal(shown.join("\n").as_bytes(), &row.id),
+                );
+                commit.new_pending_backup_codes = Some((
+                    account_id,
+                    codes
+                        .iter()
+                        .map(|code| NewBackupCode {
+                            id: new_id(now),
+                            code_hash: code.hash(),
+                            created_at: now,
+                        })
+                        .collect(),
+                ));
+                commit.next = Some(next_row);
+                Ok(Progress::Next(next.step))
+            }
+            FlowStep::SignedIn { proof } => {
+                // S31: the session is a fresh token, issued only now; the flow is gone.
+                let session = Token::generate();
+                commit.session = Some(NewSession {
+                    id: new_id(now),
+                    token_hash: session.hash().0,
+                    account_id,
+                    proof: proof.as_str().into(),
+                    created_at: now,
+                    expires_at: now + self.inner.settings.session_absolute_secs,
+                    user_agent: client.user_agent.clone(),
+                    client_address: client.address.clone(),
+                });
+                commit.next = None;
+                Ok(Progress::SignedIn {
+                    session,
+                    return_to: row.return_to.clone(),
+                })
+            }
+            FlowStep::Password | FlowStep::SecondStep | FlowStep::Ended { .. } => {
+                commit.next = Some(next_row);
+                Ok(Progress::Next(next.step))
+            }
+        }
+    }
+
+    pub(super) async fn after_commit(
+        &self,
+        progress: &Progress,
+        account_id: &str,
+        client: &ClientInfo,
+    ) {
+        let event = match progress {
+            Progress::SignedIn { .. } => Event::SessionStarted,
+            Progress::Next(FlowStep::SaveBackupCode { .. }) => Event::BackupCodeIssued,
+            Progress::Next(_) => return,
+        };
+        if let Progress::SignedIn { session, .. } = progress {
+            self.tell_about_new_device(account_id, session, client)
+                .await;
+        }
+        self.record(Record {
+            event,
+            account_id: Some(account_id),
+            email: None,
+            method: None,
+            client,
+        })
+        .await;
+    }
+
+    /// S52: a sign-in from a browser and system this account has not signed in with before
+    /// (among its last 50 sessions) is reported to the owner. The very first sign-in is not.
+    async fn tell_about_new_device(&self, account_id: &str, session: &Token, client: &ClientInfo) {
+        let Ok(earlier) = self
+            .inner
+            .store
+            .earlier_session_user_agents(account_id, &session.hash().0, 50)
+            .await
+        else {
+            return;
+        };
+        let this_device = describe_user_agent(client.user_agent.as_deref());
+        let known = earlier
+            .iter()
+            .any(|ua| describe_user_agent(ua.as_deref()) == this_device);
+        if earlier.is_empty() || known {
+            return;
+        }
+        let Ok(Some(account)) = self.inner.store.find_account(account_id).await else {
+            return;
+        };
+        if let Ok(email) = Email::parse(&account.email) {
+            let when = format_utc(self.now());
+            let notice = new_device_notice(&email, &this_device, &when, client.address.as_deref());
+            self.send_notice(&notice).await;
+        }
+    }
+
+    pub(super) fn open_backup_codes(&self, sealed: &[u8], flow_id: &str) -> Vec<String> {
+        match self.inner.keys.sealing_key().open(sealed, flow_id) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            Err(error) => {
+                tracing::error!(%error, "a pending backup code could not be opened");
+                Vec::new()
+            }
+        }
+    }
+
+    pub(super) async fn send_notice(&self, mail: &OutgoingMail) {
+        if let Err(error) = self.inner.mailer.send(mail).await {
+            tracing::error!(%error, subject = %mail.subject, "could not send a notice");
+        }
+    }
+}

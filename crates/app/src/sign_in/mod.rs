@@ -1,0 +1,274 @@
+//! The sign-in use cases, one per step of DESIGN.md §1. Each loads the flow, lets
+//! `core::SignInFlow` decide, and persists the decision with everything it produces in one
+//! `FlowCommit` (one transaction, compare-and-set on the flow's version).
+//!
+//! - `steps`: the password, the code, the backup code and "I have saved this code", and
+//!   what a failed guess costs;
+//! - `codes`: the second step's codes: which method, preparing one, sending it, resending it;
+//! - `commit`: what a step's commit carries (new backup codes, the session) and what
+//!   follows it (events, notices).
+//!
+//! Guesses are counted before they are checked (S10, S19, S47, S48) against the budgets of
+//! `crate::budget`: a password attempt claims a unit of the account's and the client
+//! address's budget, a code attempt one of the flow's five and one of the account's
+//! second-step budget.
+
+mod codes;
+mod commit;
+mod steps;
+
+use crate::{AppError, Gatehouse};
+use gatehouse_core::ids::new_id;
+use gatehouse_core::{
+    AccountId, Email, FlowError, FlowStep, ReturnTo, SecondStepMethod, SignInFlow, Token,
+};
+use gatehouse_store::{FlowRow, StoreError};
+
+/// What a person did wrong, or what stops the sign-in; `web` turns each into a page.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("Enter an email address like name@example.com")]
+    InvalidEmail,
+    /// Wrong password, unknown address, disabled or locked account: one answer (S46, S47).
+    #[error("Email or password is incorrect")]
+    InvalidCredentials,
+    /// No sign-in in progress for this browser, or it expired: start again.
+    #[error("Your sign-in expired. Please start again.")]
+    NoSignIn,
+    /// The request belongs to another step; the person is sent to the current one.
+    #[error("this step is not the current one")]
+    WrongStep(FlowStep),
+    #[error("Enter the 6-digit code")]
+    MalformedCode,
+    #[error("Enter the 24-character backup code")]
+    MalformedBackupCode,
+    #[error("That code is incorrect")]
+    WrongCode,
+    #[error("That backup code is incorrect")]
+    WrongBackupCode,
+    #[error("That code has expired. Use \"Resend code\" to get a new one.")]
+    CodeExpired,
+    /// S10: the flow's budget is spent; the password must be entered again.
+    #[error("Too many wrong codes. Please sign in again.")]
+    TooManyAttempts,
+    /// S10, S19: the account's second-step budget across sign-ins asks to wait.
+    #[error("Too many attempts. Please wait a while and try again.")]
+    SecondStepLocked,
+    #[error("Please wait {0} seconds before asking for another code")]
+    ResendTooSoon(i64),
+    #[error("No more codes can be sent right now. Use a backup code, or try again later.")]
+    ResendLimit,
+    #[error("We could not send the code. Please use \"Resend code\" in a moment.")]
+    CodeNotSent,
+    /// A newer backup code was shown in another window; the one on this page is void.
+    #[error("A newer backup code was shown in another window. Please sign in again.")]
+    BackupCodeReplaced,
+    /// Another request for this sign-in won the race; nothing was changed.
+    #[error("Something changed meanwhile. Please try again.")]
+    TryAgain,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<StoreError> for SignInError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::TryAgain,
+            other => Self::App(AppError::Store(other)),
+        }
+    }
+}
+
+impl From<FlowError> for SignInError {
+    fn from(error: FlowError) -> Self {
+        match error {
+            FlowError::Expired => Self::NoSignIn,
+            FlowError::Ended | FlowError::TooManyAttempts => Self::TooManyAttempts,
+            FlowError::WrongStep => Self::TryAgain,
+        }
+    }
+}
+
+/// What a page needs to show the current step.
+#[derive(Debug, Clone)]
+pub struct FlowView {
+    pub step: FlowStep,
+    pub email: String,
+    pub masked_email: String,
+    /// Only while the "Save your backup code" page is open: the new codes, for display.
+    pub backup_codes: Vec<String>,
+    /// The e-mail with the code could not be sent (limits or the mail server).
+    pub code_sent: bool,
+    /// How the second step is asked for, once the password was accepted.
+    pub method: Option<SecondStepMethod>,
+    /// The verified phone ("•••• 0123") when codes go, or could go, by text.
+    pub phone: Option<String>,
+    /// Where the sign-in leads afterwards (a product's waiting request), so that "Not you?"
+    /// starts again without losing it.
+    pub return_to: Option<String>,
+    /// How long "Trust this device" lasts (S26), for the words next to the box.
+    pub trust_days: i64,
+}
+
+/// Where a successful step leads.
+#[derive(Debug)]
+pub enum Progress {
+    Next(FlowStep),
+    SignedIn {
+        session: Token,
+        return_to: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+pub struct StepOutcome {
+    pub progress: Progress,
+    /// Set when "Trust this device" was ticked and the code was right: the browser keeps it.
+    pub trust_token: Option<Token>,
+    /// False when the step needed an e-mailed code that could not be sent.
+    pub code_sent: bool,
+}
+
+impl StepOutcome {
+    fn next(progress: Progress) -> Self {
+        Self {
+            progress,
+            trust_token: None,
+            code_sent: true,
+        }
+    }
+}
+
+impl Gatehouse {
+    /// Step 1: any well-formed address starts a flow. No account is looked up, so the
+    /// answer is the same for known and unknown addresses (S46).
+    pub async fn start_sign_in(
+        &self,
+        email: &str,
+        return_to: Option<&str>,
+    ) -> Result<Token, SignInError> {
+        let email = Email::parse(email).map_err(|_| SignInError::InvalidEmail)?;
+        let now = self.now();
+        let flow = SignInFlow::start(now);
+        let token = Token::generate();
+        let row = FlowRow {
+            id: new_id(now),
+            email: email.as_str().to_string(),
+            account_id: None,
+            step: flow.step.name().into(),
+            proof: None,
+            attempts: 0,
+            expires_at: flow.expires_at,
+            version: 0,
+            code_hash: None,
+            code_expires_at: None,
+            codes_sent: 0,
+            last_code_sent_at: None,
+            sealed_backup_codes: None,
+            second_step_method: None,
+            return_to: return_to
+                .and_then(ReturnTo::parse)
+                .map(|r| r.as_str().to_string()),
+        };
+        self.inner
+            .store
+            .insert_flow(&row, &token.hash().0, now)
+            .await?;
+        Ok(token)
+    }
+
+    /// What the page for the current step shows.
+    pub async fn view_sign_in(&self, flow_token: &str) -> Result<FlowView, SignInError> {
+        let (row, flow) = self.load_flow(flow_token).await?;
+        let backup_codes = match (&flow.step, &row.sealed_backup_codes) {
+            (FlowStep::SaveBackupCode { .. }, Some(sealed)) => {
+                self.open_backup_codes(sealed, &row.id)
+            }
+            _ => Vec::new(),
+        };
+        let email = Email::parse(&row.email).map_err(|_| SignInError::NoSignIn)?;
+        let phone = match (&row.account_id, flow.step) {
+            (Some(account_id), FlowStep::SecondStep) => self
+                .phone_summary(account_id)
+                .await?
+                .filter(|p| p.verified)
+                .map(|p| p.masked),
+            _ => None,
+        };
+        Ok(FlowView {
+            step: flow.step,
+            masked_email: email.masked(),
+            email: row.email,
+            backup_codes,
+            code_sent: row.code_hash.is_some() || flow.method == Some(SecondStepMethod::Totp),
+            method: flow.method,
+            phone,
+            return_to: row.return_to,
+            trust_days: self.inner.settings.trust_days,
+        })
+    }
+
+    pub(super) async fn load_flow(
+        &self,
+        flow_token: &str,
+    ) -> Result<(FlowRow, SignInFlow), SignInError> {
+        let token = Token::parse(flow_token).ok_or(SignInError::NoSignIn)?;
+        let row = self
+            .inner
+            .store
+            .find_flow_by_token(&token.hash().0)
+            .await?
+            .ok_or(SignInError::NoSignIn)?;
+        let step =
+            FlowStep::from_stored(&row.step, row.proof.as_deref()).ok_or(SignInError::NoSignIn)?;
+        let account = match &row.account_id {
+            Some(id) => Some(AccountId::parse(id).ok_or(SignInError::NoSignIn)?),
+            None => None,
+        };
+        let flow = SignInFlow {
+            step,
+            account,
+            attempts: row.attempts,
+            method: row
+                .second_step_method
+                .as_deref()
+                .and_then(SecondStepMethod::parse),
+            expires_at: row.expires_at,
+        };
+        match flow.ensure_live(self.now()) {
+            Ok(()) => Ok((row, flow)),
+            Err(FlowError::Ended) => Err(SignInError::TooManyAttempts),
+            Err(_) => Err(SignInError::NoSignIn),
+        }
+    }
+
+    pub(super) async fn load_second_step(
+        &self,
+        flow_token: &str,
+    ) -> Result<(FlowRow, SignInFlow, String), SignInError> {
+        let (row, flow) = self.load_flow(flow_token).await?;
+        if flow.step != FlowStep::SecondStep {
+            return Err(SignInError::WrongStep(flow.step));
+        }
+        let account_id = row.account_id.clone().ok_or(SignInError::NoSignIn)?;
+        Ok((row, flow, account_id))
+    }
+}
+
+/// The stored row for a flow's new state, keeping the columns the machine does not own.
+fn row_for(row: &FlowRow, flow: &SignInFlow) -> FlowRow {
+    FlowRow {
+        account_id: flow.account.as_ref().map(|a| a.as_str().to_string()),
+        step: flow.step.name().into(),
+        proof: flow.step.proof().map(|p| p.as_str().into()),
+        attempts: flow.attempts,
+        second_step_method: flow.method.map(|m| m.as_str().to_string()),
+        expires_at: flow.expires_at,
+        ..row.clone()
+    }
+}
+
+/// A step that needed no code counts as "sent" for the page's purposes.
+fn next_is_code_free(progress: &Progress) -> bool {
+    !matches!(progress, Progress::Next(FlowStep::SecondStep))
+}
