@@ -174,12 +174,7 @@ async fn enrolment_counts_only_after_a_correct_code() {
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
     assert_eq!(
-        browser
-            .get("/sign-in/code")
-            .await
-            .html()
-            .heading()
-            .as_deref(),
+        app.code_page_heading(&browser).await.as_deref(),
         Some("Check your email")
     );
 }
@@ -210,12 +205,7 @@ async fn an_admin_can_reset_the_second_factor_of_someone_who_lost_everything() {
         "trust was revoked too"
     );
     assert_eq!(
-        browser
-            .get("/sign-in/code")
-            .await
-            .html()
-            .heading()
-            .as_deref(),
+        app.code_page_heading(&browser).await.as_deref(),
         Some("Check your email")
     );
 }

@@ -119,6 +119,12 @@ impl TestApp {
         browser
     }
 
+    /// The heading of the code page: how the second step asks for its code ("Check your
+    /// email", "Check your phone", "Enter the code from your authenticator app").
+    pub async fn code_page_heading(&self, browser: &Browser) -> Option<String> {
+        browser.get("/sign-in/code").await.html().heading()
+    }
+
     pub async fn is_signed_in(&self, browser: &Browser) -> bool {
         let page = browser.get("/account").await;
         page.status == 200 && page.html().heading().as_deref() == Some("You're signed in")

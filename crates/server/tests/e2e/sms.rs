@@ -114,12 +114,7 @@ async fn an_unverified_phone_never_receives_sign_in_codes() {
     let texts = sink.to(NUMBER).len();
     app.sign_in_until_code(&browser, "ann@example.com").await;
     assert_eq!(
-        browser
-            .get("/sign-in/code")
-            .await
-            .html()
-            .heading()
-            .as_deref(),
+        app.code_page_heading(&browser).await.as_deref(),
         Some("Check your email")
     );
     assert_eq!(
