@@ -2,6 +2,7 @@
 //! follow redirects by itself (tests look at them), and it sends the CSRF cookie's value
 //! in the form's `csrf` field, as the pages' hidden input does.
 
+use crate::html::Html;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 use std::sync::Arc;
@@ -16,13 +17,14 @@ pub struct Page {
 }
 
 impl Page {
-    /// The text of the `<code id="backup-code">` element, if the page has one.
+    /// The body read as a page: its visible text, fields, forms, buttons and links.
+    pub fn html(&self) -> Html {
+        Html::parse(&self.body)
+    }
+
+    /// The backup code the page shows (`<code id="backup-code">`), if it shows one.
     pub fn backup_code(&self) -> Option<String> {
-        let start = self.body.find("id=\"backup-code\"")?;
-        let rest = &self.body[start..];
-        let open = rest.find('>')? + 1;
-        let close = rest[open..].find('<')?;
-        Some(rest[open..open + close].trim().to_string())
+        self.html().code("backup-code")
     }
 
     /// The `Location` header exactly as sent (absolute for a redirect off this origin).

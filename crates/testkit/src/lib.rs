@@ -1,6 +1,6 @@
 //! Test-only helpers: start the real `gatehouse` binary on a free port with a fresh
-//! database, receive its mail on a real SMTP server on loopback, and talk to it like a
-//! browser that keeps cookies. Nothing here is a mock: the binary, its database and the
+//! database, receive its mail on a real SMTP server on loopback, talk to it like a
+//! browser that keeps cookies, and read its pages as a person would. Nothing here is a mock: the binary, its database and the
 //! SMTP conversation are the real ones.
 //!
 //! Helpers panic on setup failures: in a test, a panic is a clear failure.
@@ -8,6 +8,7 @@
 
 mod browser;
 mod database;
+pub mod html;
 pub mod oidc;
 mod server;
 mod sms;
@@ -15,6 +16,7 @@ mod smtp;
 
 pub use browser::{Browser, Page};
 pub use database::TestDatabase;
+pub use html::Html;
 pub use oidc::{ClientAuth, OidcClient, OidcHttp, RegisteredClient};
 pub use server::{run_cli, CliOutput, ServerOptions, TestServer};
 pub use sms::{ReceivedText, SmsProviderSink};

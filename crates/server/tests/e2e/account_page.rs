@@ -1,7 +1,7 @@
 //! The account page: trusted devices (S29), sessions (S33), recent activity (S51).
 
 use crate::helpers::{TestApp, PASSWORD};
-use gatehouse_testkit::Browser;
+use gatehouse_testkit::{Browser, Page};
 
 const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 const FIREFOX_ON_WINDOWS: &str =
@@ -9,6 +9,16 @@ const FIREFOX_ON_WINDOWS: &str =
 
 fn browser_as(app: &TestApp, user_agent: &str) -> Browser {
     Browser::with_user_agent(&app.server.base_url, user_agent)
+}
+
+/// The devices the account page lists, by the id its revoke forms send.
+fn trusted_device_ids(page: &Page) -> Vec<String> {
+    page.html()
+        .forms()
+        .iter()
+        .filter(|form| form.action() == Some("/account/devices/revoke"))
+        .filter_map(|form| form.hidden("device_id"))
+        .collect()
 }
 
 #[tokio::test]
@@ -19,14 +29,12 @@ async fn people_see_their_trusted_devices_by_name_and_revoke_one() {
     app.sign_in_saving_backup_code(&laptop, "ann@example.com", true)
         .await;
     let page = laptop.get("/account").await;
-    assert!(page.body.contains("Trusted devices"));
-    assert!(page.body.contains("Chrome on Linux"), "{}", page.body);
-    let start = page
-        .body
-        .find("name=\"device_id\" value=\"")
-        .expect("a revoke form")
-        + 24;
-    let device_id = &page.body[start..start + 36];
+    let html = page.html();
+    assert!(html.headings().iter().any(|h| h == "Trusted devices"));
+    assert!(html.has_text("Chrome on Linux"), "{}", html.text());
+    let devices = trusted_device_ids(&page);
+    let device_id = devices.first().expect("a revoke form");
+    assert_eq!(device_id.len(), 36, "a UUID: {device_id}");
 
     let page = laptop
         .post("/account/devices/revoke", &[("device_id", device_id)])
@@ -37,7 +45,8 @@ async fn people_see_their_trusted_devices_by_name_and_revoke_one() {
     );
     let page = laptop.get("/account").await;
     assert!(
-        page.body.contains("No device skips the verification code."),
+        page.html()
+            .has_text("No device skips the verification code."),
         "the list is empty now"
     );
     app.sign_out(&laptop).await;
@@ -60,11 +69,9 @@ async fn a_device_of_another_account_cannot_be_revoked() {
     app.sign_in_saving_backup_code(&bobs, "bob@example.com", true)
         .await;
     let page = bobs.get("/account").await;
-    let start = page.body.find("name=\"device_id\" value=\"").unwrap() + 24;
-    let bobs_device = page.body[start..start + 36].to_string();
-    let anns = app.browser();
-    app.sign_in_saving_backup_code(&anns, "ann@example.com", false)
-        .await;
+    let bobs_device = trusted_device_ids(&page).remove(0);
+    assert_eq!(bobs_device.len(), 36, "a UUID: {bobs_device}");
+    let anns = app.signed_in_browser("ann@example.com").await;
     let page = anns
         .post("/account/devices/revoke", &[("device_id", &bobs_device)])
         .await;
@@ -93,7 +100,7 @@ async fn signing_out_all_other_sessions_keeps_this_one() {
     assert!(app.is_signed_in(&there).await);
 
     let page = here.get("/account").await;
-    assert!(page.body.contains("Firefox on Windows") && page.body.contains("This session"));
+    assert!(page.html().has_text("Firefox on Windows") && page.html().has_text("This session"));
     let page = here.post("/account/sessions/end-others", &[]).await;
     assert_eq!(
         page.location.as_deref(),
@@ -113,14 +120,18 @@ async fn recent_activity_shows_failed_attempts_and_sign_ins() {
     app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
         .await;
     let page = browser.get("/account").await;
-    assert!(page.body.contains("Recent security activity"));
+    let html = page.html();
+    assert!(html
+        .headings()
+        .iter()
+        .any(|h| h == "Recent security activity"));
     for line in [
         "Wrong password entered",
         "Password accepted",
         "Sign-in code sent by email",
         "Signed in",
     ] {
-        assert!(page.body.contains(line), "missing {line:?}");
+        assert!(html.has_text(line), "missing {line:?}");
     }
 }
 
@@ -135,13 +146,16 @@ async fn a_new_backup_code_from_the_account_page_replaces_the_old_one_once_saved
     assert!(browser
         .get("/account")
         .await
-        .body
-        .contains("You have a saved backup code."));
+        .html()
+        .has_text("You have a saved backup code."));
 
     let page = browser.post("/account/backup-code/new", &[]).await;
     assert_eq!(page.location.as_deref(), Some("/account/backup-code"));
     let page = browser.get("/account/backup-code").await;
-    assert!(page.body.contains("Save your backup code"));
+    assert_eq!(
+        page.html().heading().as_deref(),
+        Some("Save your backup code")
+    );
     let new = page.backup_code().expect("the new code");
     assert_ne!(new, old);
     let file = browser.get("/account/backup-code/download").await;
@@ -173,9 +187,7 @@ async fn a_new_backup_code_from_the_account_page_replaces_the_old_one_once_saved
 async fn the_email_address_changes_only_once_the_new_one_is_verified_and_the_old_one_is_told() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let page = browser
         .post("/account/email/start", &[("new_email", "ann@new.example")])
         .await;
@@ -185,8 +197,8 @@ async fn the_email_address_changes_only_once_the_new_one_is_verified_and_the_old
     assert!(browser
         .get("/account")
         .await
-        .body
-        .contains("ann@example.com"));
+        .html()
+        .has_text("Signed in as ann@example.com."));
     let before = app.mails_to("ann@example.com");
     let page = browser.post("/account/email", &[("code", &code)]).await;
     assert_eq!(
@@ -203,8 +215,8 @@ async fn the_email_address_changes_only_once_the_new_one_is_verified_and_the_old
     assert!(browser
         .get("/account")
         .await
-        .body
-        .contains("ann@new.example"));
+        .html()
+        .has_text("Signed in as ann@new.example."));
 
     app.sign_out(&browser).await;
     let page = app
@@ -222,9 +234,7 @@ async fn an_address_of_another_account_can_never_be_taken_over() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
     app.add_user("bob@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let page = browser
         .post("/account/email/start", &[("new_email", "bob@example.com")])
         .await;
@@ -246,8 +256,8 @@ async fn an_address_of_another_account_can_never_be_taken_over() {
     assert!(browser
         .get("/account")
         .await
-        .body
-        .contains("ann@example.com"));
+        .html()
+        .has_text("Signed in as ann@example.com."));
 }
 
 #[tokio::test]
@@ -283,14 +293,18 @@ async fn a_sign_in_from_a_new_browser_is_reported_to_the_owner() {
 async fn the_account_page_has_a_plain_title() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let page = browser.get("/account").await;
-    assert_eq!(page.body.matches("<h2 id=\"activity-heading\">").count(), 1);
-    assert!(
-        page.body
-            .contains("<title>Your account · Gatehouse</title>"),
+    let html = page.html();
+    let activity = html
+        .headings()
+        .into_iter()
+        .filter(|h| h == "Recent security activity")
+        .count();
+    assert_eq!(activity, 1);
+    assert_eq!(
+        html.title().as_deref(),
+        Some("Your account · Gatehouse"),
         "{}",
         &page.body[..400]
     );
@@ -300,9 +314,7 @@ async fn the_account_page_has_a_plain_title() {
 async fn starting_the_email_change_again_brings_no_fresh_guesses() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     browser
         .post("/account/email/start", &[("new_email", "ann@new.example")])
         .await;

@@ -32,13 +32,11 @@ async fn enrol(app: &TestApp, browser: &Browser) -> String {
         page.body
     );
     let page = browser.get("/account/authenticator").await;
-    assert!(page.body.contains("<svg"), "an inline QR code");
-    let start = page
-        .body
-        .find("id=\"totp-secret\"")
-        .expect("the secret on the page");
-    let rest = &page.body[start..];
-    let secret: String = rest[rest.find('>').unwrap() + 1..rest.find("</code>").unwrap()]
+    let html = page.html();
+    assert!(html.has_element("svg"), "an inline QR code");
+    let secret: String = html
+        .code("totp-secret")
+        .expect("the secret on the page")
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
@@ -66,15 +64,14 @@ async fn enrol(app: &TestApp, browser: &Browser) -> String {
 async fn an_authenticator_app_replaces_the_emailed_code() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let secret = enrol(&app, &browser).await;
     assert!(browser
         .get("/account")
         .await
-        .body
-        .contains("Remove authenticator app"));
+        .html()
+        .button("Remove authenticator app")
+        .is_some());
     app.sign_out(&browser).await;
 
     let before = app.mails_to("ann@example.com");
@@ -83,11 +80,20 @@ async fn an_authenticator_app_replaces_the_emailed_code() {
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
     let page = browser.get("/sign-in/code").await;
-    assert!(page
-        .body
-        .contains("Enter the code from your authenticator app"));
-    assert!(page.body.contains("Try another way") && page.body.contains("Use a backup code"));
-    assert!(!page.body.contains("Resend code"));
+    let html = page.html();
+    assert_eq!(
+        html.heading().as_deref(),
+        Some("Enter the code from your authenticator app")
+    );
+    assert_eq!(
+        html.link("Try another way").as_deref(),
+        Some("/sign-in/another-way")
+    );
+    assert_eq!(
+        html.link("Use a backup code").as_deref(),
+        Some("/sign-in/backup-code")
+    );
+    assert!(html.button("Resend code").is_none() && !html.mentions("Resend code"));
     // The enrolment used the current step; the app's next code is one step ahead (S16).
     let page = browser
         .post("/sign-in/code", &[("code", &oathtool(&secret, 30))])
@@ -105,9 +111,7 @@ async fn an_authenticator_app_replaces_the_emailed_code() {
 async fn an_authenticator_code_works_once() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let secret = enrol(&app, &browser).await;
     app.sign_out(&browser).await;
     let code = oathtool(&secret, 30);
@@ -122,7 +126,7 @@ async fn an_authenticator_code_works_once() {
         .await;
     let page = thief.post("/sign-in/code", &[("code", &code)]).await;
     assert_eq!(page.status, 401);
-    assert!(page.body.contains("That code is incorrect"));
+    assert!(page.html().has_text("That code is incorrect"));
     // Codes two steps away are refused too.
     let page = thief
         .post("/sign-in/code", &[("code", &oathtool(&secret, 90))])
@@ -143,7 +147,10 @@ async fn a_backup_code_still_works_with_an_authenticator_app() {
     app.enter_email_and_password(&browser, "ann@example.com", PASSWORD)
         .await;
     let page = browser.get("/sign-in/another-way").await;
-    assert!(page.body.contains("Use a backup code"));
+    assert_eq!(
+        page.html().link("Use a backup code").as_deref(),
+        Some("/sign-in/backup-code")
+    );
     let page = browser
         .post("/sign-in/backup-code", &[("backup_code", &saved)])
         .await;
@@ -154,9 +161,7 @@ async fn a_backup_code_still_works_with_an_authenticator_app() {
 async fn enrolment_counts_only_after_a_correct_code() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     browser.post("/account/authenticator/start", &[]).await;
     let page = browser
         .post("/account/authenticator", &[("code", "000000")])
@@ -168,11 +173,10 @@ async fn enrolment_counts_only_after_a_correct_code() {
         .enter_email_and_password(&browser, "ann@example.com", PASSWORD)
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
-    assert!(browser
-        .get("/sign-in/code")
-        .await
-        .body
-        .contains("Check your email"));
+    assert_eq!(
+        app.code_page_heading(&browser).await.as_deref(),
+        Some("Check your email")
+    );
 }
 
 #[tokio::test]
@@ -200,20 +204,17 @@ async fn an_admin_can_reset_the_second_factor_of_someone_who_lost_everything() {
         Some("/sign-in/code"),
         "trust was revoked too"
     );
-    assert!(browser
-        .get("/sign-in/code")
-        .await
-        .body
-        .contains("Check your email"));
+    assert_eq!(
+        app.code_page_heading(&browser).await.as_deref(),
+        Some("Check your email")
+    );
 }
 
 #[tokio::test]
 async fn the_authenticator_secret_is_not_stored_in_clear() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let secret = enrol(&app, &browser).await;
     let raw = base32_to_bytes(&secret);
     let mut database = Vec::new();

@@ -110,10 +110,24 @@ impl TestApp {
         backup
     }
 
+    /// A fresh browser after a whole first sign-in to `email` (its backup code saved and
+    /// not needed again).
+    pub async fn signed_in_browser(&self, email: &str) -> Browser {
+        let browser = self.browser();
+        self.sign_in_saving_backup_code(&browser, email, false)
+            .await;
+        browser
+    }
+
+    /// The heading of the code page: how the second step asks for its code ("Check your
+    /// email", "Check your phone", "Enter the code from your authenticator app").
+    pub async fn code_page_heading(&self, browser: &Browser) -> Option<String> {
+        browser.get("/sign-in/code").await.html().heading()
+    }
+
     pub async fn is_signed_in(&self, browser: &Browser) -> bool {
         let page = browser.get("/account").await;
-        page.status == 200 && page.body.contains("You&#x27;re signed in")
-            || page.body.contains("You're signed in")
+        page.status == 200 && page.html().heading().as_deref() == Some("You're signed in")
     }
 
     pub async fn sign_out(&self, browser: &Browser) {

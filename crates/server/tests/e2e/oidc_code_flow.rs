@@ -7,7 +7,8 @@ use crate::oidc_support::{
     account_id, amr, authorize, code_of, finish, first_sign_in, product, sign_in_to_product,
     straight_back, SecondStep,
 };
-use gatehouse_testkit::oidc::{id_token_header, visible_text};
+use gatehouse_testkit::oidc::id_token_header;
+use gatehouse_testkit::Html;
 use gatehouse_testkit::{ClientAuth, OidcClient};
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use openidconnect::{IssuerUrl, JsonWebKey, JsonWebKeyAlgorithm, OAuth2TokenResponse};
@@ -122,7 +123,7 @@ async fn a_product_signs_a_person_in_and_verifies_the_id_token() {
     assert!(
         trip.returning_pages
             .iter()
-            .any(|page| visible_text(page).contains("Returning you to Shop")),
+            .any(|page| Html::parse(page).has_text("Returning you to Shop")),
         "{:?}",
         trip.returning_pages
     );

@@ -4,10 +4,10 @@
 
 use crate::helpers::TestApp;
 use crate::oidc_support::{
-    amr, authorize, finish, first_sign_in, is_sign_in, open, product, sign_in_to_product,
-    straight_back, token_error, SecondStep, Trip,
+    amr, authorize, enter_email_on, finish, first_sign_in, is_sign_in, open, product,
+    sign_in_to_product, straight_back, token_error, SecondStep, Trip,
 };
-use gatehouse_testkit::oidc::{hidden_fields, Callback};
+use gatehouse_testkit::oidc::Callback;
 use gatehouse_testkit::ClientAuth;
 use openidconnect::OAuth2TokenResponse;
 
@@ -102,20 +102,13 @@ async fn a_wrong_password_through_a_product_gets_the_same_refusal() {
     assert!(is_sign_in(&url), "{url}");
     // The sign-in form carries the way back to the product; its checks are the ordinary
     // ones (S49): a wrong password gets the ordinary refusal, and no way onwards.
-    let hidden = hidden_fields(&page.body, "/sign-in");
-    let mut fields: Vec<(&str, &str)> = hidden
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .filter(|(name, _)| *name != "email")
-        .collect();
-    fields.push(("email", "ann@example.com"));
-    let page = browser.post("/sign-in", &fields).await;
+    let page = enter_email_on(&browser, &page, "ann@example.com").await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/password"));
     let page = browser
         .post("/sign-in/password", &[("password", "not the password")])
         .await;
     assert_eq!(page.status, 401);
-    assert!(page.body.contains("Email or password is incorrect"));
+    assert!(page.html().has_text("Email or password is incorrect"));
     assert!(page.location_header().is_none());
     // And the product gets nothing without a session.
     let start = shop.start(&[], &[("prompt", "none")]);

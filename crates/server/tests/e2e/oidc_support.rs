@@ -4,9 +4,7 @@
 //! protocol messages are left to the `openidconnect` crate (testkit's `OidcClient`).
 
 use crate::helpers::{TestApp, PASSWORD};
-use gatehouse_testkit::oidc::{
-    attribute, continue_url, hidden_fields, tags, visible_text, AuthorizationStart, Callback,
-};
+use gatehouse_testkit::oidc::{AuthorizationStart, Callback};
 use gatehouse_testkit::{Browser, ClientAuth, OidcClient, Page, RegisteredClient};
 use openidconnect::core::{CoreIdTokenClaims, CoreTokenResponse};
 
@@ -120,9 +118,11 @@ pub async fn continue_from(
                 .location_header()
                 .unwrap_or_else(|| panic!("a {} without Location from {url}", page.status));
             absolute(browser, &location)
-        } else if page.status == 200 && page.body.contains("Returning you to") {
+        } else if page.status == 200 && page.html().has_text("Returning you to") {
             trip.returning_pages.push(page.body.clone());
-            let target = continue_url(&page.body)
+            let target = page
+                .html()
+                .continue_url()
                 .unwrap_or_else(|| panic!("a returning page that goes nowhere: {}", page.body));
             absolute(browser, &target)
         } else {
@@ -154,14 +154,7 @@ pub async fn sign_in_from(
     redirect_uri: &str,
     trip: &mut Trip,
 ) -> Landing {
-    let hidden = hidden_fields(&sign_in_page.body, "/sign-in");
-    let mut fields: Vec<(&str, &str)> = hidden
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .filter(|(name, _)| *name != "email")
-        .collect();
-    fields.push(("email", email));
-    let page = browser.post("/sign-in", &fields).await;
+    let page = enter_email_on(browser, sign_in_page, email).await;
     assert_eq!(
         page.location.as_deref(),
         Some("/sign-in/password"),
@@ -215,6 +208,23 @@ pub async fn sign_in_from(
         page
     };
     continue_from(browser, browser.url("/sign-in"), page, redirect_uri, trip).await
+}
+
+/// Fills in `email` on a sign-in page and sends its form as it is, with the hidden fields
+/// that carry the way back to the product.
+pub async fn enter_email_on(browser: &Browser, sign_in_page: &Page, email: &str) -> Page {
+    let form = sign_in_page
+        .html()
+        .form("/sign-in")
+        .unwrap_or_else(|| panic!("no sign-in form: {}", sign_in_page.body));
+    let hidden = form.hidden_fields();
+    let mut fields: Vec<(&str, &str)> = hidden
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .filter(|(name, _)| *name != "email")
+        .collect();
+    fields.push(("email", email));
+    browser.post("/sign-in", &fields).await
 }
 
 /// A whole authorization: the request in the browser, the sign-in if Gatehouse asks for
@@ -381,43 +391,21 @@ pub fn straight_back(page: &Page, redirect_uri: &str) -> Callback {
 /// its form (the CSRF field from the cookie, as the browser helper does) and the button's own
 /// name and value, POSTed to the form's action.
 pub async fn press(browser: &Browser, page: &Page, label: &str) -> Page {
-    let html = &page.body;
-    let at = tags(html, "button")
-        .into_iter()
-        .find(|tag| {
-            let start = html.find(tag).unwrap_or_default() + tag.len();
-            let end = html[start..].find("</button>").map_or(start, |e| start + e);
-            visible_text(&html[start..end]) == label
-        })
-        .unwrap_or_else(|| panic!("no {label:?} button: {html}"));
-    let button_at = html.find(at).unwrap_or_default();
-    let form_at = html[..button_at]
-        .rfind("<form")
-        .unwrap_or_else(|| panic!("the {label:?} button is in no form"));
-    let form_tag = tags(&html[form_at..], "form")[0];
-    let action = attribute(form_tag, "action").expect("a form action");
-    let form_end = html[form_at..]
-        .find("</form>")
-        .map_or(html.len(), |e| form_at + e);
-    let form = &html[form_at..form_end];
-    let mut fields: Vec<(String, String)> = tags(form, "input")
-        .into_iter()
-        .filter(|tag| attribute(tag, "type").as_deref() == Some("hidden"))
-        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
-        .filter(|(name, _)| name != "csrf")
-        .collect();
-    if let Some(name) = attribute(at, "name") {
-        fields.push((name, attribute(at, "value").unwrap_or_default()));
-    }
-    let fields: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
+    let (form, button) = page
+        .html()
+        .form_of_button(label)
+        .unwrap_or_else(|| panic!("no {label:?} button in a form: {}", page.body));
+    let action = form.action().expect("a form action");
     let path = match action.split_once("://") {
         Some((_, rest)) => rest
             .find('/')
             .map_or("/".to_string(), |p| rest[p..].to_string()),
-        None => action,
+        None => action.to_string(),
     };
+    let fields = form.submission(&button);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
     browser.post(&path, &fields).await
 }

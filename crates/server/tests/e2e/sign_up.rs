@@ -16,11 +16,8 @@ async fn open_for_sign_up() -> TestApp {
 async fn sign_up_is_closed_unless_turned_on() {
     let app = TestApp::spawn().await;
     let browser = app.browser();
-    assert!(!browser
-        .get("/sign-in")
-        .await
-        .body
-        .contains("Create account"));
+    let html = browser.get("/sign-in").await.html();
+    assert!(html.link("Create account").is_none() && !html.mentions("Create account"));
     assert_eq!(browser.get("/sign-up").await.status, 404);
     let page = browser
         .post(
@@ -35,11 +32,15 @@ async fn sign_up_is_closed_unless_turned_on() {
 async fn a_new_account_is_created_after_its_address_is_verified_and_then_signs_in() {
     let app = open_for_sign_up().await;
     let browser = app.browser();
-    assert!(browser
-        .get("/sign-in")
-        .await
-        .body
-        .contains("Create account"));
+    assert_eq!(
+        browser
+            .get("/sign-in")
+            .await
+            .html()
+            .link("Create account")
+            .as_deref(),
+        Some("/sign-up")
+    );
     let page = browser
         .post(
             "/sign-up",

@@ -44,9 +44,7 @@ async fn a_verified_phone_receives_the_sign_in_code_by_text() {
     let sink = SmsProviderSink::start().await;
     let app = TestApp::spawn_with(twilio(&sink, &[])).await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
 
     let code = add_phone(&sink, &browser, "+44 7700 900123").await;
     let text = sink.to(NUMBER).pop().unwrap();
@@ -56,7 +54,9 @@ async fn a_verified_phone_receives_the_sign_in_code_by_text() {
         Some("AC0123456789:twilio-secret")
     );
     let page = browser.get("/account/phone").await;
-    assert!(page.body.contains("Verify your phone") && page.body.contains("•••• 0123"));
+    let html = page.html();
+    assert_eq!(html.heading().as_deref(), Some("Verify your phone"));
+    assert!(html.has_text("•••• 0123"), "{}", html.text());
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert_eq!(
         browser
@@ -86,7 +86,13 @@ async fn a_verified_phone_receives_the_sign_in_code_by_text() {
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in/code"));
     let page = browser.get("/sign-in/code").await;
-    assert!(page.body.contains("Check your phone") && page.body.contains("•••• 0123"));
+    let html = page.html();
+    assert_eq!(html.heading().as_deref(), Some("Check your phone"));
+    assert!(
+        html.has_text("We texted a code to •••• 0123."),
+        "{}",
+        html.text()
+    );
     let code = sink.wait_for_code(NUMBER, texts).await;
     let page = browser.post("/sign-in/code", &[("code", &code)]).await;
     assert_eq!(page.location.as_deref(), Some("/account"));
@@ -102,18 +108,15 @@ async fn an_unverified_phone_never_receives_sign_in_codes() {
     let sink = SmsProviderSink::start().await;
     let app = TestApp::spawn_with(twilio(&sink, &[])).await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     add_phone(&sink, &browser, NUMBER).await;
     app.sign_out(&browser).await;
     let texts = sink.to(NUMBER).len();
     app.sign_in_until_code(&browser, "ann@example.com").await;
-    assert!(browser
-        .get("/sign-in/code")
-        .await
-        .body
-        .contains("Check your email"));
+    assert_eq!(
+        app.code_page_heading(&browser).await.as_deref(),
+        Some("Check your email")
+    );
     assert_eq!(
         sink.to(NUMBER).len(),
         texts,
@@ -135,9 +138,7 @@ async fn the_webhook_provider_gets_json_with_its_token() {
     };
     let app = TestApp::spawn_with(options).await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     add_phone(&sink, &browser, NUMBER).await;
     let text = sink.to(NUMBER).pop().unwrap();
     assert_eq!(text.credentials.as_deref(), Some("hook-secret"));
@@ -149,21 +150,19 @@ async fn texts_past_the_limit_are_refused_and_never_reach_the_provider() {
     let app =
         TestApp::spawn_with(twilio(&sink, &[("GATEHOUSE_SMS_PER_NUMBER_PER_HOUR", "2")])).await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     add_phone(&sink, &browser, NUMBER).await;
     add_phone(&sink, &browser, NUMBER).await;
     let page = browser
         .post("/account/phone/start", &[("phone", NUMBER)])
         .await;
     assert_eq!(page.status, 429);
-    assert!(page.body.contains("could not send a text"));
+    assert!(page.html().has_text("could not send a text"));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(sink.to(NUMBER).len(), 2);
     let page = browser.get("/account").await;
     assert!(
-        page.body.contains("Text refused (limit reached)"),
+        page.html().has_text("Text refused (limit reached)"),
         "S51: refusals are counted"
     );
 }
@@ -173,14 +172,12 @@ async fn a_malformed_number_is_refused_with_a_clear_message() {
     let sink = SmsProviderSink::start().await;
     let app = TestApp::spawn_with(twilio(&sink, &[])).await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let page = browser
         .post("/account/phone/start", &[("phone", "07700 900123")])
         .await;
     assert_eq!(page.status, 422);
-    assert!(page.body.contains("international format"));
+    assert!(page.html().has_text("international format"));
     assert!(sink.all().is_empty());
 }
 
@@ -214,20 +211,18 @@ async fn a_verified_phone_is_never_replaced_by_one_that_has_not_been_verified() 
     let sink = SmsProviderSink::start().await;
     let app = TestApp::spawn_with(twilio(&sink, &[])).await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     let code = add_phone(&sink, &browser, NUMBER).await;
     browser.post("/account/phone", &[("code", &code)]).await;
     let page = browser
         .post("/account/phone/start", &[("phone", "+15550009999")])
         .await;
     assert_eq!(page.status, 409);
-    assert!(page.body.contains("Remove it first"));
+    assert!(page.html().has_text("Remove it first"));
     assert!(sink.to("+15550009999").is_empty());
     assert!(browser
         .get("/account")
         .await
-        .body
-        .contains("Sign-in codes can be texted to"));
+        .html()
+        .has_text("Sign-in codes can be texted to"));
 }

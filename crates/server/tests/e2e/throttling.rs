@@ -18,7 +18,7 @@ async fn after_five_wrong_passwords_even_the_right_one_is_refused_for_a_while() 
         .enter_email_and_password(&app.browser(), "ann@example.com", PASSWORD)
         .await;
     assert_eq!(page.status, 401);
-    assert!(page.body.contains("Email or password is incorrect"));
+    assert!(page.html().has_text("Email or password is incorrect"));
     // An unknown address is throttled the same way, so the delay reveals nothing (S46).
     for _ in 0..5 {
         app.enter_email_and_password(&app.browser(), "nobody@example.com", "wrong password")

@@ -51,9 +51,7 @@ async fn another_browser_is_asked_for_a_code() {
 async fn trust_is_off_unless_ticked() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     assert_eq!(browser.cookie("gatehouse_trust"), None);
     app.sign_out(&browser).await;
     let page = app
@@ -119,9 +117,7 @@ async fn a_tampered_or_foreign_trust_cookie_silently_falls_back_to_the_code() {
 async fn a_forged_trust_field_on_the_password_step_does_nothing() {
     let app = TestApp::spawn().await;
     app.add_user("ann@example.com").await;
-    let browser = app.browser();
-    app.sign_in_saving_backup_code(&browser, "ann@example.com", false)
-        .await;
+    let browser = app.signed_in_browser("ann@example.com").await;
     app.sign_out(&browser).await;
     browser
         .post("/sign-in", &[("email", "ann@example.com")])
