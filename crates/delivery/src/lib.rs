@@ -10,7 +10,7 @@ mod sms;
 mod templates;
 
 pub use mailer::{DeliveryError, MailTransport, Mailer, OutboxMode};
-pub use sms::{sms_code, OutgoingSms, SmsError, SmsSender};
+pub use sms::{sms_code, OutgoingSms, SmsError, SmsSender, TwilioSettings, WebhookSettings};
 pub use templates::{
     authenticator_added_notice, authenticator_removed_notice, backup_code_used_notice,
     email_change_code, email_changed_notice, lockout_notice, new_device_notice,

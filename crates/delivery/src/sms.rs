@@ -2,7 +2,7 @@
 //! configured) the outbox folder and the log, as for e-mail. Like mail, the log never gets
 //! the text, which holds a code (S11); it gets the masked number.
 
-use gatehouse_core::{OtpCode, PhoneNumber};
+use gatehouse_core::{OtpCode, PhoneNumber, Secret};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -50,24 +50,30 @@ impl From<reqwest::Error> for SmsError {
     }
 }
 
+/// A Twilio-compatible REST API: POST {base}/2010-04-01/Accounts/{sid}/Messages.json, form
+/// To/From/Body, basic auth with the account SID and the auth token.
+#[derive(Clone, Debug)]
+pub struct TwilioSettings {
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: Secret<String>,
+    /// The sending number.
+    pub from: String,
+}
+
+/// A generic webhook: POST {url} with JSON {"to": "...", "body": "..."} and an optional
+/// bearer token. The address is a secret too: it often carries a token in its path or query.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub url: Secret<String>,
+    pub token: Option<Secret<String>>,
+}
+
 #[derive(Clone)]
 enum Transport {
-    /// POST {base}/2010-04-01/Accounts/{sid}/Messages.json, form To/From/Body, basic auth.
-    Twilio {
-        base_url: String,
-        account_sid: String,
-        auth_token: String,
-        from: String,
-    },
-    /// POST {url} with JSON {"to": "...", "body": "..."}; optional bearer token.
-    Webhook {
-        url: String,
-        bearer: Option<String>,
-    },
-    Outbox {
-        dir: PathBuf,
-        mode: OutboxMode,
-    },
+    Twilio(TwilioSettings),
+    Webhook(WebhookSettings),
+    Outbox { dir: PathBuf, mode: OutboxMode },
 }
 
 #[derive(Clone)]
@@ -79,8 +85,8 @@ pub struct SmsSender {
 impl std::fmt::Debug for SmsSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.transport {
-            Transport::Twilio { .. } => "twilio",
-            Transport::Webhook { .. } => "webhook",
+            Transport::Twilio(_) => "twilio",
+            Transport::Webhook(_) => "webhook",
             Transport::Outbox { .. } => "outbox",
         };
         write!(f, "SmsSender({kind})")
@@ -94,29 +100,20 @@ fn client() -> Result<reqwest::Client, SmsError> {
 }
 
 impl SmsSender {
-    pub fn twilio(
-        base_url: &str,
-        account_sid: &str,
-        auth_token: &str,
-        from: &str,
-    ) -> Result<Self, SmsError> {
+    pub fn twilio(settings: TwilioSettings) -> Result<Self, SmsError> {
+        let base_url = settings.base_url.trim_end_matches('/').to_string();
         Ok(Self {
-            transport: Transport::Twilio {
-                base_url: base_url.trim_end_matches('/').to_string(),
-                account_sid: account_sid.to_string(),
-                auth_token: auth_token.to_string(),
-                from: from.to_string(),
-            },
+            transport: Transport::Twilio(TwilioSettings {
+                base_url,
+                ..settings
+            }),
             http: client()?,
         })
     }
 
-    pub fn webhook(url: &str, bearer: Option<&str>) -> Result<Self, SmsError> {
+    pub fn webhook(settings: WebhookSettings) -> Result<Self, SmsError> {
         Ok(Self {
-            transport: Transport::Webhook {
-                url: url.to_string(),
-                bearer: bearer.map(str::to_string),
-            },
+            transport: Transport::Webhook(settings),
             http: client()?,
         })
     }
@@ -131,16 +128,16 @@ impl SmsSender {
 
     pub async fn send(&self, sms: &OutgoingSms) -> Result<(), SmsError> {
         let response = match &self.transport {
-            Transport::Twilio {
+            Transport::Twilio(TwilioSettings {
                 base_url,
                 account_sid,
                 auth_token,
                 from,
-            } => {
+            }) => {
                 let url = format!("{base_url}/2010-04-01/Accounts/{account_sid}/Messages.json");
                 self.http
                     .post(url)
-                    .basic_auth(account_sid, Some(auth_token))
+                    .basic_auth(account_sid, Some(auth_token.expose()))
                     .form(&[
                         ("To", sms.to.as_str()),
                         ("From", from.as_str()),
@@ -149,13 +146,13 @@ impl SmsSender {
                     .send()
                     .await?
             }
-            Transport::Webhook { url, bearer } => {
+            Transport::Webhook(WebhookSettings { url, token }) => {
                 let mut request = self
                     .http
-                    .post(url)
+                    .post(url.expose())
                     .json(&serde_json::json!({ "to": sms.to.as_str(), "body": sms.body }));
-                if let Some(token) = bearer {
-                    request = request.bearer_auth(token);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token.expose());
                 }
                 request.send().await?
             }

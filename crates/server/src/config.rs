@@ -1,9 +1,15 @@
 //! Configuration: defaults < TOML file < `GATEHOUSE_*` environment < command-line flags
 //! (DESIGN.md §4). Every setting has one name in each layer; an unknown key in the file or
 //! a malformed value anywhere is an error that names the setting, and nothing starts.
+//!
+//! `Layers::get` is the one place that order is written, so a new setting is a field in
+//! `FileConfig`, one line in `Config::from_layers` and a row in the README. Secrets are held
+//! as `Secret` (the database URL as `DatabaseUrl`) from the moment they are read, so every
+//! `Debug` here is derived and none can print one.
 
-use crate::startup::redact_url;
 use anyhow::{bail, Context, Result};
+use gatehouse_core::Secret;
+use gatehouse_delivery::{TwilioSettings, WebhookSettings};
 use serde::Deserialize;
 use std::env::VarError;
 use std::fmt;
@@ -11,16 +17,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
 
-/// The file's shape. Every field is optional: the file only overrides. `Debug` is written
-/// by hand, below, so that no secret it holds is ever printed.
-#[derive(Default, Deserialize)]
+/// The file's shape. Every field is optional: the file only overrides.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     listen: Option<String>,
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    smtp_url: Option<String>,
+    database_url: Option<DatabaseUrl>,
+    smtp_url: Option<Secret<String>>,
     mail_from: Option<String>,
     master_key_file: Option<PathBuf>,
     node_name: Option<String>,
@@ -34,41 +39,33 @@ pub struct FileConfig {
     sms_provider: Option<String>,
     sms_twilio_base_url: Option<String>,
     sms_twilio_account_sid: Option<String>,
-    sms_twilio_auth_token: Option<String>,
+    sms_twilio_auth_token: Option<Secret<String>>,
     sms_from: Option<String>,
-    sms_webhook_url: Option<String>,
-    sms_webhook_token: Option<String>,
+    sms_webhook_url: Option<Secret<String>>,
+    sms_webhook_token: Option<Secret<String>>,
     sms_per_number_per_hour: Option<u32>,
     sms_per_client_per_hour: Option<u32>,
     sms_per_day: Option<u32>,
 }
 
-/// Where texts go. `Debug` hides the tokens and the webhook address.
-#[derive(Clone)]
+/// Where texts go.
+#[derive(Clone, Debug)]
 pub enum SmsProvider {
     /// None configured: the outbox folder and the log, like e-mail.
     Outbox,
-    Twilio {
-        base_url: String,
-        account_sid: String,
-        auth_token: String,
-        from: String,
-    },
-    Webhook {
-        url: String,
-        token: Option<String>,
-    },
+    Twilio(TwilioSettings),
+    Webhook(WebhookSettings),
 }
 
-/// The settled configuration the server runs with. `Debug` hides the secrets.
-#[derive(Clone)]
+/// The settled configuration the server runs with.
+#[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     /// Checked and normalised by `public_url`: http or https, a host, no trailing slash.
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
-    pub database_url: String,
-    pub smtp_url: Option<String>,
+    pub database_url: DatabaseUrl,
+    pub smtp_url: Option<Secret<String>>,
     pub mail_from: String,
     pub master_key_file: PathBuf,
     pub node_name: String,
@@ -84,6 +81,179 @@ pub struct Config {
     pub sms_per_number_per_hour: u32,
     pub sms_per_client_per_hour: u32,
     pub sms_per_day: u32,
+}
+
+/// A database URL. It is shown, in `Debug` and `Display`, with its password replaced by
+/// `***`: the rest (driver, host, database) is what an operator needs to read an error.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The whole URL, password included: for connecting, never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_url(&self.0), f)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// A URL without its password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A setting's value as text from the environment or a flag, parsed; the file gives it
+/// already typed. `name` is the setting's name in the layer the text came from, for errors.
+trait FromText: Sized {
+    fn from_text(name: &str, text: &str) -> Result<Self>;
+}
+
+impl FromText for String {
+    fn from_text(_: &str, text: &str) -> Result<Self> {
+        Ok(text.to_string())
+    }
+}
+
+impl FromText for Secret<String> {
+    fn from_text(_: &str, text: &str) -> Result<Self> {
+        Ok(Secret::new(text.to_string()))
+    }
+}
+
+impl FromText for DatabaseUrl {
+    fn from_text(_: &str, text: &str) -> Result<Self> {
+        Ok(DatabaseUrl::new(text))
+    }
+}
+
+impl FromText for PathBuf {
+    fn from_text(_: &str, text: &str) -> Result<Self> {
+        Ok(PathBuf::from(text))
+    }
+}
+
+/// Comma-separated, as a list in the file is joined: `a, b` and `["a", " b"]` are one value.
+impl FromText for Vec<String> {
+    fn from_text(_: &str, text: &str) -> Result<Self> {
+        Ok(text.split(',').map(str::to_string).collect())
+    }
+}
+
+impl FromText for bool {
+    fn from_text(name: &str, text: &str) -> Result<Self> {
+        match text.trim() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            other => bail!("{name}: {other:?} is not true or false"),
+        }
+    }
+}
+
+impl FromText for i64 {
+    fn from_text(name: &str, text: &str) -> Result<Self> {
+        number(name, text)
+    }
+}
+
+impl FromText for u32 {
+    fn from_text(name: &str, text: &str) -> Result<Self> {
+        number(name, text)
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<T> {
+    text.trim()
+        .parse::<T>()
+        .map_err(|_| anyhow::anyhow!("{name}: {text:?} is not a valid number"))
+}
+
+/// For the settings where an empty value means "not set": `GATEHOUSE_SMTP_URL=` sends mail
+/// back to the outbox rather than failing on an empty URL.
+trait Blank {
+    fn is_blank(&self) -> bool;
+}
+
+impl Blank for String {
+    fn is_blank(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl Blank for Secret<String> {
+    fn is_blank(&self) -> bool {
+        self.expose().is_empty()
+    }
+}
+
+/// A command-line flag that sets a setting, e.g. `--listen` for `GATEHOUSE_LISTEN`.
+struct Flag<'a> {
+    setting: &'static str,
+    flag: &'static str,
+    value: Option<&'a str>,
+}
+
+/// Reads a `GATEHOUSE_*` variable by name: `env` when running, a table in tests (which
+/// must not change the process's environment under other tests' feet).
+type Environment<'a> = &'a dyn Fn(&str) -> Result<Option<String>>;
+
+/// The layers above the file.
+struct Layers<'a> {
+    env: Environment<'a>,
+    flags: &'a [Flag<'a>],
+}
+
+impl Layers<'_> {
+    /// One setting, layered: its flag if given, else its environment variable, else the
+    /// file's value; `None` leaves the default to the caller (`.unwrap_or(default)`). Text
+    /// from a flag or the environment is parsed as `T`, and an error names where it came
+    /// from. The environment is read even under a flag, so that a broken variable is
+    /// reported rather than hidden until the day the flag is dropped.
+    fn get<T: FromText>(&self, name: &str, file: Option<T>) -> Result<Option<T>> {
+        let env = (self.env)(name)?;
+        let flag = self
+            .flags
+            .iter()
+            .find(|f| f.setting == name)
+            .and_then(|f| Some((f.flag, f.value?)));
+        match (flag, env) {
+            (Some((flag, text)), _) => T::from_text(flag, text).map(Some),
+            (None, Some(text)) => T::from_text(name, &text).map(Some),
+            (None, None) => Ok(file),
+        }
+    }
+
+    /// `get`, where an empty value (in any layer) leaves the setting unset.
+    fn get_unless_blank<T: FromText + Blank>(
+        &self,
+        name: &str,
+        file: Option<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.get(name, file)?.filter(|v| !v.is_blank()))
+    }
 }
 
 /// Reads one environment variable, or its `_FILE` variant (for secrets kept in files).
@@ -135,16 +305,6 @@ fn public_url(text: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-fn parse_number<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>> {
-    value
-        .map(|v| {
-            v.trim()
-                .parse::<T>()
-                .map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a valid number"))
-        })
-        .transpose()
-}
-
 fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<i64> {
     if value < min || value > max {
         bail!("{name} must be between {min} and {max}, not {value}");
@@ -152,19 +312,35 @@ fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<i64> {
     Ok(value)
 }
 
+fn is_http_url(text: &str) -> bool {
+    text.starts_with("https://") || text.starts_with("http://")
+}
+
+fn required<T>(name: &str, provider: &str, value: Option<T>) -> Result<T> {
+    value
+        .ok_or_else(|| anyhow::anyhow!("{name} is required with GATEHOUSE_SMS_PROVIDER={provider}"))
+}
+
 /// The SMS provider from `GATEHOUSE_SMS_*` (or the file): `twilio`, `webhook`, or none.
-fn sms_provider(file: &mut FileConfig) -> Result<SmsProvider> {
-    let setting = |name: &str, file_value: Option<String>| -> Result<Option<String>> {
-        Ok(env(name)?.or(file_value).filter(|v| !v.is_empty()))
-    };
-    let http_url = |name: &str, value: String| -> Result<String> {
-        if value.starts_with("https://") || value.starts_with("http://") {
-            Ok(value)
-        } else {
-            bail!("{name} {value:?} must start with https:// or http://")
-        }
-    };
-    let provider = setting("GATEHOUSE_SMS_PROVIDER", file.sms_provider.take())?;
+fn sms_provider(layers: &Layers<'_>, file: &mut FileConfig) -> Result<SmsProvider> {
+    let provider = layers.get_unless_blank("GATEHOUSE_SMS_PROVIDER", file.sms_provider.take())?;
+    let base_url = layers.get_unless_blank(
+        "GATEHOUSE_SMS_TWILIO_BASE_URL",
+        file.sms_twilio_base_url.take(),
+    )?;
+    let account_sid = layers.get_unless_blank(
+        "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
+        file.sms_twilio_account_sid.take(),
+    )?;
+    let auth_token = layers.get_unless_blank(
+        "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
+        file.sms_twilio_auth_token.take(),
+    )?;
+    let from = layers.get_unless_blank("GATEHOUSE_SMS_FROM", file.sms_from.take())?;
+    let webhook_url =
+        layers.get_unless_blank("GATEHOUSE_SMS_WEBHOOK_URL", file.sms_webhook_url.take())?;
+    let webhook_token =
+        layers.get_unless_blank("GATEHOUSE_SMS_WEBHOOK_TOKEN", file.sms_webhook_token.take())?;
     match provider.as_deref() {
         None => {
             // Provider settings without a provider are a forgotten line, not a choice: the
@@ -173,84 +349,60 @@ fn sms_provider(file: &mut FileConfig) -> Result<SmsProvider> {
                 (
                     "GATEHOUSE_SMS_TWILIO_BASE_URL",
                     "twilio",
-                    file.sms_twilio_base_url.take(),
+                    base_url.is_some(),
                 ),
                 (
                     "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
                     "twilio",
-                    file.sms_twilio_account_sid.take(),
+                    account_sid.is_some(),
                 ),
                 (
                     "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
                     "twilio",
-                    file.sms_twilio_auth_token.take(),
+                    auth_token.is_some(),
                 ),
-                ("GATEHOUSE_SMS_FROM", "twilio", file.sms_from.take()),
+                ("GATEHOUSE_SMS_FROM", "twilio", from.is_some()),
                 (
                     "GATEHOUSE_SMS_WEBHOOK_URL",
                     "webhook",
-                    file.sms_webhook_url.take(),
+                    webhook_url.is_some(),
                 ),
                 (
                     "GATEHOUSE_SMS_WEBHOOK_TOKEN",
                     "webhook",
-                    file.sms_webhook_token.take(),
+                    webhook_token.is_some(),
                 ),
             ];
-            for (name, provider, file_value) in stray {
-                if setting(name, file_value)?.is_some() {
-                    bail!(
-                        "{name} is set but GATEHOUSE_SMS_PROVIDER is missing: set it to \
-                         {provider} (sms_provider in the file), or remove {name}"
-                    );
-                }
+            if let Some((name, provider, _)) = stray.into_iter().find(|(_, _, set)| *set) {
+                bail!(
+                    "{name} is set but GATEHOUSE_SMS_PROVIDER is missing: set it to \
+                     {provider} (sms_provider in the file), or remove {name}"
+                );
             }
             Ok(SmsProvider::Outbox)
         }
         Some("twilio") => {
-            let required = |name: &str, value: Option<String>| {
-                value.ok_or_else(|| {
-                    anyhow::anyhow!("{name} is required with GATEHOUSE_SMS_PROVIDER=twilio")
-                })
-            };
-            let base_url = setting(
-                "GATEHOUSE_SMS_TWILIO_BASE_URL",
-                file.sms_twilio_base_url.take(),
-            )?
-            .unwrap_or_else(|| "https://api.twilio.com".into());
-            Ok(SmsProvider::Twilio {
-                base_url: http_url("GATEHOUSE_SMS_TWILIO_BASE_URL", base_url)?,
-                account_sid: required(
-                    "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
-                    setting(
-                        "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID",
-                        file.sms_twilio_account_sid.take(),
-                    )?,
-                )?,
-                auth_token: required(
-                    "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
-                    setting(
-                        "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN",
-                        file.sms_twilio_auth_token.take(),
-                    )?,
-                )?,
-                from: required(
-                    "GATEHOUSE_SMS_FROM",
-                    setting("GATEHOUSE_SMS_FROM", file.sms_from.take())?,
-                )?,
-            })
+            let base_url = base_url.unwrap_or_else(|| "https://api.twilio.com".into());
+            if !is_http_url(&base_url) {
+                bail!("GATEHOUSE_SMS_TWILIO_BASE_URL {base_url:?} must start with https:// or http://");
+            }
+            Ok(SmsProvider::Twilio(TwilioSettings {
+                base_url,
+                account_sid: required("GATEHOUSE_SMS_TWILIO_ACCOUNT_SID", "twilio", account_sid)?,
+                auth_token: required("GATEHOUSE_SMS_TWILIO_AUTH_TOKEN", "twilio", auth_token)?,
+                from: required("GATEHOUSE_SMS_FROM", "twilio", from)?,
+            }))
         }
         Some("webhook") => {
-            let url = setting("GATEHOUSE_SMS_WEBHOOK_URL", file.sms_webhook_url.take())?
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "GATEHOUSE_SMS_WEBHOOK_URL is required with GATEHOUSE_SMS_PROVIDER=webhook"
-                    )
-                })?;
-            Ok(SmsProvider::Webhook {
-                url: http_url("GATEHOUSE_SMS_WEBHOOK_URL", url)?,
-                token: setting("GATEHOUSE_SMS_WEBHOOK_TOKEN", file.sms_webhook_token.take())?,
-            })
+            let url = required("GATEHOUSE_SMS_WEBHOOK_URL", "webhook", webhook_url)?;
+            if !is_http_url(url.expose()) {
+                // Not echoed: the address is a secret (it often carries a token).
+                bail!("GATEHOUSE_SMS_WEBHOOK_URL must start with https:// or http://");
+            }
+            Ok(SmsProvider::Webhook(WebhookSettings {
+                url,
+                token: webhook_token,
+            }))
         }
         Some(other) => bail!("GATEHOUSE_SMS_PROVIDER {other:?} is not twilio or webhook"),
     }
@@ -260,7 +412,7 @@ impl Config {
     /// Builds the configuration from all layers. `config_file` is the `--config` flag (or
     /// `GATEHOUSE_CONFIG`); `listen_flag` is `--listen`.
     pub fn load(config_file: Option<&Path>, listen_flag: Option<&str>) -> Result<Self> {
-        let mut file: FileConfig = match config_file {
+        let file: FileConfig = match config_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
                     format!("cannot read the configuration file {}", path.display())
@@ -276,80 +428,85 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let flags = [Flag {
+            setting: "GATEHOUSE_LISTEN",
+            flag: "--listen",
+            value: listen_flag,
+        }];
+        Self::from_layers(
+            file,
+            &Layers {
+                env: &env,
+                flags: &flags,
+            },
+        )
+    }
 
-        let sms = sms_provider(&mut file)?;
-        let data_dir = env("GATEHOUSE_DATA_DIR")?
-            .map(PathBuf::from)
-            .or(file.data_dir)
+    /// Settles every setting from the layers, in the order their errors are reported.
+    fn from_layers(mut file: FileConfig, layers: &Layers<'_>) -> Result<Self> {
+        let sms = sms_provider(layers, &mut file)?;
+        let data_dir = layers
+            .get("GATEHOUSE_DATA_DIR", file.data_dir)?
             .unwrap_or_else(|| PathBuf::from("./gatehouse-data"));
-        let listen_text = listen_flag
-            .map(str::to_string)
-            .or(env("GATEHOUSE_LISTEN")?)
-            .or(file.listen)
+        let listen_text = layers
+            .get("GATEHOUSE_LISTEN", file.listen)?
             .unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             anyhow::anyhow!("listen address {listen_text:?} is not of the form IP:PORT")
         })?;
-        let public_url = env("GATEHOUSE_PUBLIC_URL")?
-            .or(file.public_url)
+        let public_url = layers
+            .get("GATEHOUSE_PUBLIC_URL", file.public_url)?
             .map(|text| public_url(&text))
             .transpose()?;
-        let database_url = env("GATEHOUSE_DATABASE_URL")?
-            .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
-        let smtp_url = env("GATEHOUSE_SMTP_URL")?
-            .or(file.smtp_url)
-            .filter(|s| !s.is_empty());
-        let mail_from = env("GATEHOUSE_MAIL_FROM")?
-            .or(file.mail_from)
+        let database_url = layers
+            .get("GATEHOUSE_DATABASE_URL", file.database_url)?
+            .unwrap_or_else(|| {
+                DatabaseUrl::new(format!(
+                    "sqlite://{}",
+                    data_dir.join("gatehouse.db").display()
+                ))
+            });
+        let smtp_url = layers.get_unless_blank("GATEHOUSE_SMTP_URL", file.smtp_url)?;
+        let mail_from = layers
+            .get("GATEHOUSE_MAIL_FROM", file.mail_from)?
             .unwrap_or_else(|| "Gatehouse <gatehouse@localhost>".into());
-        let master_key_file = env("GATEHOUSE_MASTER_KEY_FILE")?
-            .map(PathBuf::from)
-            .or(file.master_key_file)
+        let master_key_file = layers
+            .get("GATEHOUSE_MASTER_KEY_FILE", file.master_key_file)?
             .unwrap_or_else(|| data_dir.join("master.key"));
-        let node_name = env("GATEHOUSE_NODE_NAME")?
-            .or(file.node_name)
+        let node_name = layers
+            .get("GATEHOUSE_NODE_NAME", file.node_name)?
             .unwrap_or_else(|| "gatehouse".into());
 
-        let idle = parse_number(
-            "GATEHOUSE_SESSION_IDLE_MINUTES",
-            env("GATEHOUSE_SESSION_IDLE_MINUTES")?,
-        )?
-        .or(file.session_idle_minutes)
-        .unwrap_or(60);
-        let absolute = parse_number(
-            "GATEHOUSE_SESSION_ABSOLUTE_HOURS",
-            env("GATEHOUSE_SESSION_ABSOLUTE_HOURS")?,
-        )?
-        .or(file.session_absolute_hours)
-        .unwrap_or(12);
-        let trust_days = parse_number("GATEHOUSE_TRUST_DAYS", env("GATEHOUSE_TRUST_DAYS")?)?
-            .or(file.trust_days)
+        let idle = layers
+            .get("GATEHOUSE_SESSION_IDLE_MINUTES", file.session_idle_minutes)?
+            .unwrap_or(60);
+        let absolute = layers
+            .get(
+                "GATEHOUSE_SESSION_ABSOLUTE_HOURS",
+                file.session_absolute_hours,
+            )?
+            .unwrap_or(12);
+        let trust_days = layers
+            .get("GATEHOUSE_TRUST_DAYS", file.trust_days)?
             .unwrap_or(30);
-        let backup_codes = parse_number(
-            "GATEHOUSE_BACKUP_CODES_PER_ACCOUNT",
-            env("GATEHOUSE_BACKUP_CODES_PER_ACCOUNT")?,
-        )?
-        .or(file.backup_codes_per_account)
-        .unwrap_or(1);
-        let codes_per_hour = parse_number(
-            "GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR",
-            env("GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR")?,
-        )?
-        .or(file.codes_per_account_per_hour)
-        .unwrap_or(10);
-
-        let allow_sign_up = match env("GATEHOUSE_ALLOW_SIGN_UP")?.as_deref().map(str::trim) {
-            None => file.allow_sign_up.unwrap_or(false),
-            Some("true" | "1" | "yes") => true,
-            Some("false" | "0" | "no") => false,
-            Some(other) => bail!("GATEHOUSE_ALLOW_SIGN_UP: {other:?} is not true or false"),
-        };
+        let backup_codes = layers
+            .get(
+                "GATEHOUSE_BACKUP_CODES_PER_ACCOUNT",
+                file.backup_codes_per_account,
+            )?
+            .unwrap_or(1);
+        let codes_per_hour = layers
+            .get(
+                "GATEHOUSE_CODES_PER_ACCOUNT_PER_HOUR",
+                file.codes_per_account_per_hour,
+            )?
+            .unwrap_or(10);
+        let allow_sign_up = layers
+            .get("GATEHOUSE_ALLOW_SIGN_UP", file.allow_sign_up)?
+            .unwrap_or(false);
 
         let sms_limit = |name: &str, file_value: Option<u32>, default: u32| -> Result<u32> {
-            let value = parse_number(name, env(name)?)?
-                .or(file_value)
-                .unwrap_or(default);
+            let value = layers.get(name, file_value)?.unwrap_or(default);
             if value == 0 {
                 bail!("{name} must be at least 1");
             }
@@ -367,11 +524,10 @@ impl Config {
         )?;
         let sms_per_day = sms_limit("GATEHOUSE_SMS_PER_DAY", file.sms_per_day, 1000)?;
 
-        let proxies_text = match env("GATEHOUSE_TRUSTED_PROXIES")? {
-            Some(list) => list,
-            None => file.trusted_proxies.take().unwrap_or_default().join(","),
-        };
-        let trusted_proxies = gatehouse_web::TrustedProxies::parse(&proxies_text)
+        let proxies = layers
+            .get("GATEHOUSE_TRUSTED_PROXIES", file.trusted_proxies)?
+            .unwrap_or_default();
+        let trusted_proxies = gatehouse_web::TrustedProxies::parse(&proxies.join(","))
             .map_err(|e| anyhow::anyhow!("trusted proxies: {e}"))?;
 
         Ok(Self {
@@ -424,155 +580,201 @@ impl Config {
     }
 }
 
-/// Stands in for a secret in `Debug` output: a secret that can be logged will be (STYLE.md).
-struct Redacted;
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-fn redacted<T>(value: &Option<T>) -> Option<Redacted> {
-    value.as_ref().map(|_| Redacted)
-}
-
-impl fmt::Debug for FileConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured, so a new field cannot be added without deciding how it prints.
-        let Self {
-            listen,
-            public_url,
-            data_dir,
-            database_url,
-            smtp_url,
-            mail_from,
-            master_key_file,
-            node_name,
-            session_idle_minutes,
-            session_absolute_hours,
-            trust_days,
-            backup_codes_per_account,
-            codes_per_account_per_hour,
-            allow_sign_up,
-            trusted_proxies,
-            sms_provider,
-            sms_twilio_base_url,
-            sms_twilio_account_sid,
-            sms_twilio_auth_token,
-            sms_from,
-            sms_webhook_url,
-            sms_webhook_token,
-            sms_per_number_per_hour,
-            sms_per_client_per_hour,
-            sms_per_day,
-        } = self;
-        f.debug_struct("FileConfig")
-            .field("listen", listen)
-            .field("public_url", public_url)
-            .field("data_dir", data_dir)
-            .field("database_url", &database_url.as_deref().map(redact_url))
-            .field("smtp_url", &redacted(smtp_url))
-            .field("mail_from", mail_from)
-            .field("master_key_file", master_key_file)
-            .field("node_name", node_name)
-            .field("session_idle_minutes", session_idle_minutes)
-            .field("session_absolute_hours", session_absolute_hours)
-            .field("trust_days", trust_days)
-            .field("backup_codes_per_account", backup_codes_per_account)
-            .field("codes_per_account_per_hour", codes_per_account_per_hour)
-            .field("allow_sign_up", allow_sign_up)
-            .field("trusted_proxies", trusted_proxies)
-            .field("sms_provider", sms_provider)
-            .field("sms_twilio_base_url", sms_twilio_base_url)
-            .field("sms_twilio_account_sid", sms_twilio_account_sid)
-            .field("sms_twilio_auth_token", &redacted(sms_twilio_auth_token))
-            .field("sms_from", sms_from)
-            .field("sms_webhook_url", &redacted(sms_webhook_url))
-            .field("sms_webhook_token", &redacted(sms_webhook_token))
-            .field("sms_per_number_per_hour", sms_per_number_per_hour)
-            .field("sms_per_client_per_hour", sms_per_client_per_hour)
-            .field("sms_per_day", sms_per_day)
-            .finish()
-    }
-}
-
-impl fmt::Debug for SmsProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Outbox => f.write_str("Outbox"),
-            Self::Twilio {
-                base_url,
-                account_sid,
-                auth_token: _,
-                from,
-            } => f
-                .debug_struct("Twilio")
-                .field("base_url", base_url)
-                .field("account_sid", account_sid)
-                .field("auth_token", &Redacted)
-                .field("from", from)
-                .finish(),
-            // A webhook address is often a secret in itself (a token in its path or query).
-            Self::Webhook { url: _, token } => f
-                .debug_struct("Webhook")
-                .field("url", &Redacted)
-                .field("token", &redacted(token))
-                .finish(),
-        }
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            listen,
-            public_url,
-            data_dir,
-            database_url,
-            smtp_url,
-            mail_from,
-            master_key_file,
-            node_name,
-            session_idle_minutes,
-            session_absolute_hours,
-            trust_days,
-            backup_codes_per_account,
-            codes_per_account_per_hour,
-            allow_sign_up,
-            trusted_proxies,
-            sms,
-            sms_per_number_per_hour,
-            sms_per_client_per_hour,
-            sms_per_day,
-        } = self;
-        f.debug_struct("Config")
-            .field("listen", listen)
-            .field("public_url", public_url)
-            .field("data_dir", data_dir)
-            .field("database_url", &redact_url(database_url))
-            .field("smtp_url", &redacted(smtp_url))
-            .field("mail_from", mail_from)
-            .field("master_key_file", master_key_file)
-            .field("node_name", node_name)
-            .field("session_idle_minutes", session_idle_minutes)
-            .field("session_absolute_hours", session_absolute_hours)
-            .field("trust_days", trust_days)
-            .field("backup_codes_per_account", backup_codes_per_account)
-            .field("codes_per_account_per_hour", codes_per_account_per_hour)
-            .field("allow_sign_up", allow_sign_up)
-            .field("trusted_proxies", trusted_proxies)
-            .field("sms", sms)
-            .field("sms_per_number_per_hour", sms_per_number_per_hour)
-            .field("sms_per_client_per_hour", sms_per_client_per_hour)
-            .field("sms_per_day", sms_per_day)
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn no_env(_: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// An environment of its own for each test: the process's is shared by all of them.
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Result<Option<String>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| Ok(vars.get(name).cloned())
+    }
+
+    fn listen_flag(value: Option<&str>) -> [Flag<'_>; 1] {
+        [Flag {
+            setting: "GATEHOUSE_LISTEN",
+            flag: "--listen",
+            value,
+        }]
+    }
+
+    #[test]
+    fn a_setting_is_the_flag_else_the_environment_else_the_file_else_the_default() {
+        let name = "GATEHOUSE_LISTEN";
+        let from_file = || Some("10.0.0.1:1".to_string());
+        let get = |vars: &[(&str, &str)], flag: Option<&str>, file: Option<String>| {
+            let env = env_of(vars);
+            let flags = listen_flag(flag);
+            let layers = Layers {
+                env: &env,
+                flags: &flags,
+            };
+            layers
+                .get(name, file)
+                .unwrap()
+                .unwrap_or_else(|| "default".to_string())
+        };
+        assert_eq!(get(&[], None, None), "default");
+        assert_eq!(get(&[], None, from_file()), "10.0.0.1:1");
+        assert_eq!(
+            get(&[(name, "10.0.0.2:2")], None, from_file()),
+            "10.0.0.2:2"
+        );
+        assert_eq!(
+            get(&[(name, "10.0.0.2:2")], Some("10.0.0.3:3"), from_file()),
+            "10.0.0.3:3"
+        );
+        assert_eq!(get(&[], Some("10.0.0.3:3"), None), "10.0.0.3:3");
+        // A flag belongs to its own setting only.
+        let env = no_env;
+        let flags = listen_flag(Some("10.0.0.3:3"));
+        let layers = Layers {
+            env: &env,
+            flags: &flags,
+        };
+        assert_eq!(
+            layers
+                .get("GATEHOUSE_NODE_NAME", Some("n".to_string()))
+                .unwrap(),
+            Some("n".to_string())
+        );
+    }
+
+    #[test]
+    fn the_whole_configuration_follows_the_same_order() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "127.0.0.1:1001"
+            trust_days = 7
+            node_name = "from-file"
+            allow_sign_up = true
+            "#,
+        )
+        .unwrap();
+        let env = env_of(&[
+            ("GATEHOUSE_LISTEN", "127.0.0.1:1002"),
+            ("GATEHOUSE_TRUST_DAYS", " 9 "),
+            ("GATEHOUSE_ALLOW_SIGN_UP", "no"),
+        ]);
+        let flags = listen_flag(Some("127.0.0.1:1003"));
+        let config = Config::from_layers(
+            file,
+            &Layers {
+                env: &env,
+                flags: &flags,
+            },
+        )
+        .unwrap();
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 1003)));
+        assert_eq!(config.trust_days, 9);
+        assert_eq!(config.node_name, "from-file");
+        assert!(!config.allow_sign_up);
+        assert_eq!(config.session_idle_minutes, 60, "the default");
+
+        let defaults = Config::from_layers(
+            FileConfig::default(),
+            &Layers {
+                env: &no_env,
+                flags: &listen_flag(None),
+            },
+        )
+        .unwrap();
+        assert_eq!(defaults.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(
+            defaults.database_url.expose(),
+            "sqlite://./gatehouse-data/gatehouse.db"
+        );
+        assert!(defaults.smtp_url.is_none());
+        assert!(matches!(defaults.sms, SmsProvider::Outbox));
+    }
+
+    #[test]
+    fn a_malformed_value_is_an_error_naming_the_layer_it_came_from() {
+        let env = env_of(&[
+            ("GATEHOUSE_TRUST_DAYS", "thirty"),
+            ("GATEHOUSE_ALLOW_SIGN_UP", "maybe"),
+        ]);
+        let layers = Layers {
+            env: &env,
+            flags: &[Flag {
+                setting: "GATEHOUSE_SESSION_IDLE_MINUTES",
+                flag: "--idle-minutes",
+                value: Some("an hour"),
+            }],
+        };
+        let error = |result: Result<Option<i64>>| result.unwrap_err().to_string();
+        let trust = error(layers.get("GATEHOUSE_TRUST_DAYS", Some(30)));
+        assert!(
+            trust.contains("GATEHOUSE_TRUST_DAYS") && trust.contains("thirty"),
+            "{trust}"
+        );
+        let idle = error(layers.get("GATEHOUSE_SESSION_IDLE_MINUTES", None));
+        assert!(idle.contains("--idle-minutes"), "{idle}");
+        let sign_up = layers
+            .get::<bool>("GATEHOUSE_ALLOW_SIGN_UP", None)
+            .unwrap_err()
+            .to_string();
+        assert!(sign_up.contains("GATEHOUSE_ALLOW_SIGN_UP"), "{sign_up}");
+    }
+
+    #[test]
+    fn an_empty_smtp_url_in_the_environment_turns_a_file_setting_off() {
+        let file: FileConfig = toml::from_str("smtp_url = \"smtp://mail.example\"").unwrap();
+        let env = env_of(&[("GATEHOUSE_SMTP_URL", "")]);
+        let layers = Layers {
+            env: &env,
+            flags: &[],
+        };
+        let config = Config::from_layers(file, &layers).unwrap();
+        assert!(config.smtp_url.is_none());
+    }
+
+    #[test]
+    fn a_webhook_address_that_is_not_http_is_refused_without_showing_it() {
+        let env = env_of(&[
+            ("GATEHOUSE_SMS_PROVIDER", "webhook"),
+            ("GATEHOUSE_SMS_WEBHOOK_URL", "hooks.example/sms/hook-secret"),
+        ]);
+        let layers = Layers {
+            env: &env,
+            flags: &[],
+        };
+        let error = sms_provider(&layers, &mut FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("GATEHOUSE_SMS_WEBHOOK_URL"), "{error}");
+        assert!(!error.contains("hook-secret"), "{error}");
+    }
+
+    #[test]
+    fn a_database_url_prints_without_its_password() {
+        let url = DatabaseUrl::new("postgres://gatehouse:db-secret@db.example/gatehouse");
+        assert_eq!(
+            url.to_string(),
+            "postgres://gatehouse:***@db.example/gatehouse"
+        );
+        assert_eq!(
+            format!("{url:?}"),
+            "\"postgres://gatehouse:***@db.example/gatehouse\""
+        );
+        assert!(url.expose().contains("db-secret"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let error = toml::from_str::<FileConfig>("smtp_ulr = \"smtp://mail.example\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("smtp_ulr"), "{error}");
+    }
 
     #[test]
     fn the_public_url_is_normalised_and_its_origin_is_what_a_browser_sends() {
@@ -660,16 +862,22 @@ mod tests {
     #[test]
     fn sms_settings_without_a_provider_are_refused() {
         let file: FileConfig = toml::from_str("sms_twilio_auth_token = \"tw-secret\"").unwrap();
-        let error = sms_provider(&mut { file }).unwrap_err().to_string();
+        let layers = Layers {
+            env: &no_env,
+            flags: &[],
+        };
+        let error = sms_provider(&layers, &mut { file })
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("GATEHOUSE_SMS_PROVIDER"), "{error}");
         assert!(error.contains("GATEHOUSE_SMS_TWILIO_AUTH_TOKEN"), "{error}");
         assert!(!error.contains("tw-secret"), "{error}");
         let mut file: FileConfig =
             toml::from_str("sms_webhook_url = \"https://hooks.example/sms\"").unwrap();
-        let error = sms_provider(&mut file).unwrap_err().to_string();
+        let error = sms_provider(&layers, &mut file).unwrap_err().to_string();
         assert!(error.contains("webhook"), "{error}");
         assert!(matches!(
-            sms_provider(&mut FileConfig::default()),
+            sms_provider(&layers, &mut FileConfig::default()),
             Ok(SmsProvider::Outbox)
         ));
     }
@@ -679,8 +887,10 @@ mod tests {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url,
             data_dir: PathBuf::from("data"),
-            database_url: "postgres://gatehouse:db-secret@db.example/gatehouse".into(),
-            smtp_url: Some("smtp://mailer:smtp-secret@mail.example:587".into()),
+            database_url: DatabaseUrl::new("postgres://gatehouse:db-secret@db.example/gatehouse"),
+            smtp_url: Some(Secret::new(
+                "smtp://mailer:smtp-secret@mail.example:587".into(),
+            )),
             mail_from: "Gatehouse <gatehouse@example.com>".into(),
             master_key_file: PathBuf::from("data/master.key"),
             node_name: "node-1".into(),
@@ -691,12 +901,12 @@ mod tests {
             codes_per_account_per_hour: 10,
             allow_sign_up: false,
             trusted_proxies: gatehouse_web::TrustedProxies::default(),
-            sms: SmsProvider::Twilio {
+            sms: SmsProvider::Twilio(TwilioSettings {
                 base_url: "https://api.twilio.com".into(),
                 account_sid: "AC123".into(),
-                auth_token: "twilio-secret".into(),
+                auth_token: Secret::new("twilio-secret".into()),
                 from: "+15550100".into(),
-            },
+            }),
             sms_per_number_per_hour: 5,
             sms_per_client_per_hour: 10,
             sms_per_day: 1000,
@@ -713,10 +923,10 @@ mod tests {
         assert!(printed.contains("[redacted]"), "{printed}");
         assert!(printed.contains("https://id.example"), "{printed}");
 
-        let webhook = SmsProvider::Webhook {
-            url: "https://hooks.example/sms/hook-secret".into(),
-            token: Some("bearer-secret".into()),
-        };
+        let webhook = SmsProvider::Webhook(WebhookSettings {
+            url: Secret::new("https://hooks.example/sms/hook-secret".into()),
+            token: Some(Secret::new("bearer-secret".into())),
+        });
         let printed = format!("{webhook:?}");
         assert!(!printed.contains("hook-secret") && !printed.contains("bearer-secret"));
 

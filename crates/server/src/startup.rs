@@ -35,7 +35,7 @@ impl Application {
         // Settings that can be checked without side effects come first, so a bad one
         // stops the start before the database or the key file is touched.
         let mailer = match &config.smtp_url {
-            Some(url) => Mailer::smtp(url, &config.mail_from)?,
+            Some(url) => Mailer::smtp(url.expose(), &config.mail_from)?,
             None => Mailer::outbox(
                 config.data_dir.join("outbox"),
                 &config.mail_from,
@@ -44,22 +44,12 @@ impl Application {
         };
         let sms = match &config.sms {
             SmsProvider::Outbox => SmsSender::outbox(config.data_dir.join("outbox"), outbox_mode)?,
-            SmsProvider::Twilio {
-                base_url,
-                account_sid,
-                auth_token,
-                from,
-            } => SmsSender::twilio(base_url, account_sid, auth_token, from)?,
-            SmsProvider::Webhook { url, token } => SmsSender::webhook(url, token.as_deref())?,
+            SmsProvider::Twilio(settings) => SmsSender::twilio(settings.clone())?,
+            SmsProvider::Webhook(settings) => SmsSender::webhook(settings.clone())?,
         };
-        let store = Store::connect(&config.database_url)
+        let store = Store::connect(config.database_url.expose())
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database {}",
-                    redact_url(&config.database_url)
-                )
-            })?;
+            .with_context(|| format!("cannot open the database {}", config.database_url))?;
         store
             .migrate()
             .await
@@ -328,20 +318,6 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
-}
-
-/// A database URL without its password, for error messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 #[cfg(test)]
