@@ -1,5 +1,6 @@
 //! Phones for texted codes: sealed number, verification state.
 
+use crate::trusted_devices::{change_second_factor, Revoke};
 use crate::{to_u32, Store, StoreError, StoreResult};
 use sqlx::Row;
 
@@ -101,32 +102,18 @@ impl Store {
         code_hash: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let verify = sqlx::query(
             "UPDATE phones SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
              WHERE account_id = $2 AND verified_at IS NULL AND code_hash = $3",
         )
         .bind(now)
         .bind(account_id)
-        .bind(code_hash.to_vec())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(code_hash.to_vec());
+        change_second_factor(self, verify, account_id, now, Revoke::IfChanged).await
     }
 
     pub async fn delete_phone(&self, account_id: &str, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query("DELETE FROM phones WHERE account_id = $1")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let delete = sqlx::query("DELETE FROM phones WHERE account_id = $1").bind(account_id);
+        change_second_factor(self, delete, account_id, now, Revoke::Always).await
     }
 }

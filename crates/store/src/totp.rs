@@ -1,5 +1,6 @@
 //! Authenticator-app credentials: one per account, sealed secret, last accepted step.
 
+use crate::trusted_devices::{change_second_factor, Revoke};
 use crate::{Store, StoreError, StoreResult};
 use sqlx::{Any, Row, Transaction};
 
@@ -95,34 +96,21 @@ impl Store {
         step: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let confirm = sqlx::query(
             "UPDATE totp_credentials SET confirmed_at = $1, last_used_step = $2
              WHERE account_id = $3 AND confirmed_at IS NULL AND secret_sealed = $4",
         )
         .bind(now)
         .bind(step)
         .bind(account_id)
-        .bind(secret_sealed.to_vec())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(secret_sealed.to_vec());
+        change_second_factor(self, confirm, account_id, now, Revoke::IfChanged).await
     }
 
     /// Removes the app (confirmed or not) and revokes every trusted device (S29).
     pub async fn delete_totp(&self, account_id: &str, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-        crate::trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let delete =
+            sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1").bind(account_id);
+        change_second_factor(self, delete, account_id, now, Revoke::Always).await
     }
 }

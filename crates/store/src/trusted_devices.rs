@@ -61,6 +61,35 @@ pub(crate) async fn revoke_all_in(
     Ok(done.rows_affected())
 }
 
+/// When a second-factor change revokes the trusted devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revoke {
+    /// Only when the change touched its row (a confirmation that found nothing to confirm
+    /// changes nothing).
+    IfChanged,
+    /// Whatever the change found (a removal leaves no device trusted either way).
+    Always,
+}
+
+/// A change to a second factor and the revocation of every trusted device of the account,
+/// in one transaction (S29). True when the change touched exactly one row.
+pub(crate) async fn change_second_factor<'q>(
+    store: &Store,
+    change: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    account_id: &str,
+    now: i64,
+    revoke: Revoke,
+) -> StoreResult<bool> {
+    let mut tx = store.pool().begin().await?;
+    let changed = change.execute(&mut *tx).await?.rows_affected() == 1;
+    if !changed && revoke == Revoke::IfChanged {
+        return Ok(false);
+    }
+    revoke_all_in(&mut tx, account_id, now).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
 impl Store {
     /// True when this token is a live trust for this very account (S27, S30); records the
     /// use. The expiry is fixed at creation and never slides (S26).

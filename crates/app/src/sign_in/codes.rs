@@ -49,28 +49,18 @@ impl Gatehouse {
             Err(_) => None,
         };
         let Some(mail) = mail else {
-            self.record(Record {
-                event: Event::CodeSent(Delivery::Refused),
-                account_id: Some(&account_id),
-                email: Some(&row.email),
-                method: Some(Method::Proof(method.proof())),
+            self.record_step(
+                Event::CodeSent(Delivery::Refused),
+                &row,
+                &account_id,
+                Some(Method::Proof(method.proof())),
                 client,
-            })
+            )
             .await;
             return Err(allowed.err().unwrap_or(SignInError::ResendLimit));
         };
-        let commit = FlowCommit {
-            now,
-            expected_version: row.version,
-            next: Some(next_row),
-            ..FlowCommit::default()
-        };
-        self.inner.store.commit_flow(&row.id, commit).await?;
-        if self.send_code(&mail, &account_id, client).await? {
-            Ok(())
-        } else {
-            Err(SignInError::CodeNotSent)
-        }
+        self.commit_and_send_code(&row, next_row, &mail, &account_id, client)
+            .await
     }
 
     /// "Try another way" → "Text me a code": for an account whose app is asked, switches this
@@ -106,14 +96,27 @@ impl Gatehouse {
         else {
             return Err(SignInError::ResendLimit);
         };
+        self.commit_and_send_code(&row, next_row, &message, &account_id, client)
+            .await
+    }
+
+    /// Stores the new code, then sends it: a code is never sent that the flow cannot check.
+    async fn commit_and_send_code(
+        &self,
+        row: &FlowRow,
+        next_row: FlowRow,
+        message: &CodeMessage,
+        account_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SignInError> {
         let commit = FlowCommit {
-            now,
+            now: self.now(),
             expected_version: row.version,
             next: Some(next_row),
             ..FlowCommit::default()
         };
         self.inner.store.commit_flow(&row.id, commit).await?;
-        if self.send_code(&message, &account_id, client).await? {
+        if self.send_code(message, account_id, client).await? {
             Ok(())
         } else {
             Err(SignInError::CodeNotSent)

@@ -17,7 +17,8 @@ mod codes;
 mod commit;
 mod steps;
 
-use crate::{AppError, Gatehouse};
+use crate::audit::{Event, Method, Record};
+use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{
     AccountId, Email, FlowError, FlowStep, ReturnTo, SecondStepMethod, SignInFlow, Token,
@@ -252,6 +253,27 @@ impl Gatehouse {
         }
         let account_id = row.account_id.clone().ok_or(SignInError::NoSignIn)?;
         Ok((row, flow, account_id))
+    }
+}
+
+impl Gatehouse {
+    /// Records an event of this sign-in, for its account and address (S51).
+    async fn record_step(
+        &self,
+        event: Event,
+        row: &FlowRow,
+        account_id: &str,
+        method: Option<Method<'_>>,
+        client: &ClientInfo,
+    ) {
+        self.record(Record {
+            event,
+            account_id: Some(account_id),
+            email: Some(&row.email),
+            method,
+            client,
+        })
+        .await;
     }
 }
 

@@ -111,13 +111,13 @@ impl Gatehouse {
         }
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
         self.inner.store.commit_flow(&row.id, commit).await?;
-        self.record(Record {
-            event: Event::Password(Attempt::Accepted),
-            account_id: Some(&account.id),
-            email: Some(&row.email),
-            method: trusted_device.then_some(Method::Proof(Proof::TrustedDevice)),
+        self.record_step(
+            Event::Password(Attempt::Accepted),
+            &row,
+            &account.id,
+            trusted_device.then_some(Method::Proof(Proof::TrustedDevice)),
             client,
-        })
+        )
         .await;
         let code_sent = match mail {
             Some(message) => self.send_code(&message, &account.id, client).await?,
@@ -215,22 +215,22 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        self.record(Record {
-            event: Event::Code(Attempt::Accepted),
-            account_id: Some(&account_id),
-            email: Some(&row.email),
-            method: Some(Method::Proof(method.proof())),
+        self.record_step(
+            Event::Code(Attempt::Accepted),
+            &row,
+            &account_id,
+            Some(Method::Proof(method.proof())),
             client,
-        })
+        )
         .await;
         if trust_token.is_some() {
-            self.record(Record {
-                event: Event::TrustedDevice(DeviceChange::Trusted),
-                account_id: Some(&account_id),
-                email: Some(&row.email),
-                method: None,
+            self.record_step(
+                Event::TrustedDevice(DeviceChange::Trusted),
+                &row,
+                &account_id,
+                None,
                 client,
-            })
+            )
             .await;
         }
         self.after_commit(&progress, &account_id, client).await;
@@ -295,13 +295,13 @@ impl Gatehouse {
             Err(other) => return Err(other.into()),
         }
         self.reset(&Budget::second_step(&account_id)).await?;
-        self.record(Record {
-            event: Event::BackupCode(Attempt::Accepted),
-            account_id: Some(&account_id),
-            email: Some(&row.email),
-            method: Some(Method::Proof(Proof::BackupCode)),
+        self.record_step(
+            Event::BackupCode(Attempt::Accepted),
+            &row,
+            &account_id,
+            Some(Method::Proof(Proof::BackupCode)),
             client,
-        })
+        )
         .await;
         // S24: the owner hears of it, without the code.
         if let Ok(email) = Email::parse(&row.email) {
@@ -349,13 +349,13 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        self.record(Record {
-            event: Event::BackupCodeSaved(BackupCodeSaved::AtSignIn),
-            account_id: Some(&account_id),
-            email: Some(&row.email),
-            method: None,
+        self.record_step(
+            Event::BackupCodeSaved(BackupCodeSaved::AtSignIn),
+            &row,
+            &account_id,
+            None,
             client,
-        })
+        )
         .await;
         self.after_commit(&progress, &account_id, client).await;
         Ok(StepOutcome::next(progress))
@@ -372,13 +372,13 @@ impl Gatehouse {
     ) -> Result<(FlowRow, SignInFlow), SignInError> {
         let now = self.now();
         if self.claim(&Budget::second_step(account_id)).await? == Claim::Refused {
-            self.record(Record {
-                event: Event::Code(Attempt::Refused),
-                account_id: Some(account_id),
-                email: Some(&row.email),
-                method: None,
+            self.record_step(
+                Event::Code(Attempt::Refused),
+                &row,
+                account_id,
+                None,
                 client,
-            })
+            )
             .await;
             return Err(SignInError::SecondStepLocked);
         }
@@ -416,14 +416,8 @@ impl Gatehouse {
                 Event::Code(Attempt::Wrong)
             }
         };
-        self.record(Record {
-            event,
-            account_id: Some(account_id),
-            email: Some(&row.email),
-            method: Some(Method::Proof(proof)),
-            client,
-        })
-        .await;
+        self.record_step(event, &row, account_id, Some(Method::Proof(proof)), client)
+            .await;
         let Ok(next) = flow.apply(FlowEvent::SecondStepRejected, now) else {
             return error;
         };
