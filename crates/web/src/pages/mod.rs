@@ -42,15 +42,6 @@ pub struct ConfirmCodePage<'a> {
     pub error: Option<&'a str>,
 }
 
-/// The session cookie's value, empty when there is none (the use cases treat an empty or
-/// unknown value as "not signed in").
-pub fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .cookies
-        .read(headers, CookieName::Session)
-        .unwrap_or_default()
-}
-
 /// A form with no field but its CSRF token: a button.
 #[derive(serde::Deserialize)]
 pub struct EmptyForm {}
