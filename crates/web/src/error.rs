@@ -278,6 +278,26 @@ impl std::fmt::Display for Chain<'_> {
     }
 }
 
+/// A template that failed to render is ours: logged, and answered as a plain 500.
+pub fn template_failed(error: &askama::Error) -> Response {
+    tracing::error!(error = %Chain(error), "template failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side.",
+    )
+        .into_response()
+}
+
+/// `/healthz` when the database does not answer: plain text for load balancers.
+pub fn health_failed(error: &AppError) -> Response {
+    tracing::error!(error = %Chain(error), "health check failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+}
+
+pub fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, words::NOT_FOUND)
+}
+
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     let page = ErrorPage { message };
     match page.render() {
@@ -339,4 +359,65 @@ pub fn token_error(error: TokenError) -> Response {
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::header::LOCATION;
+
+    #[derive(Debug)]
+    struct Corrupt(std::io::Error);
+
+    impl std::fmt::Display for Corrupt {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the key row is corrupt")
+        }
+    }
+
+    impl std::error::Error for Corrupt {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_log_line_shows_every_cause_of_an_unexpected_failure() {
+        let cause = Corrupt(std::io::Error::other("short read"));
+        let error = AppError::Unexpected(Box::new(cause));
+        assert_eq!(
+            Chain(&error).to_string(),
+            "unexpected: the key row is corrupt: short read"
+        );
+    }
+
+    #[test]
+    fn no_session_and_an_old_sign_in_each_redirect_once_to_the_sign_in() {
+        let location = |refusal| {
+            let response = session_refused(refusal);
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            response.headers()[LOCATION].to_str().unwrap().to_string()
+        };
+        assert_eq!(
+            location(SessionRefusal::NotSignedIn),
+            "/sign-in?return_to=/account"
+        );
+        assert_eq!(
+            location(SessionRefusal::TooOld),
+            "/sign-in?return_to=/account&notice=reauthenticate"
+        );
+    }
+
+    #[test]
+    fn a_message_with_data_keeps_its_words() {
+        let Failure::Show { status, message } = sign_in_failure(SignInError::ResendTooSoon(42))
+        else {
+            panic!("shown on the page")
+        };
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            message,
+            "Please wait 42 seconds before asking for another code"
+        );
+    }
 }
