@@ -8,7 +8,7 @@
 
 use crate::audit::{Event, Method, Record};
 use crate::budget::{Budget, Claim};
-use crate::sessions::SignedIn;
+use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::totp::{self, TotpSecret};
 use gatehouse_core::{Email, OtpCode, Proof};
@@ -20,18 +20,13 @@ const ISSUER: &str = "Gatehouse";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticatorError {
-    #[error("Please sign in again.")]
-    NotSignedIn,
-    /// S34: the sign-in is too old for this change.
-    #[error("For your security, sign in again before changing how you sign in.")]
-    NeedsFreshSignIn,
-    #[error("An authenticator app is already set up. Remove it first to set up another.")]
+    #[error("an authenticator app is already set up")]
     AlreadySetUp,
-    #[error("Start by choosing \"Set up an authenticator app\".")]
+    #[error("no authenticator enrolment in progress")]
     NotStarted,
-    #[error("That code is incorrect. Check the time on your phone and try the newest code.")]
+    #[error("wrong authenticator code")]
     WrongCode,
-    #[error("Too many attempts. Please wait a while and try again.")]
+    #[error("second-step budget spent")]
     TooManyAttempts,
     #[error(transparent)]
     App(#[from] AppError),
@@ -71,9 +66,8 @@ impl Gatehouse {
     /// "Set up an authenticator app": a new secret, pending until a correct code.
     pub async fn start_authenticator(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
     ) -> Result<(), AuthenticatorError> {
-        let session = self.recent_session(session_cookie).await?;
         if self.has_authenticator(&session.account_id).await? {
             return Err(AuthenticatorError::AlreadySetUp);
         }
@@ -93,9 +87,8 @@ impl Gatehouse {
     /// The pending secret, for the enrolment page.
     pub async fn pending_authenticator(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
     ) -> Result<PendingAuthenticator, AuthenticatorError> {
-        let session = self.recent_session(session_cookie).await?;
         let (secret, _) = self.pending_secret(&session.account_id).await?;
         Ok(PendingAuthenticator {
             secret: secret.to_base32_grouped(),
@@ -108,11 +101,10 @@ impl Gatehouse {
     /// any check is counted, as at sign-in (both parse with `OtpCode::parse`).
     pub async fn confirm_authenticator(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthenticatorError> {
-        let session = self.recent_session(session_cookie).await?;
         let (secret, sealed) = self.pending_secret(&session.account_id).await?;
         let code = OtpCode::parse(code).map_err(|_| AuthenticatorError::WrongCode)?;
         // Enrolment guesses share the account's second-step budget (S19).
@@ -136,7 +128,7 @@ impl Gatehouse {
         }
         self.reset(&budget).await?;
         self.authenticator_changed(
-            &session,
+            session,
             Event::AuthenticatorAdded,
             client,
             authenticator_added_notice,
@@ -148,10 +140,9 @@ impl Gatehouse {
     /// Removes the app; sign-ins go back to e-mailed codes.
     pub async fn remove_authenticator(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         client: &ClientInfo,
     ) -> Result<(), AuthenticatorError> {
-        let session = self.recent_session(session_cookie).await?;
         if !self
             .inner
             .store
@@ -161,7 +152,7 @@ impl Gatehouse {
             return Err(AuthenticatorError::NotStarted);
         }
         self.authenticator_changed(
-            &session,
+            session,
             Event::AuthenticatorRemoved,
             client,
             authenticator_removed_notice,
@@ -240,16 +231,6 @@ impl Gatehouse {
             if let Err(error) = self.inner.mailer.send(&notice(&email)).await {
                 tracing::error!(%error, "could not send an authenticator notice");
             }
-        }
-    }
-}
-
-impl From<crate::sessions::RecentSignIn> for AuthenticatorError {
-    fn from(reason: crate::sessions::RecentSignIn) -> Self {
-        match reason {
-            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
-            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
-            crate::sessions::RecentSignIn::App(app) => Self::App(app),
         }
     }
 }

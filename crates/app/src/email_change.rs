@@ -4,6 +4,7 @@
 
 use crate::audit::{Event, Record};
 use crate::budget::{Budget, Claim};
+use crate::sessions::FreshSession;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::{Email, OtpCode};
@@ -12,21 +13,17 @@ use gatehouse_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailChangeError {
-    #[error("Please sign in again.")]
-    NotSignedIn,
-    #[error("For your security, sign in again before changing your email address.")]
-    NeedsFreshSignIn,
-    #[error("Enter an email address like name@example.com")]
+    #[error("invalid e-mail address")]
     InvalidEmail,
-    #[error("That is already your email address.")]
+    #[error("the new address is the current one")]
     Unchanged,
-    #[error("Start by entering the new address.")]
+    #[error("no e-mail change in progress")]
     NotStarted,
-    #[error("Enter the 6-digit code")]
+    #[error("malformed code")]
     MalformedCode,
-    #[error("That code is incorrect")]
+    #[error("wrong code")]
     WrongCode,
-    #[error("Too many wrong codes. Enter the new address again to get a new code.")]
+    #[error("too many wrong codes")]
     TooManyAttempts,
     #[error(transparent)]
     App(#[from] AppError),
@@ -50,10 +47,9 @@ impl Gatehouse {
     /// is spent, nothing it could use).
     pub async fn start_email_change(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         new_email: &str,
     ) -> Result<(), EmailChangeError> {
-        let session = self.recent_session(session_cookie).await?;
         let new_email = Email::parse(new_email).map_err(|_| EmailChangeError::InvalidEmail)?;
         if new_email.as_str() == session.email {
             return Err(EmailChangeError::Unchanged);
@@ -108,9 +104,8 @@ impl Gatehouse {
     /// The masked new address waiting for its code.
     pub async fn pending_email_change(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
     ) -> Result<String, EmailChangeError> {
-        let session = self.recent_session(session_cookie).await?;
         let row = self
             .inner
             .store
@@ -124,11 +119,10 @@ impl Gatehouse {
 
     pub async fn confirm_email_change(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), EmailChangeError> {
-        let session = self.recent_session(session_cookie).await?;
         let code = OtpCode::parse(code).map_err(|_| EmailChangeError::MalformedCode)?;
         let now = self.now();
         let row = self
@@ -187,15 +181,5 @@ impl Gatehouse {
             }
         }
         Ok(())
-    }
-}
-
-impl From<crate::sessions::RecentSignIn> for EmailChangeError {
-    fn from(reason: crate::sessions::RecentSignIn) -> Self {
-        match reason {
-            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
-            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
-            crate::sessions::RecentSignIn::App(app) => Self::App(app),
-        }
     }
 }

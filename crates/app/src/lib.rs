@@ -203,7 +203,7 @@ impl Gatehouse {
 /// Failures that no person caused: the database, the mail server, a full hashing queue.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("too busy, try again shortly")]
+    #[error("hashing queue full")]
     Busy,
     #[error(transparent)]
     Store(#[from] gatehouse_store::StoreError),
@@ -211,14 +211,27 @@ pub enum AppError {
     Delivery(#[from] gatehouse_delivery::DeliveryError),
     #[error(transparent)]
     Hashing(hashing::HashingError),
-    #[error("unexpected: {0}")]
-    Unexpected(String),
+    /// Its cause stays attached, so the log shows the whole chain.
+    #[error("unexpected")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl AppError {
     /// A failure that should not happen (a key that does not open, a corrupt row).
-    pub(crate) fn unexpected(cause: impl std::fmt::Display) -> Self {
-        Self::Unexpected(cause.to_string())
+    pub(crate) fn unexpected(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unexpected(Box::new(cause))
+    }
+}
+
+/// A cause that is only a sentence: our own data contradicting itself (an unknown
+/// algorithm in a key row, a session without its account).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Inconsistent(String);
+
+impl Inconsistent {
+    pub(crate) fn new(what: impl Into<String>) -> Self {
+        Self(what.into())
     }
 }
 

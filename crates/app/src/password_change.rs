@@ -4,7 +4,8 @@
 //! trusted devices, sign-ins in progress) ends in the same transaction. The owner is told.
 
 use crate::audit::{Change, Event, Record};
-use crate::{AppError, ClientInfo, Gatehouse};
+use crate::sessions::SignedIn;
+use crate::{AppError, ClientInfo, Gatehouse, Inconsistent};
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{Email, Password, PasswordError};
 use gatehouse_delivery::password_changed_notice;
@@ -12,15 +13,13 @@ use gatehouse_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordChangeError {
-    #[error("Please sign in again.")]
-    NotSignedIn,
-    #[error("Your current password is incorrect")]
+    #[error("wrong current password")]
     WrongCurrentPassword,
-    #[error("{0}")]
+    #[error("new password refused")]
     WeakPassword(#[from] PasswordError),
-    #[error("Your new password must differ from the current one")]
+    #[error("new password same as the current one")]
     Unchanged,
-    #[error("Your password was changed elsewhere meanwhile. Please try again.")]
+    #[error("password changed elsewhere meanwhile")]
     Conflict,
     #[error(transparent)]
     App(#[from] AppError),
@@ -38,22 +37,22 @@ impl From<StoreError> for PasswordChangeError {
 impl Gatehouse {
     pub async fn change_password(
         &self,
-        session_cookie: &str,
+        session: &SignedIn,
         current: &str,
         new: &str,
         client: &ClientInfo,
     ) -> Result<(), PasswordChangeError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(PasswordChangeError::NotSignedIn)?;
+        // A live session's account exists (accounts are disabled, never deleted) and holds
+        // a valid address: anything else is a broken database, not a person's mistake.
         let account = self
             .inner
             .store
             .find_account(&session.account_id)
             .await?
-            .ok_or(PasswordChangeError::NotSignedIn)?;
-        let email = Email::parse(&account.email).map_err(|_| PasswordChangeError::NotSignedIn)?;
+            .ok_or_else(|| {
+                AppError::unexpected(Inconsistent::new("a session without its account"))
+            })?;
+        let email = Email::parse(&account.email).map_err(AppError::unexpected)?;
         let new = Password::parse_new(new, &email)?;
 
         // The current password is a guess like any other: claimed before it is checked, on

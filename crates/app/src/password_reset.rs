@@ -17,11 +17,11 @@ const RESETS_PER_HOUR: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
-    #[error("Enter an email address like name@example.com")]
+    #[error("invalid e-mail address")]
     InvalidEmail,
-    #[error("This reset link has expired or was already used. Ask for a new one.")]
+    #[error("reset link unknown, expired or used")]
     InvalidLink,
-    #[error("{0}")]
+    #[error("new password refused")]
     WeakPassword(#[from] PasswordError),
     #[error(transparent)]
     App(#[from] AppError),

@@ -8,7 +8,7 @@
 
 use crate::audit::{Delivery, Event, Method, Record};
 use crate::budget::Window;
-use crate::sessions::SignedIn;
+use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::phone::mask_last_digits;
@@ -18,25 +18,21 @@ use hmac_key::number_key;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PhoneError {
-    #[error("Please sign in again.")]
-    NotSignedIn,
-    #[error("For your security, sign in again before changing your phone.")]
-    NeedsFreshSignIn,
-    #[error("{0}")]
+    #[error("invalid phone number")]
     InvalidNumber(#[from] gatehouse_core::phone::InvalidPhoneNumber),
-    #[error("We could not send a text to that number just now. Try again later.")]
+    #[error("text refused or not sent")]
     NotSent,
-    #[error("Start by adding a phone number.")]
+    #[error("no phone waiting for its code")]
     NotStarted,
-    #[error("A phone is already set up. Remove it first to add another.")]
+    #[error("a phone is already set up")]
     AlreadySetUp,
-    #[error("Enter the 6-digit code")]
+    #[error("malformed code")]
     MalformedCode,
-    #[error("That code is incorrect")]
+    #[error("wrong code")]
     WrongCode,
-    #[error("That code has expired. Add the number again to get a new one.")]
+    #[error("code expired")]
     CodeExpired,
-    #[error("Too many wrong codes. Add the number again to get a new one.")]
+    #[error("too many wrong codes")]
     TooManyAttempts,
     #[error(transparent)]
     App(#[from] AppError),
@@ -118,11 +114,10 @@ impl Gatehouse {
     /// "Add phone": texts a verification code to the number (S13).
     pub async fn start_phone(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         number: &str,
         client: &ClientInfo,
     ) -> Result<(), PhoneError> {
-        let session = self.recent_session(session_cookie).await?;
         let number = PhoneNumber::parse(number)?;
         let now = self.now();
         // The account's hourly code budget covers verification texts too; checked first,
@@ -171,8 +166,7 @@ impl Gatehouse {
     }
 
     /// The masked number waiting for its code, for the verification page.
-    pub async fn pending_phone(&self, session_cookie: &str) -> Result<String, PhoneError> {
-        let session = self.recent_session(session_cookie).await?;
+    pub async fn pending_phone(&self, session: &FreshSession) -> Result<String, PhoneError> {
         match self.phone_summary(&session.account_id).await? {
             Some(summary) if !summary.verified => Ok(summary.masked),
             _ => Err(PhoneError::NotStarted),
@@ -181,11 +175,10 @@ impl Gatehouse {
 
     pub async fn verify_phone(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), PhoneError> {
-        let session = self.recent_session(session_cookie).await?;
         let code = OtpCode::parse(code).map_err(|_| PhoneError::MalformedCode)?;
         let row = self
             .inner
@@ -230,16 +223,15 @@ impl Gatehouse {
         {
             return Err(PhoneError::NotStarted);
         }
-        self.phone_changed(&session, true, client).await;
+        self.phone_changed(session, true, client).await;
         Ok(())
     }
 
     pub async fn remove_phone(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         client: &ClientInfo,
     ) -> Result<(), PhoneError> {
-        let session = self.recent_session(session_cookie).await?;
         if !self
             .inner
             .store
@@ -248,7 +240,7 @@ impl Gatehouse {
         {
             return Err(PhoneError::NotStarted);
         }
-        self.phone_changed(&session, false, client).await;
+        self.phone_changed(session, false, client).await;
         Ok(())
     }
 
@@ -331,16 +323,6 @@ impl Gatehouse {
             {
                 tracing::error!(%error, "could not send a phone notice");
             }
-        }
-    }
-}
-
-impl From<crate::sessions::RecentSignIn> for PhoneError {
-    fn from(reason: crate::sessions::RecentSignIn) -> Self {
-        match reason {
-            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
-            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
-            crate::sessions::RecentSignIn::App(app) => Self::App(app),
         }
     }
 }

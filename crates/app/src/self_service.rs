@@ -4,7 +4,7 @@
 //! sign-in (S34); ending sessions and reading the log do not.
 
 use crate::audit::{BackupCodeSaved, DeviceChange, Event, Method, ProductAccess, Record, SignOut};
-use crate::sessions::SignedIn;
+use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::display::describe_user_agent;
 use gatehouse_core::ids::new_id;
@@ -77,15 +77,11 @@ pub struct AccountOverview {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelfServiceError {
-    #[error("Please sign in again.")]
-    NotSignedIn,
-    #[error("For your security, sign in again before changing this.")]
-    NeedsFreshSignIn,
-    #[error("That device is no longer trusted.")]
+    #[error("no such trusted device")]
     UnknownDevice,
-    #[error("That product was already signed out.")]
+    #[error("no live sign-in of that product")]
     UnknownProduct,
-    #[error("That backup code was replaced or already saved. Generate a new one if you need it.")]
+    #[error("no pending backup code for this session")]
     NoPendingBackupCode,
     #[error(transparent)]
     App(#[from] AppError),
@@ -98,13 +94,7 @@ impl From<gatehouse_store::StoreError> for SelfServiceError {
 }
 
 impl Gatehouse {
-    pub async fn account_overview(
-        &self,
-        session_cookie: &str,
-    ) -> Result<Option<AccountOverview>, AppError> {
-        let Some(session) = self.find_session(session_cookie).await? else {
-            return Ok(None);
-        };
+    pub async fn account_overview(&self, session: &SignedIn) -> Result<AccountOverview, AppError> {
         let now = self.now();
         let store = &self.inner.store;
         let devices = store
@@ -166,30 +156,26 @@ impl Gatehouse {
         let has_authenticator = self.has_authenticator(&session.account_id).await?;
         let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
         let phone = self.phone_summary(&session.account_id).await?;
-        Ok(Some(AccountOverview {
+        Ok(AccountOverview {
             phone,
-            session,
+            session: session.clone(),
             has_authenticator,
             active_backup_codes,
             devices,
             sessions,
             products,
             activity,
-        }))
+        })
     }
 
     /// Ends every token a product holds for this account: it must send the person through
     /// the sign-in again. Taking access away needs no recent sign-in, only a session.
     pub async fn sign_out_of_product(
         &self,
-        session_cookie: &str,
+        session: &SignedIn,
         client_id: &str,
         client: &ClientInfo,
     ) -> Result<(), SelfServiceError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(SelfServiceError::NotSignedIn)?;
         let ended = self
             .inner
             .store
@@ -212,18 +198,11 @@ impl Gatehouse {
     /// Revokes one trusted device, or all of them when `device_id` is `None` (S29, S34).
     pub async fn revoke_devices(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         device_id: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(), SelfServiceError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(SelfServiceError::NotSignedIn)?;
         let now = self.now();
-        if now - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
-            return Err(SelfServiceError::NeedsFreshSignIn);
-        }
         let revoked = match device_id {
             Some(id) => u64::from(
                 self.inner
@@ -260,10 +239,9 @@ impl Gatehouse {
     /// keep working until then (S22, S34).
     pub async fn start_new_backup_code(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         client: &ClientInfo,
     ) -> Result<(), SelfServiceError> {
-        let session = self.recent_session(session_cookie).await?;
         let now = self.now();
         let count = self.inner.settings.backup_codes_per_account.clamp(1, 16);
         let codes: Vec<(NewBackupCode, Vec<u8>)> = (0..count)
@@ -287,7 +265,7 @@ impl Gatehouse {
             .collect();
         self.inner
             .store
-            .issue_pending_backup_codes(&session.account_id, &backup_key(&session), &codes)
+            .issue_pending_backup_codes(&session.account_id, &backup_key(session), &codes)
             .await?;
         self.record(Record {
             event: Event::BackupCodeIssued,
@@ -304,13 +282,12 @@ impl Gatehouse {
     /// once they are confirmed).
     pub async fn pending_new_backup_codes(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
     ) -> Result<(String, Vec<String>), SelfServiceError> {
-        let session = self.recent_session(session_cookie).await?;
         let sealed = self
             .inner
             .store
-            .list_pending_backup_code_displays(&session.account_id, &backup_key(&session))
+            .list_pending_backup_code_displays(&session.account_id, &backup_key(session))
             .await?;
         let codes: Vec<String> = sealed
             .iter()
@@ -320,20 +297,19 @@ impl Gatehouse {
         if codes.is_empty() {
             return Err(SelfServiceError::NoPendingBackupCode);
         }
-        Ok((session.email, codes))
+        Ok((session.email.clone(), codes))
     }
 
     /// "I have saved this code for future use": the new codes replace the old ones.
     pub async fn confirm_new_backup_code(
         &self,
-        session_cookie: &str,
+        session: &FreshSession,
         client: &ClientInfo,
     ) -> Result<(), SelfServiceError> {
-        let session = self.recent_session(session_cookie).await?;
         let activated = self
             .inner
             .store
-            .activate_pending_backup_codes(&session.account_id, &backup_key(&session), self.now())
+            .activate_pending_backup_codes(&session.account_id, &backup_key(session), self.now())
             .await?;
         if activated == 0 {
             return Err(SelfServiceError::NoPendingBackupCode);
@@ -352,13 +328,9 @@ impl Gatehouse {
     /// S33: signs out every other session of the account.
     pub async fn end_other_sessions(
         &self,
-        session_cookie: &str,
+        session: &SignedIn,
         client: &ClientInfo,
     ) -> Result<u64, SelfServiceError> {
-        let session = self
-            .find_session(session_cookie)
-            .await?
-            .ok_or(SelfServiceError::NotSignedIn)?;
         let ended = self
             .inner
             .store
@@ -379,14 +351,4 @@ impl Gatehouse {
 /// Pending codes from the account page belong to the session that asked for them.
 fn backup_key(session: &SignedIn) -> String {
     format!("session:{}", session.session_id)
-}
-
-impl From<crate::sessions::RecentSignIn> for SelfServiceError {
-    fn from(reason: crate::sessions::RecentSignIn) -> Self {
-        match reason {
-            crate::sessions::RecentSignIn::NotSignedIn => Self::NotSignedIn,
-            crate::sessions::RecentSignIn::TooOld => Self::NeedsFreshSignIn,
-            crate::sessions::RecentSignIn::App(app) => Self::App(app),
-        }
-    }
 }

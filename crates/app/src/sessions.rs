@@ -1,11 +1,14 @@
-//! Signed-in sessions: looking one up from its cookie and ending it (S32, S33).
+//! Signed-in sessions: looking one up from its cookie, proving it recent enough for a
+//! security change (S34, `FreshSession`), and ending it (S32, S33).
 
 use crate::audit::{Event, Record, SignOut};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::Token;
 
-/// The person behind a live session.
+/// The person behind a live session. Only this crate builds one (`non_exhaustive`): a use
+/// case that takes `&SignedIn` runs for a session that was looked up, never for one made up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SignedIn {
     pub session_id: String,
     pub account_id: String,
@@ -14,12 +17,27 @@ pub struct SignedIn {
     pub signed_in_at: i64,
 }
 
-/// Why a session may not make a security change now (S34).
+/// A live session that signed in within `fresh_sign_in_secs` (S34). Only `fresh_session`
+/// makes one, so the use cases that change how someone signs in, which take it, cannot run
+/// for an older sign-in whatever the caller does.
+#[derive(Debug, Clone)]
+pub struct FreshSession(SignedIn);
+
+impl std::ops::Deref for FreshSession {
+    type Target = SignedIn;
+
+    fn deref(&self) -> &SignedIn {
+        &self.0
+    }
+}
+
+/// Why a cookie gives no session for the request.
 #[derive(Debug, thiserror::Error)]
-pub enum RecentSignIn {
+pub enum SessionRefusal {
     #[error("not signed in")]
     NotSignedIn,
-    #[error("the sign-in is too old for this change")]
+    /// S34: signed in, but too long ago for a security change.
+    #[error("sign-in too old for this change")]
     TooOld,
     #[error(transparent)]
     App(#[from] AppError),
@@ -28,18 +46,18 @@ pub enum RecentSignIn {
 impl Gatehouse {
     /// The session behind `session_cookie` if it signed in within the last few minutes
     /// (S34): changes to how one signs in ask for a recent sign-in.
-    pub(crate) async fn recent_session(
+    pub async fn fresh_session(
         &self,
         session_cookie: &str,
-    ) -> Result<SignedIn, RecentSignIn> {
+    ) -> Result<FreshSession, SessionRefusal> {
         let session = self
             .find_session(session_cookie)
             .await?
-            .ok_or(RecentSignIn::NotSignedIn)?;
+            .ok_or(SessionRefusal::NotSignedIn)?;
         if self.now() - session.signed_in_at > self.inner.settings.fresh_sign_in_secs {
-            return Err(RecentSignIn::TooOld);
+            return Err(SessionRefusal::TooOld);
         }
-        Ok(session)
+        Ok(FreshSession(session))
     }
 
     /// The live session for a cookie value, if any. Unknown, ended, expired and idle

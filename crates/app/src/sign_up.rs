@@ -17,19 +17,19 @@ const SIGN_UPS_PER_HOUR: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignUpError {
-    #[error("Creating accounts is not open on this server.")]
+    #[error("sign-up is closed")]
     Closed,
-    #[error("Enter an email address like name@example.com")]
+    #[error("invalid e-mail address")]
     InvalidEmail,
-    #[error("{0}")]
+    #[error("password refused")]
     WeakPassword(#[from] PasswordError),
-    #[error("Your sign-up expired. Please start again.")]
+    #[error("no sign-up in progress")]
     NoSignUp,
-    #[error("Enter the 6-digit code")]
+    #[error("malformed code")]
     MalformedCode,
-    #[error("That code is incorrect")]
+    #[error("wrong code")]
     WrongCode,
-    #[error("Too many wrong codes. Please start again.")]
+    #[error("too many wrong codes")]
     TooManyAttempts,
     #[error(transparent)]
     App(#[from] AppError),

@@ -1,5 +1,6 @@
-//! HTTP, and only HTTP: routes, extractors, server-rendered pages, CSRF, security headers,
-//! and the one place where outcomes become statuses (`error`).
+//! HTTP, and only HTTP: routes, extractors (the signed-in and recent-sign-in sessions are
+//! `session`), server-rendered pages, CSRF, security headers, the one place where outcomes
+//! become statuses (`error`) and the words people read about them (`words`).
 //!
 //! Handlers are thin: extract, call one `app` method, render or redirect. Nothing here
 //! touches the database, SMTP or a hash: that is `app`'s job.
@@ -11,6 +12,8 @@ mod error;
 mod headers;
 mod pages;
 mod protocol;
+mod session;
+mod words;
 
 use axum::middleware;
 use axum::routing::{get, post};

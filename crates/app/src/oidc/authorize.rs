@@ -51,7 +51,7 @@ pub enum Unanswerable {
 /// What the browser should do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeOutcome {
-    /// An error page (status 400), never a redirect.
+    /// An error page, never a redirect.
     Refused(Unanswerable),
     /// Back to the product, with a code or an error. `client_name` is for the page that
     /// leads there after a form.

@@ -4,7 +4,7 @@
 //! Decrypted keys are cached per `kid` (a key never changes once written); which key signs
 //! is read from the database at every issue, so a rotation on one node is followed by all.
 
-use crate::{AppError, Gatehouse};
+use crate::{AppError, Gatehouse, Inconsistent};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::jose::{self, SigningAlgorithm, SigningKey};
 use gatehouse_core::oidc::ID_TOKEN_LIFETIME_SECS;
@@ -89,8 +89,9 @@ impl Gatehouse {
         if let Some(key) = self.cached_signing_key(&row.kid) {
             return Ok(key);
         }
-        let alg = SigningAlgorithm::parse(&row.alg)
-            .ok_or_else(|| AppError::unexpected(format!("unknown algorithm {}", row.alg)))?;
+        let alg = SigningAlgorithm::parse(&row.alg).ok_or_else(|| {
+            AppError::unexpected(Inconsistent::new(format!("unknown algorithm {}", row.alg)))
+        })?;
         let der = self
             .inner
             .keys
@@ -121,7 +122,12 @@ impl Gatehouse {
             .store
             .find_active_signing_key(alg.as_str())
             .await?
-            .ok_or_else(|| AppError::unexpected(format!("no {} signing key", alg.as_str())))?;
+            .ok_or_else(|| {
+                AppError::unexpected(Inconsistent::new(format!(
+                    "no {} signing key",
+                    alg.as_str()
+                )))
+            })?;
         let key = self.open_signing_key(&row)?;
         key.sign(claims).map_err(AppError::unexpected)
     }

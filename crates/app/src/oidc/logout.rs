@@ -15,10 +15,21 @@ pub struct LogoutParams {
     pub client_id: Option<String>,
 }
 
+/// Why a sign-out request cannot be honoured (S37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutRefusal {
+    /// The `id_token_hint` is not an ID token of ours.
+    ForeignToken,
+    /// The hint's audience and `client_id` disagree.
+    TwoClients,
+    /// The `post_logout_redirect_uri` is not registered for the client.
+    UnregisteredRedirect,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogoutOutcome {
     /// The request cannot be honoured; a page says why, and nothing redirects.
-    Refused(&'static str),
+    Refused(LogoutRefusal),
     /// Sign out, then go to `redirect` (a product) or stay with Gatehouse.
     Proceed {
         redirect: Option<String>,
@@ -34,9 +45,7 @@ impl Gatehouse {
             let Some(claims) =
                 claims.filter(|c| c.get("iss").and_then(Value::as_str) == Some(&self.issuer()))
             else {
-                return Ok(LogoutOutcome::Refused(
-                    "The sign-out request came with a token Gatehouse did not issue.",
-                ));
+                return Ok(LogoutOutcome::Refused(LogoutRefusal::ForeignToken));
             };
             hinted_client = claims
                 .get("aud")
@@ -45,9 +54,7 @@ impl Gatehouse {
         }
         let client_id = match (hinted_client, params.client_id.clone()) {
             (Some(hinted), Some(named)) if hinted != named => {
-                return Ok(LogoutOutcome::Refused(
-                    "The sign-out request names two different products.",
-                ))
+                return Ok(LogoutOutcome::Refused(LogoutRefusal::TwoClients))
             }
             (hinted, named) => hinted.or(named),
         };
@@ -67,9 +74,7 @@ impl Gatehouse {
         };
         let Some(client) = client.filter(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri))
         else {
-            return Ok(LogoutOutcome::Refused(
-                "The product asked to return to an address that is not registered for it.",
-            ));
+            return Ok(LogoutOutcome::Refused(LogoutRefusal::UnregisteredRedirect));
         };
         let state: Vec<(&str, &str)> = params
             .state

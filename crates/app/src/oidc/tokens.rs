@@ -8,7 +8,7 @@
 //! tokens are 256-bit random values, checked by SHA-256.
 
 use crate::audit::{Event, Method, Record};
-use crate::{AppError, ClientInfo, Gatehouse};
+use crate::{AppError, ClientInfo, Gatehouse, Inconsistent};
 use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_core::oidc::{
     self, CodeChallenge, Scopes, ACCESS_TOKEN_LIFETIME_SECS, ID_TOKEN_LIFETIME_SECS,
@@ -322,8 +322,9 @@ impl Gatehouse {
         scopes: &Scopes,
         now: i64,
     ) -> Result<String, AppError> {
-        let proof = Proof::parse(&grant.proof)
-            .ok_or_else(|| AppError::unexpected(format!("unknown proof {}", grant.proof)))?;
+        let proof = Proof::parse(&grant.proof).ok_or_else(|| {
+            AppError::unexpected(Inconsistent::new(format!("unknown proof {}", grant.proof)))
+        })?;
         let mut claims = Map::new();
         claims.insert("iss".into(), self.issuer().into());
         claims.insert("sub".into(), grant.account_id.clone().into());

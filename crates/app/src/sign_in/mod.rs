@@ -25,47 +25,48 @@ use gatehouse_core::{
 };
 use gatehouse_store::{FlowRow, StoreError};
 
-/// What a person did wrong, or what stops the sign-in; `web` turns each into a page.
+/// What a person did wrong, or what stops the sign-in; `web` turns each into a page and
+/// its words (these texts are for logs).
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
-    #[error("Enter an email address like name@example.com")]
+    #[error("invalid e-mail address")]
     InvalidEmail,
     /// Wrong password, unknown address, disabled or locked account: one answer (S46, S47).
-    #[error("Email or password is incorrect")]
+    #[error("invalid credentials")]
     InvalidCredentials,
     /// No sign-in in progress for this browser, or it expired: start again.
-    #[error("Your sign-in expired. Please start again.")]
+    #[error("no sign-in in progress")]
     NoSignIn,
     /// The request belongs to another step; the person is sent to the current one.
     #[error("this step is not the current one")]
     WrongStep(FlowStep),
-    #[error("Enter the 6-digit code")]
+    #[error("malformed code")]
     MalformedCode,
-    #[error("Enter the 24-character backup code")]
+    #[error("malformed backup code")]
     MalformedBackupCode,
-    #[error("That code is incorrect")]
+    #[error("wrong code")]
     WrongCode,
-    #[error("That backup code is incorrect")]
+    #[error("wrong backup code")]
     WrongBackupCode,
-    #[error("That code has expired. Use \"Resend code\" to get a new one.")]
+    #[error("code expired")]
     CodeExpired,
     /// S10: the flow's budget is spent; the password must be entered again.
-    #[error("Too many wrong codes. Please sign in again.")]
+    #[error("the sign-in's code budget is spent")]
     TooManyAttempts,
     /// S10, S19: the account's second-step budget across sign-ins asks to wait.
-    #[error("Too many attempts. Please wait a while and try again.")]
+    #[error("the account's second-step budget asks to wait")]
     SecondStepLocked,
-    #[error("Please wait {0} seconds before asking for another code")]
+    #[error("resend too soon (retry in {0} s)")]
     ResendTooSoon(i64),
-    #[error("No more codes can be sent right now. Use a backup code, or try again later.")]
+    #[error("no more codes may be sent now")]
     ResendLimit,
-    #[error("We could not send the code. Please use \"Resend code\" in a moment.")]
+    #[error("the code could not be sent")]
     CodeNotSent,
     /// A newer backup code was shown in another window; the one on this page is void.
-    #[error("A newer backup code was shown in another window. Please sign in again.")]
+    #[error("backup code replaced in another window")]
     BackupCodeReplaced,
     /// Another request for this sign-in won the race; nothing was changed.
-    #[error("Something changed meanwhile. Please try again.")]
+    #[error("lost a race with another request")]
     TryAgain,
     #[error(transparent)]
     App(#[from] AppError),

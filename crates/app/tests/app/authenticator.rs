@@ -2,7 +2,7 @@
 //! (S16), replay (S17), shared failure budget (S19), trusted devices revoked (S29).
 
 use crate::harness::{assert_step, client, session_of, Harness, EMAIL, PASSWORD};
-use gatehouse_app::authenticator::AuthenticatorError;
+use gatehouse_app::sessions::SessionRefusal;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_core::totp::{base32_decode, code_at, TotpSecret};
 use gatehouse_core::FlowStep;
@@ -12,15 +12,22 @@ async fn enrolled(h: &mut Harness) -> (String, String, TotpSecret) {
     let trust = h.sign_in_fully(true).await.unwrap();
     let (_, outcome) = h.password_step(PASSWORD, Some(&trust)).await;
     let session = session_of(&outcome.unwrap());
-    h.app.start_authenticator(&session).await.unwrap();
-    let pending = h.app.pending_authenticator(&session).await.unwrap();
+    h.app
+        .start_authenticator(&h.fresh(&session).await)
+        .await
+        .unwrap();
+    let pending = h
+        .app
+        .pending_authenticator(&h.fresh(&session).await)
+        .await
+        .unwrap();
     assert!(pending
         .uri
         .starts_with("otpauth://totp/Gatehouse:ann@example.com?secret="));
     let secret = TotpSecret::from_bytes(base32_decode(&pending.secret).unwrap());
     let now = h.clock_now();
     h.app
-        .confirm_authenticator(&session, &code_at(&secret, now), &client())
+        .confirm_authenticator(&h.fresh(&session).await, &code_at(&secret, now), &client())
         .await
         .unwrap();
     (session, trust, secret)
@@ -40,11 +47,9 @@ async fn changing_the_authenticator_needs_a_recent_sign_in() {
     let (_, outcome) = h.password_step(PASSWORD, Some(&trust)).await;
     let session = session_of(&outcome.unwrap());
     h.clock.advance(11 * 60);
-    let result = h.app.start_authenticator(&session).await;
-    assert!(
-        matches!(result, Err(AuthenticatorError::NeedsFreshSignIn)),
-        "{result:?}"
-    );
+    // Only a recent sign-in gives the session that starting an enrolment takes (S34).
+    let result = h.app.fresh_session(&session).await;
+    assert!(matches!(result, Err(SessionRefusal::TooOld)), "{result:?}");
 }
 
 #[tokio::test]
@@ -127,7 +132,7 @@ async fn removing_the_app_goes_back_to_emailed_codes() {
     let mut h = Harness::new().await;
     let (session, _, _) = enrolled(&mut h).await;
     h.app
-        .remove_authenticator(&session, &client())
+        .remove_authenticator(&h.fresh(&session).await, &client())
         .await
         .unwrap();
     assert!(h
@@ -149,12 +154,12 @@ async fn with_an_app_and_a_phone_another_way_texts_a_code() {
     let mut h = Harness::new().await;
     let (session, _, _) = enrolled(&mut h).await;
     h.app
-        .start_phone(&session, "+44 7700 900123", &client())
+        .start_phone(&h.fresh(&session).await, "+44 7700 900123", &client())
         .await
         .unwrap();
     let code = h.new_text_code();
     h.app
-        .verify_phone(&session, &code, &client())
+        .verify_phone(&h.fresh(&session).await, &code, &client())
         .await
         .unwrap();
 

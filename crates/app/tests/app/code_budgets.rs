@@ -67,11 +67,18 @@ async fn starting_an_email_change_again_and_again_evaluates_no_more_guesses_than
     for _ in 0..110 {
         // Past the longest delay, and few enough starts an hour that each mails a code.
         h.clock.advance(16 * 60);
-        h.app.start_email_change(&session, NEW).await.unwrap();
+        h.app
+            .start_email_change(&h.fresh(&session).await, NEW)
+            .await
+            .unwrap();
         let wrong = wrong_for(&mailed_code(&mut h).await);
         // Four guesses, so the change's own five never end it: only the lasting budget can.
         for _ in 0..4 {
-            match h.app.confirm_email_change(&session, wrong, &client()).await {
+            match h
+                .app
+                .confirm_email_change(&h.fresh(&session).await, wrong, &client())
+                .await
+            {
                 Err(EmailChangeError::WrongCode) => evaluated += 1,
                 Err(EmailChangeError::TooManyAttempts) => {}
                 other => panic!("{other:?}"),
@@ -81,11 +88,14 @@ async fn starting_an_email_change_again_and_again_evaluates_no_more_guesses_than
     assert_eq!(evaluated, budget());
     // Spent: not even the right code of a new change is looked at.
     h.clock.advance(16 * 60);
-    h.app.start_email_change(&session, NEW).await.unwrap();
+    h.app
+        .start_email_change(&h.fresh(&session).await, NEW)
+        .await
+        .unwrap();
     let right = mailed_code(&mut h).await;
     let result = h
         .app
-        .confirm_email_change(&session, &right, &client())
+        .confirm_email_change(&h.fresh(&session).await, &right, &client())
         .await;
     assert!(
         matches!(result, Err(EmailChangeError::TooManyAttempts)),
@@ -104,10 +114,16 @@ async fn a_start_refused_by_the_hourly_limit_leaves_no_code_that_works() {
     let mut last_code = None;
     // The sign-in took one unit of the account's hourly budget of codes; spend the rest.
     for _ in 1..Settings::default().codes_per_account_per_hour {
-        h.app.start_email_change(&session, NEW).await.unwrap();
+        h.app
+            .start_email_change(&h.fresh(&session).await, NEW)
+            .await
+            .unwrap();
         last_code = Some(mailed_code(&mut h).await);
     }
-    h.app.start_email_change(&session, NEW).await.unwrap();
+    h.app
+        .start_email_change(&h.fresh(&session).await, NEW)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(h.new_mail().is_empty(), "the refused start mails nothing");
     let account = h.app.show_account(EMAIL).await.unwrap();
@@ -122,7 +138,7 @@ async fn a_start_refused_by_the_hourly_limit_leaves_no_code_that_works() {
     // The change it made can never complete, not even with the code mailed before it.
     let result = h
         .app
-        .confirm_email_change(&session, &last_code.unwrap(), &client())
+        .confirm_email_change(&h.fresh(&session).await, &last_code.unwrap(), &client())
         .await;
     assert!(
         matches!(result, Err(EmailChangeError::WrongCode)),
@@ -135,12 +151,15 @@ async fn a_start_refused_by_the_hourly_limit_leaves_no_code_that_works() {
 async fn a_right_code_after_wrong_ones_changes_the_address_and_gives_the_budget_back() {
     let mut h = Harness::with_settings(patient_settings()).await;
     let session = session(&mut h).await;
-    h.app.start_email_change(&session, NEW).await.unwrap();
+    h.app
+        .start_email_change(&h.fresh(&session).await, NEW)
+        .await
+        .unwrap();
     let right = mailed_code(&mut h).await;
     for _ in 0..3 {
         let result = h
             .app
-            .confirm_email_change(&session, wrong_for(&right), &client())
+            .confirm_email_change(&h.fresh(&session).await, wrong_for(&right), &client())
             .await;
         assert!(
             matches!(result, Err(EmailChangeError::WrongCode)),
@@ -148,7 +167,7 @@ async fn a_right_code_after_wrong_ones_changes_the_address_and_gives_the_budget_
         );
     }
     h.app
-        .confirm_email_change(&session, &right, &client())
+        .confirm_email_change(&h.fresh(&session).await, &right, &client())
         .await
         .unwrap();
     assert!(h.app.show_account(NEW).await.is_ok());
@@ -267,12 +286,12 @@ async fn texts_are_limited_per_ipv6_64_block_not_per_address() {
     .await;
     let session = session(&mut h).await;
     h.app
-        .start_phone(&session, "+44 7700 900123", &client())
+        .start_phone(&h.fresh(&session).await, "+44 7700 900123", &client())
         .await
         .unwrap();
     let code = h.new_text_code();
     h.app
-        .verify_phone(&session, &code, &client())
+        .verify_phone(&h.fresh(&session).await, &code, &client())
         .await
         .unwrap();
     let texted_from = |address: &str| {

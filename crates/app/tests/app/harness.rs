@@ -1,5 +1,6 @@
 //! A Gatehouse on a fresh SQLite file with a fixed clock, mail going to an outbox folder.
 
+use gatehouse_app::sessions::FreshSession;
 use gatehouse_app::sign_in::{Progress, StepOutcome};
 use gatehouse_app::{ClientInfo, FixedClock, Gatehouse, Settings};
 use gatehouse_core::{FlowStep, MasterKey};
@@ -29,6 +30,12 @@ pub fn client() -> ClientInfo {
 }
 
 impl Harness {
+    /// The session of `cookie`, checked as recent at this moment (S34), for the use cases
+    /// that change how one signs in.
+    pub async fn fresh(&self, cookie: &str) -> FreshSession {
+        self.app.fresh_session(cookie).await.unwrap()
+    }
+
     pub async fn new() -> Self {
         Self::with_settings(Settings::default()).await
     }

@@ -1,11 +1,12 @@
 //! The account page (`/account`), changing the password, and signing out.
 
 use super::signin::{backup_code_file, SaveBackupCodePage};
-use super::{render, session_cookie, EmptyForm};
+use super::{render, EmptyForm};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, see_other};
+use crate::error::{app_error, password_change_failure, see_other, self_service_failure, Failure};
+use crate::session::{RecentSession, SignedInSession};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -17,8 +18,8 @@ use gatehouse_app::audit::{
     Attempt, BackupCodeSaved, Change, Delivery, DeviceChange, Event, ProductAccess, SignOut,
     SignUpMail,
 };
-use gatehouse_app::password_change::PasswordChangeError;
-use gatehouse_app::self_service::{Activity, SelfServiceError};
+use gatehouse_app::self_service::Activity;
+use gatehouse_app::sessions::SignedIn;
 use gatehouse_core::display::format_utc;
 use serde::Deserialize;
 
@@ -152,21 +153,17 @@ fn activity_label(what: &Activity) -> String {
     text.to_string()
 }
 
-/// Renders the account page for the session in `headers`, or sends the person to sign in.
+/// Renders the account page of `session`.
 pub(crate) async fn account_page(
     state: &AppState,
     csrf: &str,
-    headers: &HeaderMap,
+    session: &SignedIn,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let Some(cookie) = state.cookies.read(headers, CookieName::Session) else {
-        return see_other("/sign-in?return_to=/account");
-    };
-    let overview = match state.app.account_overview(&cookie).await {
-        Ok(Some(overview)) => overview,
-        Ok(None) => return see_other("/sign-in?return_to=/account"),
+    let overview = match state.app.account_overview(session).await {
+        Ok(overview) => overview,
         Err(error) => return app_error(error),
     };
     let devices = overview
@@ -234,10 +231,10 @@ pub async fn get_account(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Query(query): Query<AccountQuery>,
-    headers: HeaderMap,
+    SignedInSession(session): SignedInSession,
 ) -> Response {
     let notice = notice_text(query.notice.as_deref());
-    account_page(&state, &csrf.0, &headers, StatusCode::OK, notice, None).await
+    account_page(&state, &csrf.0, &session, StatusCode::OK, notice, None).await
 }
 
 #[derive(Deserialize)]
@@ -251,42 +248,38 @@ pub async fn post_password(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    SignedInSession(session): SignedInSession,
     CsrfForm(form): CsrfForm<PasswordChangeForm>,
 ) -> Response {
-    let Some(cookie) = state.cookies.read(&headers, CookieName::Session) else {
-        return see_other("/sign-in?return_to=/account");
-    };
     let result = state
         .app
-        .change_password(&cookie, &form.current_password, &form.new_password, &client)
+        .change_password(
+            &session,
+            &form.current_password,
+            &form.new_password,
+            &client,
+        )
         .await;
-    match password_change_outcome(result) {
-        Ok(response) => response,
-        Err((status, message)) => {
-            account_page(&state, &csrf.0, &headers, status, None, Some(&message)).await
+    match result {
+        Ok(()) => see_other("/account?notice=password-changed"),
+        Err(error) => {
+            on_account_page(&state, &csrf.0, &session, password_change_failure(error)).await
         }
     }
 }
 
-/// Where a password change leads, or the status and message to show; every failure is
-/// decided by name.
-fn password_change_outcome(
-    result: Result<(), PasswordChangeError>,
-) -> Result<Response, (StatusCode, String)> {
-    let error = match result {
-        Ok(()) => return Ok(see_other("/account?notice=password-changed")),
-        Err(error) => error,
-    };
-    let message = error.to_string();
-    match error {
-        PasswordChangeError::NotSignedIn => Ok(see_other("/sign-in?return_to=/account")),
-        PasswordChangeError::WrongCurrentPassword => Err((StatusCode::UNAUTHORIZED, message)),
-        PasswordChangeError::WeakPassword(_) | PasswordChangeError::Unchanged => {
-            Err((StatusCode::UNPROCESSABLE_ENTITY, message))
+/// A refused action of the account page: its message is shown on the account page.
+pub(crate) async fn on_account_page(
+    state: &AppState,
+    csrf: &str,
+    session: &SignedIn,
+    failure: Failure,
+) -> Response {
+    match failure {
+        Failure::Show { status, message } => {
+            account_page(state, csrf, session, status, None, Some(&message)).await
         }
-        PasswordChangeError::Conflict => Err((StatusCode::CONFLICT, message)),
-        PasswordChangeError::App(app) => Ok(app_error(app)),
+        other => other.into_response(),
     }
 }
 
@@ -319,15 +312,14 @@ pub async fn post_revoke_devices(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
     let one = form.device_id.as_deref().filter(|id| !id.is_empty());
-    match state.app.revoke_devices(&cookie, one, &client).await {
+    match state.app.revoke_devices(&session, one, &client).await {
         Ok(()) if one.is_some() => see_other("/account?notice=device-revoked"),
         Ok(()) => see_other("/account?notice=devices-revoked"),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }
 
@@ -341,17 +333,16 @@ pub async fn post_sign_out_of_product(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    SignedInSession(session): SignedInSession,
     CsrfForm(form): CsrfForm<ProductForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
     match state
         .app
-        .sign_out_of_product(&cookie, &form.client_id, &client)
+        .sign_out_of_product(&session, &form.client_id, &client)
         .await
     {
         Ok(()) => see_other("/account?notice=product-signed-out"),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }
 
@@ -360,41 +351,12 @@ pub async fn post_end_other_sessions(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    SignedInSession(session): SignedInSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
-    match state.app.end_other_sessions(&cookie, &client).await {
+    match state.app.end_other_sessions(&session, &client).await {
         Ok(_) => see_other("/account?notice=sessions-ended"),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
-    }
-}
-
-async fn self_service_failure(
-    state: &AppState,
-    csrf: &str,
-    headers: &HeaderMap,
-    error: SelfServiceError,
-) -> Response {
-    let message = error.to_string();
-    match error {
-        SelfServiceError::NotSignedIn => see_other("/sign-in?return_to=/account"),
-        SelfServiceError::NeedsFreshSignIn => {
-            see_other("/sign-in?return_to=/account&notice=reauthenticate")
-        }
-        SelfServiceError::NoPendingBackupCode => see_other("/account"),
-        SelfServiceError::UnknownDevice | SelfServiceError::UnknownProduct => {
-            account_page(
-                state,
-                csrf,
-                headers,
-                StatusCode::NOT_FOUND,
-                None,
-                Some(&message),
-            )
-            .await
-        }
-        SelfServiceError::App(app) => app_error(app),
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }
 
@@ -403,13 +365,12 @@ pub async fn post_new_backup_code(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
-    match state.app.start_new_backup_code(&cookie, &client).await {
+    match state.app.start_new_backup_code(&session, &client).await {
         Ok(()) => see_other("/account/backup-code"),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }
 
@@ -417,10 +378,9 @@ pub async fn post_new_backup_code(
 pub async fn get_new_backup_code(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
-    match state.app.pending_new_backup_codes(&cookie).await {
+    match state.app.pending_new_backup_codes(&session).await {
         Ok((_, codes)) => render(
             StatusCode::OK,
             &SaveBackupCodePage {
@@ -431,19 +391,18 @@ pub async fn get_new_backup_code(
                 error: None,
             },
         ),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }
 
 pub async fn get_new_backup_code_file(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
-    match state.app.pending_new_backup_codes(&cookie).await {
+    match state.app.pending_new_backup_codes(&session).await {
         Ok((email, codes)) => backup_code_file(&email, &codes),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }
 
@@ -451,12 +410,11 @@ pub async fn post_confirm_new_backup_code(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
-    match state.app.confirm_new_backup_code(&cookie, &client).await {
+    match state.app.confirm_new_backup_code(&session, &client).await {
         Ok(()) => see_other("/account?notice=backup-code-saved"),
-        Err(error) => self_service_failure(&state, &csrf.0, &headers, error).await,
+        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
     }
 }

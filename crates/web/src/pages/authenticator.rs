@@ -1,17 +1,18 @@
 //! "Set up an authenticator app" on the account page: start, show the QR code and the
 //! secret, confirm with a code, or remove (S15, S18, S34).
 
-use super::{render, session_cookie, EmptyForm};
+use super::{render, EmptyForm};
 use crate::client::Client;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, error_page, see_other};
+use crate::error::{authenticator_failure, see_other, Failure};
+use crate::session::RecentSession;
 use crate::AppState;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::authenticator::{AuthenticatorError, PendingAuthenticator};
+use gatehouse_app::authenticator::PendingAuthenticator;
 use qrcode::render::svg;
 use qrcode::QrCode;
 use serde::Deserialize;
@@ -64,54 +65,25 @@ fn page(
     )
 }
 
-/// Where a failed authenticator action leads; every variant decided by name.
-fn failure(error: AuthenticatorError) -> Result<Response, (StatusCode, String)> {
-    let message = error.to_string();
-    match error {
-        AuthenticatorError::NotSignedIn => Ok(see_other("/sign-in?return_to=/account")),
-        AuthenticatorError::NeedsFreshSignIn => Ok(see_other(
-            "/sign-in?return_to=/account&notice=reauthenticate",
-        )),
-        AuthenticatorError::AlreadySetUp | AuthenticatorError::NotStarted => {
-            Ok(see_other("/account"))
-        }
-        AuthenticatorError::WrongCode => Err((StatusCode::UNAUTHORIZED, message)),
-        AuthenticatorError::TooManyAttempts => Err((StatusCode::TOO_MANY_REQUESTS, message)),
-        AuthenticatorError::App(app) => Ok(app_error(app)),
-    }
-}
-
 pub async fn get_authenticator(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
 ) -> Response {
-    match state
-        .app
-        .pending_authenticator(&session_cookie(&state, &headers))
-        .await
-    {
+    match state.app.pending_authenticator(&session).await {
         Ok(pending) => page(&csrf.0, &pending, StatusCode::OK, None),
-        Err(error) => {
-            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
-        }
+        Err(error) => authenticator_failure(error).into_response(),
     }
 }
 
 pub async fn post_start(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state
-        .app
-        .start_authenticator(&session_cookie(&state, &headers))
-        .await
-    {
+    match state.app.start_authenticator(&session).await {
         Ok(()) => see_other("/account/authenticator"),
-        Err(error) => {
-            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
-        }
+        Err(error) => authenticator_failure(error).into_response(),
     }
 }
 
@@ -124,22 +96,23 @@ pub async fn post_confirm(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
     match state
         .app
-        .confirm_authenticator(&cookie, &form.code, &client)
+        .confirm_authenticator(&session, &form.code, &client)
         .await
     {
         Ok(()) => see_other("/account?notice=authenticator-added"),
-        Err(error) => match failure(error) {
-            Ok(response) => response,
-            Err((status, message)) => match state.app.pending_authenticator(&cookie).await {
-                Ok(pending) => page(&csrf.0, &pending, status, Some(&message)),
-                Err(_) => see_other("/account"),
-            },
+        Err(error) => match authenticator_failure(error) {
+            Failure::Show { status, message } => {
+                match state.app.pending_authenticator(&session).await {
+                    Ok(pending) => page(&csrf.0, &pending, status, Some(&message)),
+                    Err(_) => see_other("/account"),
+                }
+            }
+            other => other.into_response(),
         },
     }
 }
@@ -147,17 +120,11 @@ pub async fn post_confirm(
 pub async fn post_remove(
     State(state): State<AppState>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state
-        .app
-        .remove_authenticator(&session_cookie(&state, &headers), &client)
-        .await
-    {
+    match state.app.remove_authenticator(&session, &client).await {
         Ok(()) => see_other("/account?notice=authenticator-removed"),
-        Err(error) => {
-            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
-        }
+        Err(error) => authenticator_failure(error).into_response(),
     }
 }

@@ -1,15 +1,16 @@
 //! Changing the e-mail address from the account page (S34, S52).
 
-use super::{render, session_cookie};
+use super::account::on_account_page;
+use super::render;
 use crate::client::Client;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, error_page, see_other};
+use crate::error::{email_change_failure, see_other, Failure};
+use crate::session::RecentSession;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::email_change::EmailChangeError;
 use serde::Deserialize;
 
 /// The page that asks for the code sent to the new address.
@@ -27,24 +28,6 @@ fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>
     render(status, &page)
 }
 
-/// Every failure decided by name; `Err` carries a message for the page the action came from.
-fn failure(error: EmailChangeError) -> Result<Response, (StatusCode, String)> {
-    let message = error.to_string();
-    match error {
-        EmailChangeError::NotSignedIn => Ok(see_other("/sign-in?return_to=/account")),
-        EmailChangeError::NeedsFreshSignIn => Ok(see_other(
-            "/sign-in?return_to=/account&notice=reauthenticate",
-        )),
-        EmailChangeError::NotStarted => Ok(see_other("/account")),
-        EmailChangeError::InvalidEmail
-        | EmailChangeError::Unchanged
-        | EmailChangeError::MalformedCode => Err((StatusCode::UNPROCESSABLE_ENTITY, message)),
-        EmailChangeError::WrongCode => Err((StatusCode::UNAUTHORIZED, message)),
-        EmailChangeError::TooManyAttempts => Err((StatusCode::GONE, message)),
-        EmailChangeError::App(app) => Ok(app_error(app)),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct StartForm {
     new_email: String,
@@ -53,46 +36,27 @@ pub struct StartForm {
 pub async fn post_start(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<StartForm>,
 ) -> Response {
     match state
         .app
-        .start_email_change(&session_cookie(&state, &headers), &form.new_email)
+        .start_email_change(&session, &form.new_email)
         .await
     {
         Ok(()) => see_other("/account/email"),
-        Err(error) => match failure(error) {
-            Ok(response) => response,
-            Err((status, message)) => {
-                super::account::account_page(
-                    &state,
-                    &csrf.0,
-                    &headers,
-                    status,
-                    None,
-                    Some(&message),
-                )
-                .await
-            }
-        },
+        Err(error) => on_account_page(&state, &csrf.0, &session, email_change_failure(error)).await,
     }
 }
 
 pub async fn get_verify(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
 ) -> Response {
-    match state
-        .app
-        .pending_email_change(&session_cookie(&state, &headers))
-        .await
-    {
+    match state.app.pending_email_change(&session).await {
         Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
-        Err(error) => {
-            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
-        }
+        Err(error) => email_change_failure(error).into_response(),
     }
 }
 
@@ -105,26 +69,25 @@ pub async fn post_verify(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<VerifyForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
     match state
         .app
-        .confirm_email_change(&cookie, &form.code, &client)
+        .confirm_email_change(&session, &form.code, &client)
         .await
     {
         Ok(()) => see_other("/account?notice=email-changed"),
-        Err(error) => match failure(error) {
-            Ok(response) => response,
-            Err((status, message)) => {
+        Err(error) => match email_change_failure(error) {
+            Failure::Show { status, message } => {
                 let masked = state
                     .app
-                    .pending_email_change(&cookie)
+                    .pending_email_change(&session)
                     .await
                     .unwrap_or_default();
                 verify_page(&csrf.0, &masked, status, Some(&message))
             }
+            other => other.into_response(),
         },
     }
 }

@@ -10,7 +10,7 @@ pub mod signin;
 pub mod signup;
 
 use crate::cookies::CookieName;
-use crate::error::{error_page, see_other};
+use crate::error::{health_failed, see_other, template_failed};
 use crate::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -42,15 +42,6 @@ pub struct ConfirmCodePage<'a> {
     pub error: Option<&'a str>,
 }
 
-/// The session cookie's value, empty when there is none (the use cases treat an empty or
-/// unknown value as "not signed in").
-pub fn session_cookie(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .cookies
-        .read(headers, CookieName::Session)
-        .unwrap_or_default()
-}
-
 /// A form with no field but its CSRF token: a button.
 #[derive(serde::Deserialize)]
 pub struct EmptyForm {}
@@ -70,14 +61,7 @@ pub fn path_of_step(step: FlowStep) -> &'static str {
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "template failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-                .into_response()
-        }
+        Err(error) => template_failed(&error),
     }
 }
 
@@ -91,15 +75,12 @@ pub async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.app.health().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(error) => {
-            tracing::error!(%error, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+        Err(error) => health_failed(&error),
     }
 }
 
 pub async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "There is no page at this address.")
+    crate::error::not_found()
 }
 
 pub async fn stylesheet() -> Response {

@@ -10,7 +10,7 @@ use super::render;
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, error_page, see_other};
+use crate::error::{app_error, logout_refused, see_other, unanswerable, Rejection};
 use crate::protocol::single_valued;
 use crate::AppState;
 use askama::Template;
@@ -18,7 +18,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::oidc::authorize::{AuthorizationParams, AuthorizeOutcome, Unanswerable};
+use gatehouse_app::oidc::authorize::{AuthorizationParams, AuthorizeOutcome};
 use gatehouse_app::oidc::logout::{LogoutOutcome, LogoutParams};
 use serde::Deserialize;
 
@@ -63,35 +63,19 @@ fn describe_scope(scope: &str) -> Option<&'static str> {
     }
 }
 
+/// The session cookie, if any: the use cases here answer without one too.
 fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    Some(super::session_cookie(state, headers)).filter(|c| !c.is_empty())
+    state
+        .cookies
+        .read(headers, CookieName::Session)
+        .filter(|c| !c.is_empty())
 }
 
 /// How an outcome reaches the browser. `after_form` routes a product redirect through the
 /// "Returning you to …" page.
 fn respond(outcome: AuthorizeOutcome, after_form: bool, csrf: &str) -> Response {
     match outcome {
-        AuthorizeOutcome::Refused(reason) => {
-            let (status, message) = match reason {
-                Unanswerable::UnknownClient => (
-                    StatusCode::BAD_REQUEST,
-                    "The product that sent you here is not registered with this Gatehouse, so you cannot sign in to it from here.",
-                ),
-                Unanswerable::BadRedirectUri => (
-                    StatusCode::BAD_REQUEST,
-                    "The product that sent you here gave an address to return to that is not registered for it, so Gatehouse will not send you there.",
-                ),
-                Unanswerable::RequestGone => (
-                    StatusCode::BAD_REQUEST,
-                    "This sign-in request has expired or was already used. Go back to the product and sign in again.",
-                ),
-                Unanswerable::TooManyRequests => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many sign-in requests came from your network just now. Wait a few minutes, then go back to the product and try again.",
-                ),
-            };
-            error_page(status, message)
-        }
+        AuthorizeOutcome::Refused(reason) => unanswerable(reason),
         AuthorizeOutcome::ToClient {
             location,
             client_name,
@@ -140,10 +124,7 @@ pub async fn get_authorize(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(mut query) = single_valued(query.unwrap_or_default().as_bytes()) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The sign-in request from the product was malformed (a parameter was repeated).",
-        );
+        return Rejection::RepeatedParameter.into_response();
     };
     let params = AuthorizationParams {
         response_type: query.remove("response_type"),
@@ -250,7 +231,7 @@ async fn plan_logout(
     request: &LogoutQuery,
 ) -> Result<(Option<String>, Option<String>), Response> {
     match state.app.plan_logout(&request.params()).await {
-        Ok(LogoutOutcome::Refused(reason)) => Err(error_page(StatusCode::BAD_REQUEST, reason)),
+        Ok(LogoutOutcome::Refused(reason)) => Err(logout_refused(reason)),
         Ok(LogoutOutcome::Proceed {
             redirect,
             client_name,
@@ -303,7 +284,7 @@ pub async fn post_logout(
     };
     if let Some(cookie) = session_cookie(&state, &headers) {
         if let Err(error) = state.app.sign_out(&cookie, &client).await {
-            return crate::error::app_error(error);
+            return app_error(error);
         }
     }
     let clear = state.cookies.clear(CookieName::Session);

@@ -1,15 +1,16 @@
 //! The phone on the account page: add, verify with a texted code, remove (S13, S34).
 
-use super::{render, session_cookie, EmptyForm};
+use super::account::on_account_page;
+use super::{render, EmptyForm};
 use crate::client::Client;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, error_page, see_other};
+use crate::error::{phone_failure, see_other, Failure};
+use crate::session::RecentSession;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::phone::PhoneError;
 use serde::Deserialize;
 
 /// The page that asks for the code texted to a new phone.
@@ -27,27 +28,6 @@ fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>
     render(status, &page)
 }
 
-/// Where a failed phone action leads; every variant decided by name. `Err` carries a
-/// message for the page the action came from.
-fn failure(error: PhoneError) -> Result<Response, (StatusCode, String)> {
-    let message = error.to_string();
-    match error {
-        PhoneError::NotSignedIn => Ok(see_other("/sign-in?return_to=/account")),
-        PhoneError::NeedsFreshSignIn => Ok(see_other(
-            "/sign-in?return_to=/account&notice=reauthenticate",
-        )),
-        PhoneError::NotStarted => Ok(see_other("/account")),
-        PhoneError::InvalidNumber(_) | PhoneError::MalformedCode => {
-            Err((StatusCode::UNPROCESSABLE_ENTITY, message))
-        }
-        PhoneError::WrongCode => Err((StatusCode::UNAUTHORIZED, message)),
-        PhoneError::CodeExpired | PhoneError::TooManyAttempts => Err((StatusCode::GONE, message)),
-        PhoneError::NotSent => Err((StatusCode::TOO_MANY_REQUESTS, message)),
-        PhoneError::AlreadySetUp => Err((StatusCode::CONFLICT, message)),
-        PhoneError::App(app) => Ok(app_error(app)),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct AddForm {
     phone: String,
@@ -57,46 +37,23 @@ pub async fn post_start(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<AddForm>,
 ) -> Response {
-    match state
-        .app
-        .start_phone(&session_cookie(&state, &headers), &form.phone, &client)
-        .await
-    {
+    match state.app.start_phone(&session, &form.phone, &client).await {
         Ok(()) => see_other("/account/phone"),
-        Err(error) => match failure(error) {
-            Ok(response) => response,
-            Err((status, message)) => {
-                super::account::account_page(
-                    &state,
-                    &csrf.0,
-                    &headers,
-                    status,
-                    None,
-                    Some(&message),
-                )
-                .await
-            }
-        },
+        Err(error) => on_account_page(&state, &csrf.0, &session, phone_failure(error)).await,
     }
 }
 
 pub async fn get_verify(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
 ) -> Response {
-    match state
-        .app
-        .pending_phone(&session_cookie(&state, &headers))
-        .await
-    {
+    match state.app.pending_phone(&session).await {
         Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
-        Err(error) => {
-            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
-        }
+        Err(error) => phone_failure(error).into_response(),
     }
 }
 
@@ -109,18 +66,17 @@ pub async fn post_verify(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<VerifyForm>,
 ) -> Response {
-    let cookie = session_cookie(&state, &headers);
-    match state.app.verify_phone(&cookie, &form.code, &client).await {
+    match state.app.verify_phone(&session, &form.code, &client).await {
         Ok(()) => see_other("/account?notice=phone-added"),
-        Err(error) => match failure(error) {
-            Ok(response) => response,
-            Err((status, message)) => {
-                let masked = state.app.pending_phone(&cookie).await.unwrap_or_default();
+        Err(error) => match phone_failure(error) {
+            Failure::Show { status, message } => {
+                let masked = state.app.pending_phone(&session).await.unwrap_or_default();
                 verify_page(&csrf.0, &masked, status, Some(&message))
             }
+            other => other.into_response(),
         },
     }
 }
@@ -128,17 +84,11 @@ pub async fn post_verify(
 pub async fn post_remove(
     State(state): State<AppState>,
     Client(client): Client,
-    headers: HeaderMap,
+    RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state
-        .app
-        .remove_phone(&session_cookie(&state, &headers), &client)
-        .await
-    {
+    match state.app.remove_phone(&session, &client).await {
         Ok(()) => see_other("/account?notice=phone-removed"),
-        Err(error) => {
-            failure(error).unwrap_or_else(|(status, message)| error_page(status, &message))
-        }
+        Err(error) => phone_failure(error).into_response(),
     }
 }

@@ -3,14 +3,13 @@
 use super::render;
 use crate::client::Client;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, error_page, see_other};
+use crate::error::{reset_failure, see_other, Failure};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::password_reset::ResetError;
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -68,24 +67,18 @@ pub async fn post_forgot(
 ) -> Response {
     match state.app.request_password_reset(&form.email, &client).await {
         Ok(()) => see_other("/forgot-password?notice=sent"),
-        Err(error) => {
-            let message = error.to_string();
-            match error {
-                ResetError::InvalidEmail => render(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &ForgotPage {
-                        csrf: &csrf.0,
-                        email: &form.email,
-                        notice: None,
-                        error: Some(&message),
-                    },
-                ),
-                ResetError::InvalidLink | ResetError::WeakPassword(_) => {
-                    see_other("/forgot-password")
-                }
-                ResetError::App(app) => app_error(app),
-            }
-        }
+        Err(error) => match reset_failure(error) {
+            Failure::Show { status, message } => render(
+                status,
+                &ForgotPage {
+                    csrf: &csrf.0,
+                    email: &form.email,
+                    notice: None,
+                    error: Some(&message),
+                },
+            ),
+            other => other.into_response(),
+        },
     }
 }
 
@@ -93,13 +86,6 @@ pub async fn post_forgot(
 pub struct ResetQuery {
     #[serde(default)]
     token: String,
-}
-
-fn invalid_link() -> Response {
-    error_page(
-        StatusCode::GONE,
-        "This reset link has expired or was already used. Ask for a new one from \"Forgot password?\".",
-    )
 }
 
 pub async fn get_reset(
@@ -117,8 +103,7 @@ pub async fn get_reset(
                 error: None,
             },
         ),
-        Err(ResetError::App(app)) => app_error(app),
-        Err(_) => invalid_link(),
+        Err(error) => reset_failure(error).into_response(),
     }
 }
 
@@ -140,28 +125,24 @@ pub async fn post_reset(
         .await
     {
         Ok(()) => see_other("/sign-in?notice=password-reset"),
-        Err(error) => {
-            let message = error.to_string();
-            match error {
-                ResetError::WeakPassword(_) => {
-                    let masked = state
-                        .app
-                        .password_reset_target(&form.token)
-                        .await
-                        .unwrap_or_default();
-                    render(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        &ResetPage {
-                            csrf: &csrf.0,
-                            token: &form.token,
-                            masked_email: &masked,
-                            error: Some(&message),
-                        },
-                    )
-                }
-                ResetError::InvalidLink | ResetError::InvalidEmail => invalid_link(),
-                ResetError::App(app) => app_error(app),
+        Err(error) => match reset_failure(error) {
+            Failure::Show { status, message } => {
+                let masked = state
+                    .app
+                    .password_reset_target(&form.token)
+                    .await
+                    .unwrap_or_default();
+                render(
+                    status,
+                    &ResetPage {
+                        csrf: &csrf.0,
+                        token: &form.token,
+                        masked_email: &masked,
+                        error: Some(&message),
+                    },
+                )
             }
-        }
+            other => other.into_response(),
+        },
     }
 }

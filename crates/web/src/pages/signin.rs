@@ -113,8 +113,7 @@ pub async fn post_email(
                     error: Some(&message),
                 },
             ),
-            Failure::Redirect(path) => see_other(&path),
-            Failure::Internal(response) => response,
+            other => other.into_response(),
         },
     }
 }
@@ -148,8 +147,7 @@ fn failure_response(
 ) -> Response {
     match sign_in_failure(error) {
         Failure::Show { status, message } => show(status, &message),
-        Failure::Redirect(path) => see_other(&path),
-        Failure::Internal(response) => response,
+        other => other.into_response(),
     }
 }
 
@@ -180,8 +178,7 @@ async fn step_failed(
             Ok(view) => show(&view, status, &message),
             Err(error) => failure_response(error, |_, _| see_other("/sign-in")),
         },
-        Failure::Redirect(path) => see_other(&path),
-        Failure::Internal(response) => response,
+        other => other.into_response(),
     }
 }
 

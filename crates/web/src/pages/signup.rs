@@ -4,7 +4,7 @@ use super::{not_found, render};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{app_error, see_other};
+use crate::error::{see_other, sign_up_failure, Failure};
 use crate::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -12,7 +12,6 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::sign_up::SignUpError;
 use gatehouse_core::flow::CODE_LIFETIME_SECS;
 use serde::Deserialize;
 
@@ -83,25 +82,17 @@ pub async fn post_sign_up(
             see_other("/sign-up/verify"),
         )
             .into_response(),
-        Err(error) => {
-            let message = error.to_string();
-            match error {
-                SignUpError::Closed => not_found().await,
-                SignUpError::InvalidEmail | SignUpError::WeakPassword(_) => render(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &SignUpPage {
-                        csrf: &csrf.0,
-                        email: &form.email,
-                        error: Some(&message),
-                    },
-                ),
-                SignUpError::NoSignUp
-                | SignUpError::MalformedCode
-                | SignUpError::WrongCode
-                | SignUpError::TooManyAttempts => see_other("/sign-up"),
-                SignUpError::App(app) => app_error(app),
-            }
-        }
+        Err(error) => match sign_up_failure(error) {
+            Failure::Show { status, message } => render(
+                status,
+                &SignUpPage {
+                    csrf: &csrf.0,
+                    email: &form.email,
+                    error: Some(&message),
+                },
+            ),
+            other => other.into_response(),
+        },
     }
 }
 
@@ -123,8 +114,7 @@ pub async fn get_verify(
         .await
     {
         Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
-        Err(SignUpError::App(app)) => app_error(app),
-        Err(_) => see_other("/sign-up"),
+        Err(error) => sign_up_failure(error).into_response(),
     }
 }
 
@@ -147,19 +137,12 @@ pub async fn post_verify(
             see_other("/sign-in?notice=account-created"),
         )
             .into_response(),
-        Err(error) => {
-            let message = error.to_string();
-            let status = match error {
-                SignUpError::MalformedCode => StatusCode::UNPROCESSABLE_ENTITY,
-                SignUpError::WrongCode => StatusCode::UNAUTHORIZED,
-                SignUpError::TooManyAttempts | SignUpError::NoSignUp | SignUpError::Closed => {
-                    return see_other("/sign-up")
-                }
-                SignUpError::InvalidEmail | SignUpError::WeakPassword(_) => StatusCode::BAD_REQUEST,
-                SignUpError::App(app) => return app_error(app),
-            };
-            let masked = state.app.sign_up_target(&token).await.unwrap_or_default();
-            verify_page(&csrf.0, &masked, status, Some(&message))
-        }
+        Err(error) => match sign_up_failure(error) {
+            Failure::Show { status, message } => {
+                let masked = state.app.sign_up_target(&token).await.unwrap_or_default();
+                verify_page(&csrf.0, &masked, status, Some(&message))
+            }
+            other => other.into_response(),
+        },
     }
 }
