@@ -69,29 +69,47 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ClientCommand {
     /// Register a product; prints its client id (and secret, shown once) as JSON.
-    Add {
-        #[arg(long)]
-        name: String,
-        /// Where Gatehouse may send people back with a code (exact match; repeatable).
-        #[arg(long = "redirect-uri", required = true, value_parser = parse_redirect_uri)]
-        redirect_uris: Vec<String>,
-        /// Where the product may send people after signing out (repeatable).
-        #[arg(long = "post-logout-redirect-uri", value_parser = parse_redirect_uri)]
-        post_logout_redirect_uris: Vec<String>,
-        /// A public client (single-page or desktop app): no secret, PKCE required.
-        #[arg(long)]
-        public: bool,
-        /// A product not run by this Gatehouse's operators: people are asked to allow it.
-        #[arg(long)]
-        third_party: bool,
-        /// The ID-token signature: RS256 (default), ES256 or EdDSA.
-        #[arg(long, default_value = "RS256", value_parser = parse_signing_alg)]
-        signing_alg: SigningAlgorithm,
-    },
+    Add(ClientArgs),
     /// List products as JSON lines (never their secrets).
     List,
     /// Remove a product and revoke every token it holds.
     Remove { client_id: String },
+}
+
+/// `client add`'s arguments: exactly a registration, with no fixed id.
+#[derive(Debug, clap::Args)]
+struct ClientArgs {
+    #[arg(long)]
+    name: String,
+    /// Where Gatehouse may send people back with a code (exact match; repeatable).
+    #[arg(long = "redirect-uri", required = true, value_parser = parse_redirect_uri)]
+    redirect_uris: Vec<String>,
+    /// Where the product may send people after signing out (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_parser = parse_redirect_uri)]
+    post_logout_redirect_uris: Vec<String>,
+    /// A public client (single-page or desktop app): no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// A product not run by this Gatehouse's operators: people are asked to allow it.
+    #[arg(long)]
+    third_party: bool,
+    /// The ID-token signature: RS256 (default), ES256 or EdDSA.
+    #[arg(long, default_value = "RS256", value_parser = parse_signing_alg)]
+    signing_alg: SigningAlgorithm,
+}
+
+impl From<ClientArgs> for ClientRegistration {
+    fn from(args: ClientArgs) -> Self {
+        Self {
+            name: args.name,
+            redirect_uris: args.redirect_uris,
+            post_logout_redirect_uris: args.post_logout_redirect_uris,
+            public: args.public,
+            third_party: args.third_party,
+            signing_alg: args.signing_alg,
+            id: None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,27 +297,9 @@ async fn user_command(
 async fn client_command(app: &Application, command: ClientCommand) -> Result<()> {
     let gatehouse = &app.gatehouse;
     match command {
-        ClientCommand::Add {
-            name,
-            redirect_uris,
-            post_logout_redirect_uris,
-            public,
-            third_party,
-            signing_alg,
-        } => {
+        ClientCommand::Add(args) => {
             let registered = gatehouse
-                .register_client(
-                    ClientRegistration {
-                        name,
-                        redirect_uris,
-                        post_logout_redirect_uris,
-                        public,
-                        third_party,
-                        signing_alg,
-                        id: None,
-                    },
-                    false,
-                )
+                .register_client(args.into(), false)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut json = client_json(&registered.client);
