@@ -166,3 +166,36 @@ async fn disabling_the_account_revokes_its_trusted_devices_and_sessions() {
         "S29: trust was revoked"
     );
 }
+
+/// S26: the operator's `trust_days` is what the box promises and what the cookie lasts.
+#[tokio::test]
+async fn the_code_page_and_the_trust_cookie_follow_the_configured_trust_lifetime() {
+    let app = TestApp::spawn_with(gatehouse_testkit::ServerOptions {
+        env: vec![("GATEHOUSE_TRUST_DAYS".into(), "7".into())],
+        ..Default::default()
+    })
+    .await;
+    app.add_user("ann@example.com").await;
+    let browser = app.browser();
+    let code = app.sign_in_until_code(&browser, "ann@example.com").await;
+    let page = browser.get("/sign-in/code").await;
+    let html = page.html();
+    assert!(
+        html.has_text("Skip verification codes on this computer and browser for 7 days."),
+        "{}",
+        html.text()
+    );
+    assert!(!html.has_text("30 days"), "{}", html.text());
+    let page = browser
+        .post("/sign-in/code", &[("code", &code), ("trust_device", "on")])
+        .await;
+    let trust = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("gatehouse_trust="))
+        .expect("trust cookie");
+    assert!(
+        trust.contains(&format!("Max-Age={}", 7 * 24 * 3600)),
+        "{trust}"
+    );
+}
