@@ -87,6 +87,9 @@ pub fn router(
 
 /// The pages people see, and the forms they post: only these get a CSRF cookie (S35).
 fn page_routes(state: &AppState) -> Router<AppState> {
+    use pages::confirm;
+    use pages::email_change::NewEmail;
+    use pages::phone::NewPhone;
     Router::new()
         .route("/", get(pages::root))
         .route(
@@ -120,18 +123,21 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             "/account/devices/revoke",
             post(pages::account::post_revoke_devices),
         )
-        .route("/account/phone/start", post(pages::phone::post_start))
+        .route(
+            "/account/phone/start",
+            post(confirm::post_start::<NewPhone>),
+        )
         .route(
             "/account/email/start",
-            post(pages::email_change::post_start),
+            post(confirm::post_start::<NewEmail>),
         )
         .route(
             "/account/email",
-            get(pages::email_change::get_verify).post(pages::email_change::post_verify),
+            get(confirm::get_code::<NewEmail>).post(confirm::post_code::<NewEmail>),
         )
         .route(
             "/account/phone",
-            get(pages::phone::get_verify).post(pages::phone::post_verify),
+            get(confirm::get_code::<NewPhone>).post(confirm::post_code::<NewPhone>),
         )
         .route("/account/phone/remove", post(pages::phone::post_remove))
         .route(

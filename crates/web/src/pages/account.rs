@@ -1,7 +1,9 @@
-//! The account page (`/account`), changing the password, and signing out.
+//! The account page (`/account`), changing the password, and signing out; and how every
+//! action on the account page answers (`PageRequest::on_account_page`): where it leads, or
+//! the page again with the message `error` chose.
 
 use super::signin::{backup_code_file, SaveBackupCodePage};
-use super::{render, EmptyForm};
+use super::{answer, render, EmptyForm, PageRequest};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
@@ -237,6 +239,31 @@ pub async fn get_account(
     account_page(&state, &csrf.0, &session, StatusCode::OK, notice, None).await
 }
 
+/// The account page's half of `PageRequest`: how an action on it answers.
+impl PageRequest {
+    /// Where a done action leads, or the account page of `session` again with the message
+    /// `failure` chose for the refusal.
+    pub(crate) async fn on_account_page<E>(
+        &self,
+        session: &SignedIn,
+        result: Result<Response, E>,
+        failure: fn(E) -> Failure,
+    ) -> Response {
+        answer(result, failure, async |status, message| {
+            account_page(
+                &self.state,
+                &self.csrf.0,
+                session,
+                status,
+                None,
+                Some(message),
+            )
+            .await
+        })
+        .await
+    }
+}
+
 #[derive(Deserialize)]
 pub struct PasswordChangeForm {
     current_password: String,
@@ -245,42 +272,19 @@ pub struct PasswordChangeForm {
 
 /// S6: the current password and a new one that passes the rules; other sessions end.
 pub async fn post_password(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     SignedInSession(session): SignedInSession,
     CsrfForm(form): CsrfForm<PasswordChangeForm>,
 ) -> Response {
-    let result = state
-        .app
-        .change_password(
-            &session,
-            &form.current_password,
-            &form.new_password,
-            &client,
-        )
+    let (current, new) = (&form.current_password, &form.new_password);
+    let result = action
+        .app()
+        .change_password(&session, current, new, &action.client)
         .await;
-    match result {
-        Ok(()) => see_other("/account?notice=password-changed"),
-        Err(error) => {
-            on_account_page(&state, &csrf.0, &session, password_change_failure(error)).await
-        }
-    }
-}
-
-/// A refused action of the account page: its message is shown on the account page.
-pub(crate) async fn on_account_page(
-    state: &AppState,
-    csrf: &str,
-    session: &SignedIn,
-    failure: Failure,
-) -> Response {
-    match failure {
-        Failure::Show { status, message } => {
-            account_page(state, csrf, session, status, None, Some(&message)).await
-        }
-        other => other.into_response(),
-    }
+    let done = result.map(|()| see_other("/account?notice=password-changed"));
+    action
+        .on_account_page(&session, done, password_change_failure)
+        .await
 }
 
 pub async fn post_sign_out(
@@ -309,18 +313,22 @@ pub struct RevokeForm {
 
 /// S29: revoke one trusted device or all of them.
 pub async fn post_revoke_devices(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> Response {
     let one = form.device_id.as_deref().filter(|id| !id.is_empty());
-    match state.app.revoke_devices(&session, one, &client).await {
-        Ok(()) if one.is_some() => see_other("/account?notice=device-revoked"),
-        Ok(()) => see_other("/account?notice=devices-revoked"),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
+    let result = action
+        .app()
+        .revoke_devices(&session, one, &action.client)
+        .await;
+    let done = result.map(|()| match one {
+        Some(_) => see_other("/account?notice=device-revoked"),
+        None => see_other("/account?notice=devices-revoked"),
+    });
+    action
+        .on_account_page(&session, done, self_service_failure)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -330,91 +338,94 @@ pub struct ProductForm {
 
 /// "Sign out of NAME": the product's tokens end; it must send the person to sign in again.
 pub async fn post_sign_out_of_product(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     SignedInSession(session): SignedInSession,
     CsrfForm(form): CsrfForm<ProductForm>,
 ) -> Response {
-    match state
-        .app
-        .sign_out_of_product(&session, &form.client_id, &client)
+    let result = action
+        .app()
+        .sign_out_of_product(&session, &form.client_id, &action.client)
+        .await;
+    let done = result.map(|()| see_other("/account?notice=product-signed-out"));
+    action
+        .on_account_page(&session, done, self_service_failure)
         .await
-    {
-        Ok(()) => see_other("/account?notice=product-signed-out"),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
 }
 
 /// S33: sign out every other session.
 pub async fn post_end_other_sessions(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     SignedInSession(session): SignedInSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state.app.end_other_sessions(&session, &client).await {
-        Ok(_) => see_other("/account?notice=sessions-ended"),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
+    let result = action.app().end_other_sessions(&session, &action.client);
+    let done = result
+        .await
+        .map(|_| see_other("/account?notice=sessions-ended"));
+    action
+        .on_account_page(&session, done, self_service_failure)
+        .await
 }
 
 /// "Generate a new backup code" (S22, S34).
 pub async fn post_new_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state.app.start_new_backup_code(&session, &client).await {
-        Ok(()) => see_other("/account/backup-code"),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
+    let result = action.app().start_new_backup_code(&session, &action.client);
+    let done = result.await.map(|()| see_other("/account/backup-code"));
+    action
+        .on_account_page(&session, done, self_service_failure)
+        .await
 }
 
 /// The new code, until it is confirmed as saved.
 pub async fn get_new_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
+    action: PageRequest,
     RecentSession(session): RecentSession,
 ) -> Response {
-    match state.app.pending_new_backup_codes(&session).await {
-        Ok((_, codes)) => render(
+    let result = action.app().pending_new_backup_codes(&session).await;
+    let page = result.map(|(_, codes)| {
+        render(
             StatusCode::OK,
             &SaveBackupCodePage {
-                csrf: &csrf.0,
+                csrf: &action.csrf.0,
                 confirm_action: "/account/backup-code",
                 download_href: "/account/backup-code/download",
                 codes: &codes,
                 error: None,
             },
-        ),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
+        )
+    });
+    action
+        .on_account_page(&session, page, self_service_failure)
+        .await
 }
 
 pub async fn get_new_backup_code_file(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
+    action: PageRequest,
     RecentSession(session): RecentSession,
 ) -> Response {
-    match state.app.pending_new_backup_codes(&session).await {
-        Ok((email, codes)) => backup_code_file(&email, &codes),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
+    let result = action.app().pending_new_backup_codes(&session).await;
+    let file = result.map(|(email, codes)| backup_code_file(&email, &codes));
+    action
+        .on_account_page(&session, file, self_service_failure)
+        .await
 }
 
 pub async fn post_confirm_new_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state.app.confirm_new_backup_code(&session, &client).await {
-        Ok(()) => see_other("/account?notice=backup-code-saved"),
-        Err(error) => on_account_page(&state, &csrf.0, &session, self_service_failure(error)).await,
-    }
+    let result = action
+        .app()
+        .confirm_new_backup_code(&session, &action.client);
+    let done = result
+        .await
+        .map(|()| see_other("/account?notice=backup-code-saved"));
+    action
+        .on_account_page(&session, done, self_service_failure)
+        .await
 }

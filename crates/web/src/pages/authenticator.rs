@@ -1,21 +1,19 @@
 //! "Set up an authenticator app" on the account page: start, show the QR code and the
 //! secret, confirm with a code, or remove (S15, S18, S34).
 
-use super::{render, EmptyForm};
+use super::{answer, or_failure, render, CodeForm, EmptyForm, PageRequest};
 use crate::client::Client;
-use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{authenticator_failure, see_other, Failure};
+use crate::csrf::CsrfForm;
+use crate::error::{authenticator_failure, see_other};
 use crate::session::RecentSession;
 use crate::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Extension;
+use axum::response::Response;
 use gatehouse_app::authenticator::PendingAuthenticator;
 use qrcode::render::svg;
 use qrcode::QrCode;
-use serde::Deserialize;
 
 #[derive(Template)]
 #[template(path = "authenticator.html")]
@@ -66,14 +64,12 @@ fn page(
 }
 
 pub async fn get_authenticator(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
+    action: PageRequest,
     RecentSession(session): RecentSession,
 ) -> Response {
-    match state.app.pending_authenticator(&session).await {
-        Ok(pending) => page(&csrf.0, &pending, StatusCode::OK, None),
-        Err(error) => authenticator_failure(error).into_response(),
-    }
+    let pending = action.app().pending_authenticator(&session).await;
+    let shown = pending.map(|pending| page(action.csrf(), &pending, StatusCode::OK, None));
+    or_failure(shown, authenticator_failure)
 }
 
 pub async fn post_start(
@@ -81,40 +77,32 @@ pub async fn post_start(
     RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state.app.start_authenticator(&session).await {
-        Ok(()) => see_other("/account/authenticator"),
-        Err(error) => authenticator_failure(error).into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    code: String,
+    let result = state.app.start_authenticator(&session).await;
+    or_failure(
+        result.map(|()| see_other("/account/authenticator")),
+        authenticator_failure,
+    )
 }
 
 pub async fn post_confirm(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
+    action: PageRequest,
     RecentSession(session): RecentSession,
-    CsrfForm(form): CsrfForm<ConfirmForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    match state
-        .app
-        .confirm_authenticator(&session, &form.code, &client)
+    let result = action
+        .app()
+        .confirm_authenticator(&session, &form.code, &action.client);
+    let done = result
         .await
-    {
-        Ok(()) => see_other("/account?notice=authenticator-added"),
-        Err(error) => match authenticator_failure(error) {
-            Failure::Show { status, message } => {
-                match state.app.pending_authenticator(&session).await {
-                    Ok(pending) => page(&csrf.0, &pending, status, Some(&message)),
-                    Err(_) => see_other("/account"),
-                }
-            }
-            other => other.into_response(),
-        },
-    }
+        .map(|()| see_other("/account?notice=authenticator-added"));
+    answer(done, authenticator_failure, async |status, message| {
+        match action.app().pending_authenticator(&session).await {
+            Ok(pending) => page(action.csrf(), &pending, status, Some(message)),
+            // The set-up ended in another window meanwhile: nothing left to show.
+            Err(_) => see_other("/account"),
+        }
+    })
+    .await
 }
 
 pub async fn post_remove(
@@ -123,8 +111,7 @@ pub async fn post_remove(
     RecentSession(session): RecentSession,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    match state.app.remove_authenticator(&session, &client).await {
-        Ok(()) => see_other("/account?notice=authenticator-removed"),
-        Err(error) => authenticator_failure(error).into_response(),
-    }
+    let result = state.app.remove_authenticator(&session, &client).await;
+    let done = result.map(|()| see_other("/account?notice=authenticator-removed"));
+    or_failure(done, authenticator_failure)
 }

@@ -1,93 +1,54 @@
-//! Changing the e-mail address from the account page (S34, S52).
+//! Changing the e-mail address from the account page (S34, S52): `NewEmail`, started,
+//! shown and confirmed through `confirm`'s handlers.
 
-use super::account::on_account_page;
-use super::render;
-use crate::client::Client;
-use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{email_change_failure, see_other, Failure};
-use crate::session::RecentSession;
-use crate::AppState;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Extension;
+use super::confirm::{CodedChange, ConfirmCode};
+use crate::error::{email_change_failure, Failure};
+use gatehouse_app::email_change::EmailChangeError;
+use gatehouse_app::sessions::FreshSession;
+use gatehouse_app::{ClientInfo, Gatehouse};
 use serde::Deserialize;
-
-/// The page that asks for the code sent to the new address.
-fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>) -> Response {
-    let page = super::ConfirmCodePage {
-        csrf,
-        heading: "Confirm your new email address",
-        sent: "We sent a code to",
-        masked,
-        purpose: "Enter it to make this your account's address.",
-        action: "/account/email",
-        cancel: Some("/account"),
-        error,
-    };
-    render(status, &page)
-}
 
 #[derive(Deserialize)]
 pub struct StartForm {
     new_email: String,
 }
 
-pub async fn post_start(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    RecentSession(session): RecentSession,
-    CsrfForm(form): CsrfForm<StartForm>,
-) -> Response {
-    match state
-        .app
-        .start_email_change(&session, &form.new_email)
-        .await
-    {
-        Ok(()) => see_other("/account/email"),
-        Err(error) => on_account_page(&state, &csrf.0, &session, email_change_failure(error)).await,
+/// A new address: sent a code, the account's once the code is entered; the old address is
+/// told either way (S52).
+pub struct NewEmail;
+
+impl CodedChange for NewEmail {
+    type Start = StartForm;
+    type Error = EmailChangeError;
+    const PAGE: ConfirmCode = ConfirmCode {
+        heading: "Confirm your new email address",
+        sent: "We sent a code to",
+        purpose: "Enter it to make this your account's address.",
+        action: "/account/email",
+        cancel: Some("/account"),
+    };
+    const DONE: &'static str = "/account?notice=email-changed";
+    const FAILURE: fn(EmailChangeError) -> Failure = email_change_failure;
+
+    async fn start(
+        app: &Gatehouse,
+        session: &FreshSession,
+        form: &StartForm,
+        _client: &ClientInfo,
+    ) -> Result<(), EmailChangeError> {
+        app.start_email_change(session, &form.new_email).await
     }
-}
 
-pub async fn get_verify(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    RecentSession(session): RecentSession,
-) -> Response {
-    match state.app.pending_email_change(&session).await {
-        Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
-        Err(error) => email_change_failure(error).into_response(),
+    async fn pending(app: &Gatehouse, session: &FreshSession) -> Result<String, EmailChangeError> {
+        app.pending_email_change(session).await
     }
-}
 
-#[derive(Deserialize)]
-pub struct VerifyForm {
-    code: String,
-}
-
-pub async fn post_verify(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    RecentSession(session): RecentSession,
-    CsrfForm(form): CsrfForm<VerifyForm>,
-) -> Response {
-    match state
-        .app
-        .confirm_email_change(&session, &form.code, &client)
-        .await
-    {
-        Ok(()) => see_other("/account?notice=email-changed"),
-        Err(error) => match email_change_failure(error) {
-            Failure::Show { status, message } => {
-                let masked = state
-                    .app
-                    .pending_email_change(&session)
-                    .await
-                    .unwrap_or_default();
-                verify_page(&csrf.0, &masked, status, Some(&message))
-            }
-            other => other.into_response(),
-        },
+    async fn confirm(
+        app: &Gatehouse,
+        session: &FreshSession,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), EmailChangeError> {
+        app.confirm_email_change(session, code, client).await
     }
 }

@@ -1,7 +1,11 @@
-//! The pages: one askama template struct per page, and the handlers that fill them.
+//! The pages: one askama template struct per page, and the handlers that fill them. The
+//! shape every handler shares lives here once: `PageRequest` (what it extracts besides its
+//! session and form), `answer` (a result, or the page again with `error`'s message) and
+//! `or_failure` (a result, or the failure's own answer). No page chooses a status.
 
 pub mod account;
 pub mod authenticator;
+pub mod confirm;
 pub mod email_change;
 pub mod oidc;
 pub mod phone;
@@ -9,14 +13,19 @@ pub mod reset;
 pub mod signin;
 pub mod signup;
 
+use crate::client::Client;
 use crate::cookies::CookieName;
-use crate::error::{health_failed, see_other, template_failed};
+use crate::csrf::CsrfToken;
+use crate::error::{health_failed, see_other, template_failed, Failure};
 use crate::AppState;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
+use gatehouse_app::{ClientInfo, Gatehouse};
 use gatehouse_core::FlowStep;
 
 #[derive(Template)]
@@ -25,21 +34,68 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
-/// "Enter the code we sent": one page for every code that confirms an address or a phone
-/// (a new phone, a new e-mail address, a sign-up).
-#[derive(Template)]
-#[template(path = "confirm_code.html")]
-pub struct ConfirmCodePage<'a> {
-    pub csrf: &'a str,
-    pub heading: &'a str,
-    /// "We sent a code to" or "We texted a code to".
-    pub sent: &'a str,
-    pub masked: &'a str,
-    /// What the code is for, as a sentence.
-    pub purpose: &'a str,
-    pub action: &'a str,
-    pub cancel: Option<&'a str>,
-    pub error: Option<&'a str>,
+/// A use case's result as the page's answer: `Ok` is what the page does next (a redirect,
+/// a page); an error becomes a `Failure` through its mapping in `error`, which chooses
+/// every status, and a message to show is drawn by `show`, the page the action came from.
+/// This is the one shape of every form handler, so no page matches on `Failure` itself.
+pub async fn answer<E>(
+    result: Result<Response, E>,
+    failure: fn(E) -> Failure,
+    show: impl AsyncFnOnce(StatusCode, &str) -> Response,
+) -> Response {
+    match result.map_err(failure) {
+        Ok(response) => response,
+        Err(Failure::Show { status, message }) => show(status, &message).await,
+        Err(other) => other.into_response(),
+    }
+}
+
+/// The form of every page that asks for one code.
+#[derive(serde::Deserialize)]
+pub struct CodeForm {
+    pub code: String,
+}
+
+/// What a page's handler takes besides its session and its form: the app, who is asking
+/// (for the activity list and the rate limits), and this browser's CSRF token, to draw a
+/// page again when an action is refused. Extracted in the order the handlers used to take
+/// them one by one, so a missing session still answers before a bad form.
+pub struct PageRequest {
+    state: AppState,
+    csrf: CsrfToken,
+    pub client: ClientInfo,
+}
+
+impl FromRequestParts<AppState> for PageRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Extension(csrf) = Extension::<CsrfToken>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
+        Ok(Self {
+            state: state.clone(),
+            csrf,
+            client,
+        })
+    }
+}
+
+impl PageRequest {
+    pub fn app(&self) -> &Gatehouse {
+        &self.state.app
+    }
+
+    pub fn csrf(&self) -> &str {
+        &self.csrf.0
+    }
+}
+
+/// A GET or a button with no form of its own to draw again: `Ok` is its answer, and a
+/// failure answers for itself (the error page, a redirect), as `failure` chooses.
+pub fn or_failure<E>(result: Result<Response, E>, failure: fn(E) -> Failure) -> Response {
+    result.unwrap_or_else(|error| failure(error).into_response())
 }
 
 /// A form with no field but its CSRF token: a button.

@@ -4,15 +4,15 @@
 //! "I have saved this code for future use") are what people, screen readers and the browser
 //! tests rely on: keep them.
 
-use super::{path_of_step, render, EmptyForm};
-use crate::client::Client;
+use super::{answer, path_of_step, render, EmptyForm, PageRequest};
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{see_other, sign_in_failure, Failure};
+use crate::error::{see_other, sign_in_failure};
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -89,127 +89,201 @@ pub async fn post_email(
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     let return_to = Some(form.return_to.as_str()).filter(|r| !r.is_empty());
-    match state.app.start_sign_in(&form.email, return_to).await {
-        // S46: the same answer for every well-formed address, known or not.
-        Ok(token) => (
-            [(
-                SET_COOKIE,
-                state
-                    .cookies
-                    .set(CookieName::Flow, token.as_str(), Some(FLOW_LIFETIME_SECS)),
-            )],
-            see_other("/sign-in/password"),
-        )
-            .into_response(),
-        Err(error) => match sign_in_failure(error) {
-            Failure::Show { status, message } => render(
-                status,
-                &EmailPage {
-                    csrf: &csrf.0,
-                    sign_up: state.app.sign_up_open(),
-                    email: &form.email,
-                    return_to: &form.return_to,
-                    notice: None,
-                    error: Some(&message),
-                },
-            ),
-            other => other.into_response(),
-        },
-    }
+    let result = state.app.start_sign_in(&form.email, return_to).await;
+    // S46: the same answer for every well-formed address, known or not.
+    let next = result.map(|token| {
+        let lifetime = Some(FLOW_LIFETIME_SECS);
+        let cookie = state
+            .cookies
+            .set(CookieName::Flow, token.as_str(), lifetime);
+        ([(SET_COOKIE, cookie)], see_other("/sign-in/password")).into_response()
+    });
+    answer(next, sign_in_failure, async |status, message| {
+        let page = EmailPage {
+            csrf: &csrf.0,
+            sign_up: state.app.sign_up_open(),
+            email: &form.email,
+            return_to: &form.return_to,
+            notice: None,
+            error: Some(message),
+        };
+        render(status, &page)
+    })
+    .await
 }
 
 // ----- shared plumbing for the steps after the e-mail -----
 
-/// Loads the sign-in of this browser and checks it is at `expected`; otherwise sends the
-/// person to where they actually are.
-async fn current_step(
-    state: &AppState,
-    headers: &HeaderMap,
-    expected: fn(FlowStep) -> bool,
-) -> Result<FlowView, Response> {
-    match state.app.view_sign_in(&flow_cookie(state, headers)).await {
-        Ok(view) if expected(view.step) => Ok(view),
-        Ok(view) => Err(see_other(path_of_step(view.step))),
-        // A sign-in that just finished (a double click on the last button, the back button)
-        // has no flow any more, but a live session: show the account, not "expired".
-        Err(SignInError::NoSignIn) if has_live_session(state, headers).await => {
-            Err(see_other("/account"))
-        }
-        Err(error) => Err(failure_response(error, |_, _| see_other("/sign-in"))),
+/// What every step after the e-mail works with: the app, who is asking, this browser's
+/// cookies and its sign-in handle ("" when none: the use case then answers NoSignIn), and
+/// the CSRF token to draw the step's page. Each step's GET and POST are then one call each (`show`, `answer`).
+pub struct StepRequest {
+    request: PageRequest,
+    headers: HeaderMap,
+    flow: String,
+}
+
+impl FromRequestParts<AppState> for StepRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let request = PageRequest::from_request_parts(parts, state).await?;
+        let flow = state.cookies.read(&parts.headers, CookieName::Flow);
+        Ok(Self {
+            request,
+            headers: parts.headers.clone(),
+            flow: flow.unwrap_or_default(),
+        })
     }
 }
 
-/// Maps a failed step: redirects and internal errors are decided by `error`; a message to
-/// show is handed to `show`, which re-renders the step's own page.
-fn failure_response(
-    error: SignInError,
-    show: impl FnOnce(StatusCode, &str) -> Response,
-) -> Response {
-    match sign_in_failure(error) {
-        Failure::Show { status, message } => show(status, &message),
-        other => other.into_response(),
+/// A step is a page request with a sign-in: `app()`, `csrf()` and `client` are the page's.
+impl std::ops::Deref for StepRequest {
+    type Target = PageRequest;
+
+    fn deref(&self) -> &PageRequest {
+        &self.request
     }
 }
 
-/// The sign-in handle this browser holds ("" when none: the use case then answers NoSignIn).
-fn flow_cookie(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .cookies
-        .read(headers, CookieName::Flow)
-        .unwrap_or_default()
+/// The pages of the steps after the e-mail. Each is drawn by its GET and, with the message,
+/// when its POST is refused.
+#[derive(Clone, Copy)]
+enum StepPage {
+    Password,
+    Code,
+    BackupCode,
+    SaveBackupCode,
 }
 
-/// Maps a failed POST step. The use case checked the step itself, so the flow is loaded again
-/// only when its page must be shown with a message (`show`), never on the way in.
-async fn step_failed(
-    state: &AppState,
-    headers: &HeaderMap,
-    flow: &str,
-    error: SignInError,
-    show: impl FnOnce(&FlowView, StatusCode, &str) -> Response,
-) -> Response {
-    // A sign-in that just finished (a double click on the last button, the back button)
-    // has no flow any more, but a live session: show the account, not "expired".
-    if matches!(error, SignInError::NoSignIn) && has_live_session(state, headers).await {
-        return see_other("/account");
+impl StepPage {
+    /// Whether the sign-in is at this page's step; at any other the person is sent on.
+    fn belongs_to(self, step: FlowStep) -> bool {
+        match self {
+            Self::Password => step == FlowStep::Password,
+            Self::Code | Self::BackupCode => step == FlowStep::SecondStep,
+            Self::SaveBackupCode => matches!(step, FlowStep::SaveBackupCode { .. }),
+        }
     }
-    match sign_in_failure(error) {
-        Failure::Show { status, message } => match state.app.view_sign_in(flow).await {
-            Ok(view) => show(&view, status, &message),
-            Err(error) => failure_response(error, |_, _| see_other("/sign-in")),
-        },
-        other => other.into_response(),
+
+    fn render(
+        self,
+        csrf: &str,
+        view: &FlowView,
+        status: StatusCode,
+        notice: Option<&str>,
+        error: Option<&str>,
+    ) -> Response {
+        match self {
+            Self::Password => password_page(csrf, view, status, error),
+            Self::Code => code_page(csrf, view, status, notice, error),
+            Self::BackupCode => render(status, &BackupCodePage { csrf, error }),
+            Self::SaveBackupCode => render(
+                status,
+                &SaveBackupCodePage {
+                    csrf,
+                    confirm_action: "/sign-in/save-backup-code",
+                    download_href: "/sign-in/save-backup-code/download",
+                    codes: &view.backup_codes,
+                    error,
+                },
+            ),
+        }
     }
 }
 
-/// Where a successful step leads, with the cookies it sets. While the sign-in goes on, the
-/// flow cookie is set again: the server gives the flow a fresh lifetime at the password step,
-/// and the browser must keep the handle as long.
-fn progress_response(state: &AppState, flow: &str, outcome: StepOutcome) -> Response {
-    let cookies = state.cookies;
-    let mut set_cookies = Vec::new();
-    if let Some(trust) = &outcome.trust_token {
-        let max_age = state.app.settings().trust_days * 24 * 60 * 60;
-        set_cookies.push(cookies.set(CookieName::Trust, trust.as_str(), Some(max_age)));
-    }
-    let location = match &outcome.progress {
-        Progress::Next(step) => {
-            set_cookies.push(cookies.set(CookieName::Flow, flow, Some(FLOW_LIFETIME_SECS)));
-            path_of_step(*step).to_string()
-        }
-        Progress::SignedIn { session, return_to } => {
-            set_cookies.push(cookies.set(CookieName::Session, session.as_str(), None));
-            set_cookies.push(cookies.clear(CookieName::Flow));
-            return_to.clone().unwrap_or_else(|| "/account".into())
-        }
-    };
-    let mut response = see_other(&location);
-    for cookie in set_cookies {
-        if let Ok(value) = cookie.parse() {
-            response.headers_mut().append(SET_COOKIE, value);
+impl StepRequest {
+    /// Loads the sign-in of this browser and checks it is at `page`'s step; otherwise sends
+    /// the person to where they actually are.
+    async fn view(&self, page: StepPage) -> Result<FlowView, Response> {
+        match self.app().view_sign_in(&self.flow).await {
+            Ok(view) if page.belongs_to(view.step) => Ok(view),
+            Ok(view) => Err(see_other(path_of_step(view.step))),
+            Err(error) if self.just_finished(&error).await => Err(see_other("/account")),
+            Err(error) => Err(restart(error).await),
         }
     }
-    response
+
+    /// A step's GET: its page, or the way to where the sign-in is.
+    async fn show(&self, page: StepPage, notice: Option<&str>) -> Response {
+        match self.view(page).await {
+            Ok(view) => page.render(self.csrf(), &view, StatusCode::OK, notice, None),
+            Err(response) => response,
+        }
+    }
+
+    /// A step's POST: `result` is where a step that went through leads; a refused one shows
+    /// `page` again with the message. The use case checked the step itself, so the flow is
+    /// loaded again only to draw that page, never on the way in.
+    async fn answer(&self, page: StepPage, result: Result<Response, SignInError>) -> Response {
+        if let Err(error) = &result {
+            if self.just_finished(error).await {
+                return see_other("/account");
+            }
+        }
+        answer(result, sign_in_failure, async |status, message| match self
+            .app()
+            .view_sign_in(&self.flow)
+            .await
+        {
+            Ok(view) => page.render(self.csrf(), &view, status, None, Some(message)),
+            Err(error) => restart(error).await,
+        })
+        .await
+    }
+
+    /// A step's POST that moves the sign-in on: where it leads, or `page` with the message.
+    async fn advance(&self, page: StepPage, result: Result<StepOutcome, SignInError>) -> Response {
+        self.answer(page, result.map(|outcome| self.progress(outcome)))
+            .await
+    }
+
+    /// A sign-in that just finished (a double click on the last button, the back button)
+    /// has no flow any more, but a live session: show the account, not "expired".
+    async fn just_finished(&self, error: &SignInError) -> bool {
+        matches!(error, SignInError::NoSignIn)
+            && has_live_session(&self.request.state, &self.headers).await
+    }
+
+    /// Where a successful step leads, with the cookies it sets. While the sign-in goes on,
+    /// the flow cookie is set again: the server gives the flow a fresh lifetime at the
+    /// password step, and the browser must keep the handle as long.
+    fn progress(&self, outcome: StepOutcome) -> Response {
+        let cookies = self.request.state.cookies;
+        let mut set_cookies = Vec::new();
+        if let Some(trust) = &outcome.trust_token {
+            let max_age = self.app().settings().trust_days * 24 * 60 * 60;
+            set_cookies.push(cookies.set(CookieName::Trust, trust.as_str(), Some(max_age)));
+        }
+        let location = match &outcome.progress {
+            Progress::Next(step) => {
+                let lifetime = Some(FLOW_LIFETIME_SECS);
+                set_cookies.push(cookies.set(CookieName::Flow, &self.flow, lifetime));
+                path_of_step(*step).to_string()
+            }
+            Progress::SignedIn { session, return_to } => {
+                set_cookies.push(cookies.set(CookieName::Session, session.as_str(), None));
+                set_cookies.push(cookies.clear(CookieName::Flow));
+                return_to.clone().unwrap_or_else(|| "/account".into())
+            }
+        };
+        let mut response = see_other(&location);
+        for cookie in set_cookies {
+            if let Ok(value) = cookie.parse() {
+                response.headers_mut().append(SET_COOKIE, value);
+            }
+        }
+        response
+    }
+}
+
+/// A failure with no step page to show it on: redirects and internal errors as `error`
+/// decides; a message would need the page, so the sign-in starts again.
+async fn restart(error: SignInError) -> Response {
+    answer(Err(error), sign_in_failure, async |_, _| {
+        see_other("/sign-in")
+    })
+    .await
 }
 
 pub(super) async fn has_live_session(state: &AppState, headers: &HeaderMap) -> bool {
@@ -217,18 +291,6 @@ pub(super) async fn has_live_session(state: &AppState, headers: &HeaderMap) -> b
         Some(cookie) => matches!(state.app.find_session(&cookie).await, Ok(Some(_))),
         None => false,
     }
-}
-
-fn is_password(step: FlowStep) -> bool {
-    step == FlowStep::Password
-}
-
-fn is_second_step(step: FlowStep) -> bool {
-    step == FlowStep::SecondStep
-}
-
-fn is_save_backup_code(step: FlowStep) -> bool {
-    matches!(step, FlowStep::SaveBackupCode { .. })
 }
 
 // ----- step 2: password -----
@@ -261,15 +323,8 @@ fn password_page(csrf: &str, view: &FlowView, status: StatusCode, error: Option<
     )
 }
 
-pub async fn get_password(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
-) -> Response {
-    match current_step(&state, &headers, is_password).await {
-        Ok(view) => password_page(&csrf.0, &view, StatusCode::OK, None),
-        Err(response) => response,
-    }
+pub async fn get_password(step: StepRequest) -> Response {
+    step.show(StepPage::Password, None).await
 }
 
 #[derive(Deserialize)]
@@ -277,28 +332,17 @@ pub struct PasswordForm {
     password: String,
 }
 
-pub async fn post_password(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    headers: HeaderMap,
-    CsrfForm(form): CsrfForm<PasswordForm>,
-) -> Response {
-    let flow = flow_cookie(&state, &headers);
-    let trust = state.cookies.read(&headers, CookieName::Trust);
-    match state
-        .app
-        .submit_password(&flow, &form.password, trust.as_deref(), &client)
-        .await
-    {
-        Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => {
-            step_failed(&state, &headers, &flow, error, |view, status, message| {
-                password_page(&csrf.0, view, status, Some(message))
-            })
-            .await
-        }
-    }
+pub async fn post_password(step: StepRequest, CsrfForm(form): CsrfForm<PasswordForm>) -> Response {
+    let trust = step
+        .request
+        .state
+        .cookies
+        .read(&step.headers, CookieName::Trust);
+    let result = step
+        .app()
+        .submit_password(&step.flow, &form.password, trust.as_deref(), &step.client)
+        .await;
+    step.advance(StepPage::Password, result).await
 }
 
 // ----- step 3: the e-mailed code -----
@@ -346,22 +390,9 @@ fn code_page(
     )
 }
 
-pub async fn get_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Query(query): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    match current_step(&state, &headers, is_second_step).await {
-        Ok(view) => code_page(
-            &csrf.0,
-            &view,
-            StatusCode::OK,
-            notice_text(query.notice.as_deref()),
-            None,
-        ),
-        Err(response) => response,
-    }
+pub async fn get_code(step: StepRequest, Query(query): Query<PageQuery>) -> Response {
+    let notice = notice_text(query.notice.as_deref());
+    step.show(StepPage::Code, notice).await
 }
 
 #[derive(Deserialize)]
@@ -371,47 +402,22 @@ pub struct CodeForm {
     trust_device: Option<String>,
 }
 
-pub async fn post_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    headers: HeaderMap,
-    CsrfForm(form): CsrfForm<CodeForm>,
-) -> Response {
-    let flow = flow_cookie(&state, &headers);
+pub async fn post_code(step: StepRequest, CsrfForm(form): CsrfForm<CodeForm>) -> Response {
     let trust = form.trust_device.is_some();
-    match state
-        .app
-        .submit_code(&flow, &form.code, trust, &client)
-        .await
-    {
-        Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => {
-            step_failed(&state, &headers, &flow, error, |view, status, message| {
-                code_page(&csrf.0, view, status, None, Some(message))
-            })
-            .await
-        }
-    }
+    let result = step
+        .app()
+        .submit_code(&step.flow, &form.code, trust, &step.client)
+        .await;
+    step.advance(StepPage::Code, result).await
 }
 
 pub async fn post_resend(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    headers: HeaderMap,
+    step: StepRequest,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let flow = flow_cookie(&state, &headers);
-    match state.app.resend_code(&flow, &client).await {
-        Ok(()) => see_other("/sign-in/code?notice=sent"),
-        Err(error) => {
-            step_failed(&state, &headers, &flow, error, |view, status, message| {
-                code_page(&csrf.0, view, status, None, Some(message))
-            })
-            .await
-        }
-    }
+    let result = step.app().resend_code(&step.flow, &step.client).await;
+    let next = result.map(|()| see_other("/sign-in/code?notice=sent"));
+    step.answer(StepPage::Code, next).await
 }
 
 // ----- step 3, the other way: a backup code -----
@@ -423,21 +429,8 @@ struct BackupCodePage<'a> {
     error: Option<&'a str>,
 }
 
-pub async fn get_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
-) -> Response {
-    match current_step(&state, &headers, is_second_step).await {
-        Ok(_) => render(
-            StatusCode::OK,
-            &BackupCodePage {
-                csrf: &csrf.0,
-                error: None,
-            },
-        ),
-        Err(response) => response,
-    }
+pub async fn get_backup_code(step: StepRequest) -> Response {
+    step.show(StepPage::BackupCode, None).await
 }
 
 #[derive(Deserialize)]
@@ -446,32 +439,14 @@ pub struct BackupCodeForm {
 }
 
 pub async fn post_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    headers: HeaderMap,
+    step: StepRequest,
     CsrfForm(form): CsrfForm<BackupCodeForm>,
 ) -> Response {
-    let flow = flow_cookie(&state, &headers);
-    match state
-        .app
-        .submit_backup_code(&flow, &form.backup_code, &client)
-        .await
-    {
-        Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => {
-            step_failed(&state, &headers, &flow, error, |_, status, message| {
-                render(
-                    status,
-                    &BackupCodePage {
-                        csrf: &csrf.0,
-                        error: Some(message),
-                    },
-                )
-            })
-            .await
-        }
-    }
+    let result = step
+        .app()
+        .submit_backup_code(&step.flow, &form.backup_code, &step.client)
+        .await;
+    step.advance(StepPage::BackupCode, result).await
 }
 
 // ----- step 4: save the new backup code -----
@@ -488,57 +463,23 @@ pub(crate) struct SaveBackupCodePage<'a> {
     pub(crate) error: Option<&'a str>,
 }
 
-pub async fn get_save_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
-) -> Response {
-    match current_step(&state, &headers, is_save_backup_code).await {
-        Ok(view) => render(
-            StatusCode::OK,
-            &SaveBackupCodePage {
-                csrf: &csrf.0,
-                confirm_action: "/sign-in/save-backup-code",
-                download_href: "/sign-in/save-backup-code/download",
-                codes: &view.backup_codes,
-                error: None,
-            },
-        ),
-        Err(response) => response,
-    }
+pub async fn get_save_backup_code(step: StepRequest) -> Response {
+    step.show(StepPage::SaveBackupCode, None).await
 }
 
 pub async fn post_save_backup_code(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    headers: HeaderMap,
+    step: StepRequest,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let flow = flow_cookie(&state, &headers);
-    match state.app.confirm_backup_code_saved(&flow, &client).await {
-        Ok(outcome) => progress_response(&state, &flow, outcome),
-        Err(error) => {
-            step_failed(&state, &headers, &flow, error, |view, status, message| {
-                render(
-                    status,
-                    &SaveBackupCodePage {
-                        csrf: &csrf.0,
-                        confirm_action: "/sign-in/save-backup-code",
-                        download_href: "/sign-in/save-backup-code/download",
-                        codes: &view.backup_codes,
-                        error: Some(message),
-                    },
-                )
-            })
-            .await
-        }
-    }
+    let result = step
+        .app()
+        .confirm_backup_code_saved(&step.flow, &step.client);
+    step.advance(StepPage::SaveBackupCode, result.await).await
 }
 
 /// "Download": the pending code as a text file. A GET that changes nothing.
-pub async fn get_backup_code_file(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match current_step(&state, &headers, is_save_backup_code).await {
+pub async fn get_backup_code_file(step: StepRequest) -> Response {
+    match step.view(StepPage::SaveBackupCode).await {
         Ok(view) => backup_code_file(&view.email, &view.backup_codes),
         Err(response) => response,
     }
@@ -580,22 +521,17 @@ struct AnotherWayPage<'a> {
 }
 
 /// The other ways through the second step that this account has.
-pub async fn get_another_way(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    headers: HeaderMap,
-) -> Response {
-    match current_step(&state, &headers, is_second_step).await {
+pub async fn get_another_way(step: StepRequest) -> Response {
+    // "Try another way" is a choice at the code step, so it is there when the code page is.
+    match step.view(StepPage::Code).await {
         Ok(view) => {
             let authenticator = view.method == Some(SecondStepMethod::Totp);
-            render(
-                StatusCode::OK,
-                &AnotherWayPage {
-                    csrf: &csrf.0,
-                    authenticator,
-                    text_to: view.phone.as_deref().filter(|_| authenticator),
-                },
-            )
+            let page = AnotherWayPage {
+                csrf: step.csrf(),
+                authenticator,
+                text_to: view.phone.as_deref().filter(|_| authenticator),
+            };
+            render(StatusCode::OK, &page)
         }
         Err(response) => response,
     }
@@ -603,20 +539,13 @@ pub async fn get_another_way(
 
 /// "Text a code to •••• 0123" instead of the app's code.
 pub async fn post_text_instead(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Client(client): Client,
-    headers: HeaderMap,
+    step: StepRequest,
     CsrfForm(EmptyForm {}): CsrfForm<EmptyForm>,
 ) -> Response {
-    let flow = flow_cookie(&state, &headers);
-    match state.app.switch_to_text_message(&flow, &client).await {
-        Ok(()) => see_other("/sign-in/code"),
-        Err(error) => {
-            step_failed(&state, &headers, &flow, error, |view, status, message| {
-                code_page(&csrf.0, view, status, None, Some(message))
-            })
-            .await
-        }
-    }
+    let result = step
+        .app()
+        .switch_to_text_message(&step.flow, &step.client)
+        .await;
+    let next = result.map(|()| see_other("/sign-in/code"));
+    step.answer(StepPage::Code, next).await
 }

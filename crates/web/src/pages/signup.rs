@@ -1,10 +1,11 @@
 //! "Create account" (off unless the operator turns it on) and its e-mail verification.
 
-use super::{not_found, render};
+use super::confirm::ConfirmCode;
+use super::{answer, not_found, render, CodeForm};
 use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
-use crate::error::{see_other, sign_up_failure, Failure};
+use crate::error::{see_other, sign_up_failure};
 use crate::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -24,19 +25,13 @@ struct SignUpPage<'a> {
 }
 
 /// The page that asks for the code sent to the address being signed up.
-fn verify_page(csrf: &str, masked: &str, status: StatusCode, error: Option<&str>) -> Response {
-    let page = super::ConfirmCodePage {
-        csrf,
-        heading: "Check your email",
-        sent: "We sent a code to",
-        masked,
-        purpose: "Enter it to finish creating your account.",
-        action: "/sign-up/verify",
-        cancel: None,
-        error,
-    };
-    render(status, &page)
-}
+const VERIFY: ConfirmCode = ConfirmCode {
+    heading: "Check your email",
+    sent: "We sent a code to",
+    purpose: "Enter it to finish creating your account.",
+    action: "/sign-up/verify",
+    cancel: None,
+};
 
 pub async fn get_sign_up(
     State(state): State<AppState>,
@@ -67,33 +62,25 @@ pub async fn post_sign_up(
     Client(client): Client,
     CsrfForm(form): CsrfForm<SignUpForm>,
 ) -> Response {
-    match state
+    let result = state
         .app
-        .start_sign_up(&form.email, &form.password, &client)
-        .await
-    {
-        Ok(token) => (
-            [(
-                SET_COOKIE,
-                state
-                    .cookies
-                    .set(CookieName::SignUp, token.as_str(), Some(CODE_LIFETIME_SECS)),
-            )],
-            see_other("/sign-up/verify"),
-        )
-            .into_response(),
-        Err(error) => match sign_up_failure(error) {
-            Failure::Show { status, message } => render(
-                status,
-                &SignUpPage {
-                    csrf: &csrf.0,
-                    email: &form.email,
-                    error: Some(&message),
-                },
-            ),
-            other => other.into_response(),
-        },
-    }
+        .start_sign_up(&form.email, &form.password, &client);
+    let done = result.await.map(|token| {
+        let cookie =
+            state
+                .cookies
+                .set(CookieName::SignUp, token.as_str(), Some(CODE_LIFETIME_SECS));
+        ([(SET_COOKIE, cookie)], see_other("/sign-up/verify")).into_response()
+    });
+    answer(done, sign_up_failure, async |status, message| {
+        let page = SignUpPage {
+            csrf: &csrf.0,
+            email: &form.email,
+            error: Some(message),
+        };
+        render(status, &page)
+    })
+    .await
 }
 
 fn sign_up_cookie(state: &AppState, headers: &HeaderMap) -> String {
@@ -108,19 +95,12 @@ pub async fn get_verify(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
 ) -> Response {
-    match state
-        .app
-        .sign_up_target(&sign_up_cookie(&state, &headers))
-        .await
-    {
-        Ok(masked) => verify_page(&csrf.0, &masked, StatusCode::OK, None),
-        Err(error) => sign_up_failure(error).into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct VerifyForm {
-    code: String,
+    let token = sign_up_cookie(&state, &headers);
+    VERIFY.show(
+        &csrf.0,
+        state.app.sign_up_target(&token).await,
+        sign_up_failure,
+    )
 }
 
 pub async fn post_verify(
@@ -128,21 +108,18 @@ pub async fn post_verify(
     Extension(csrf): Extension<CsrfToken>,
     Client(client): Client,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm<VerifyForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
     let token = sign_up_cookie(&state, &headers);
-    match state.app.verify_sign_up(&token, &form.code, &client).await {
-        Ok(()) => (
-            [(SET_COOKIE, state.cookies.clear(CookieName::SignUp))],
+    let result = state.app.verify_sign_up(&token, &form.code, &client).await;
+    let done = result.map(|()| {
+        let cookie = state.cookies.clear(CookieName::SignUp);
+        (
+            [(SET_COOKIE, cookie)],
             see_other("/sign-in?notice=account-created"),
         )
-            .into_response(),
-        Err(error) => match sign_up_failure(error) {
-            Failure::Show { status, message } => {
-                let masked = state.app.sign_up_target(&token).await.unwrap_or_default();
-                verify_page(&csrf.0, &masked, status, Some(&message))
-            }
-            other => other.into_response(),
-        },
-    }
+            .into_response()
+    });
+    let pending = async || state.app.sign_up_target(&token).await;
+    VERIFY.answer(&csrf.0, done, sign_up_failure, pending).await
 }
