@@ -33,7 +33,7 @@ impl From<StoreError> for AccountError {
 /// What `user list` and `user show` print.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AccountSummary {
-    pub id: String,
+    pub id: AccountId,
     pub email: String,
     pub disabled: bool,
     pub created_at: i64,
@@ -78,11 +78,11 @@ impl Gatehouse {
         let id = AccountId::generate(now);
         self.inner
             .store
-            .insert_account(id.as_str(), email.as_str(), &hash.0, now)
+            .insert_account(&id, email.as_str(), &hash.0, now)
             .await?;
         self.record(Record {
             event: Event::AccountCreated,
-            account_id: Some(id.as_str()),
+            account_id: Some(&id),
             email: Some(email.as_str()),
             method: None,
             client: &operator(),
@@ -205,7 +205,7 @@ impl Gatehouse {
         })
     }
 
-    async fn admin_event(&self, event: Event, account_id: &str, email: &str) {
+    async fn admin_event(&self, event: Event, account_id: &AccountId, email: &str) {
         self.record(Record {
             event,
             account_id: Some(account_id),

@@ -7,7 +7,7 @@
 
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
-use gatehouse_core::Proof;
+use gatehouse_core::{AccountId, Proof};
 use gatehouse_store::SecurityEvent;
 
 /// A guess at a secret: right, wrong, or refused before it was looked at (S48).
@@ -287,7 +287,7 @@ impl Event {
 /// One event to record.
 pub(crate) struct Record<'a> {
     pub event: Event,
-    pub account_id: Option<&'a str>,
+    pub account_id: Option<&'a AccountId>,
     pub email: Option<&'a str>,
     pub method: Option<Method<'a>>,
     pub client: &'a ClientInfo,
@@ -300,7 +300,7 @@ impl Gatehouse {
         let event = SecurityEvent {
             id: new_id(now),
             occurred_at: now,
-            account_id: record.account_id.map(str::to_string),
+            account_id: record.account_id.cloned(),
             email: record.email.map(str::to_string),
             event: event.to_string(),
             result: result.to_string(),

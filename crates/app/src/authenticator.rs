@@ -11,7 +11,7 @@ use crate::budget::{Budget, Claim};
 use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::totp::{self, TotpSecret};
-use gatehouse_core::{Email, OtpCode, Proof};
+use gatehouse_core::{AccountId, Email, OtpCode, Proof};
 use gatehouse_delivery::{authenticator_added_notice, authenticator_removed_notice, OutgoingMail};
 use gatehouse_store::StoreError;
 
@@ -50,13 +50,13 @@ pub struct PendingAuthenticator {
     pub uri: String,
 }
 
-fn sealing_context(account_id: &str) -> String {
+fn sealing_context(account_id: &AccountId) -> String {
     format!("totp:{account_id}")
 }
 
 impl Gatehouse {
     /// Whether the account has a confirmed authenticator app.
-    pub async fn has_authenticator(&self, account_id: &str) -> Result<bool, AppError> {
+    pub async fn has_authenticator(&self, account_id: &AccountId) -> Result<bool, AppError> {
         Ok(matches!(
             self.inner.store.find_totp(account_id).await?,
             Some(totp) if totp.confirmed_at.is_some()
@@ -165,7 +165,7 @@ impl Gatehouse {
     /// uses the step up atomically with the rest of the sign-in.
     pub(crate) async fn check_authenticator_code(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code: &OtpCode,
         now: i64,
     ) -> Result<Option<i64>, AppError> {
@@ -185,7 +185,7 @@ impl Gatehouse {
     /// pins the confirmation to this secret).
     async fn pending_secret(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<(TotpSecret, Vec<u8>), AuthenticatorError> {
         match self.inner.store.find_totp(account_id).await? {
             Some(row) if row.confirmed_at.is_none() => self
@@ -197,7 +197,7 @@ impl Gatehouse {
         }
     }
 
-    fn open_secret(&self, sealed: &[u8], account_id: &str) -> Option<TotpSecret> {
+    fn open_secret(&self, sealed: &[u8], account_id: &AccountId) -> Option<TotpSecret> {
         match self
             .inner
             .keys

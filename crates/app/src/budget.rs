@@ -8,7 +8,7 @@
 //! hand; `core::LockoutPolicy` decides, this module counts.
 
 use crate::{AppError, ClientInfo, Gatehouse};
-use gatehouse_core::{Admission, LockoutPolicy};
+use gatehouse_core::{AccountId, Admission, LockoutPolicy};
 
 /// How often a claim lost to a parallel one is tried again before the attempt is refused.
 const CLAIM_RETRIES: usize = 4;
@@ -46,7 +46,7 @@ impl Budget {
 
     /// Code, backup-code and enrolment guesses of one account, across sign-ins and nodes
     /// (S10, S19, S25); only a success resets it.
-    pub(crate) fn second_step(account_id: &str) -> Self {
+    pub(crate) fn second_step(account_id: &AccountId) -> Self {
         Self {
             key: format!("second-step:{account_id}"),
             policy: LockoutPolicy::SECOND_STEP,
@@ -94,7 +94,7 @@ pub(crate) struct Window {
 impl Window {
     /// S9: codes per account per hour, whatever carries them (sign-in codes by mail or
     /// text, phone verification, e-mail change).
-    pub(crate) fn codes(account_id: &str, limit: u32) -> Self {
+    pub(crate) fn codes(account_id: &AccountId, limit: u32) -> Self {
         Self::hourly(format!("codes:{account_id}"), limit)
     }
 
@@ -245,7 +245,10 @@ impl Gatehouse {
     }
 
     /// S9: one code from the account's hourly allowance.
-    pub(crate) async fn take_code_allowance(&self, account_id: &str) -> Result<bool, AppError> {
+    pub(crate) async fn take_code_allowance(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<bool, AppError> {
         let limit = self.inner.settings.codes_per_account_per_hour;
         self.take(&Window::codes(account_id, limit)).await
     }
@@ -254,6 +257,7 @@ impl Gatehouse {
 #[cfg(test)]
 mod tests {
     use super::{client_key, Budget};
+    use gatehouse_core::AccountId;
 
     #[test]
     fn ipv6_clients_are_counted_per_64_block_and_ipv4_per_address() {
@@ -268,10 +272,14 @@ mod tests {
 
     #[test]
     fn each_budget_has_its_own_key_space() {
+        // One text for every keyed budget: only the key's prefix keeps them apart.
+        let Some(id) = AccountId::parse("00000000-0000-7000-8000-000000000001") else {
+            panic!("a fixed valid id");
+        };
         let keys = [
-            Budget::account("ann@example.com").key().to_string(),
-            Budget::sign_up_guess("ann@example.com").key().to_string(),
-            Budget::second_step("ann@example.com").key().to_string(),
+            Budget::account(id.as_str()).key().to_string(),
+            Budget::sign_up_guess(id.as_str()).key().to_string(),
+            Budget::second_step(&id).key().to_string(),
             Budget::client("192.0.2.7").key().to_string(),
         ];
         for (i, a) in keys.iter().enumerate() {

@@ -7,7 +7,7 @@ use crate::budget::{Budget, Claim};
 use crate::sessions::FreshSession;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
-use gatehouse_core::{Email, OtpCode};
+use gatehouse_core::{AccountId, Email, OtpCode};
 use gatehouse_delivery::{email_change_code, email_changed_notice};
 use gatehouse_store::StoreError;
 
@@ -38,7 +38,7 @@ impl From<StoreError> for EmailChangeError {
     }
 }
 
-fn context(account_id: &str) -> String {
+fn context(account_id: &AccountId) -> String {
     format!("email-change:{account_id}")
 }
 

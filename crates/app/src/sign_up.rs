@@ -176,12 +176,12 @@ impl Gatehouse {
         let account_id = AccountId::generate(now);
         self.inner
             .store
-            .complete_registration(&row.id, account_id.as_str(), now)
+            .complete_registration(&row.id, &account_id, now)
             .await?;
         self.reset(&budget).await?;
         self.record(Record {
             event: Event::AccountCreated,
-            account_id: Some(account_id.as_str()),
+            account_id: Some(&account_id),
             email: Some(&row.email),
             method: Some(Method::SignUp),
             client,

@@ -510,7 +510,7 @@ impl Gatehouse {
             scope: request.scope.clone(),
             nonce: request.nonce.clone(),
             auth_time: session.signed_in_at,
-            proof: session.proof.clone(),
+            proof: session.proof.as_str().to_string(),
             created_at: now,
             expires_at: now + GRANT_LIFETIME_SECS,
         };

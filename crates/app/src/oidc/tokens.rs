@@ -327,7 +327,7 @@ impl Gatehouse {
         })?;
         let mut claims = Map::new();
         claims.insert("iss".into(), self.issuer().into());
-        claims.insert("sub".into(), grant.account_id.clone().into());
+        claims.insert("sub".into(), grant.account_id.as_str().into());
         claims.insert("aud".into(), client.id.clone().into());
         claims.insert("azp".into(), client.id.clone().into());
         claims.insert("iat".into(), now.into());
@@ -381,7 +381,7 @@ impl Gatehouse {
             return Ok(None);
         };
         let mut claims = Map::new();
-        claims.insert("sub".into(), token.grant.account_id.clone().into());
+        claims.insert("sub".into(), token.grant.account_id.as_str().into());
         if Scopes::parse(&token.scope).is_ok_and(|s| s.contains("email")) {
             claims.insert("email".into(), token.grant.email.clone().into());
             claims.insert("email_verified".into(), true.into());
@@ -436,7 +436,7 @@ impl Gatehouse {
                 Introspection::Active {
                     scope: t.scope,
                     client_id: t.grant.client_id,
-                    sub: t.grant.account_id,
+                    sub: t.grant.account_id.to_string(),
                     exp: t.expires_at,
                     iat: t.created_at,
                     token_type: match t.kind {

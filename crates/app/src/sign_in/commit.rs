@@ -7,7 +7,7 @@ use crate::audit::{Event, Record};
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::display::{describe_user_agent, format_utc};
 use gatehouse_core::ids::new_id;
-use gatehouse_core::{BackupCode, Email, FlowStep, SignInFlow, Token};
+use gatehouse_core::{AccountId, BackupCode, Email, FlowStep, SignInFlow, Token};
 use gatehouse_delivery::{new_device_notice, OutgoingMail};
 use gatehouse_store::{AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession};
 
@@ -23,19 +23,13 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<Progress, SignInError> {
         let now = commit.now;
-        let guarded = next.account.as_ref().map(|a| a.as_str().to_string());
-        if let (None, Some(account_id)) = (&commit.account_guard, guarded) {
+        if let (None, Some(account_id)) = (&commit.account_guard, next.account.clone()) {
             commit.account_guard = Some(AccountGuard {
                 account_id,
                 password_hash: None,
             });
         }
-        let account_id = next
-            .account
-            .as_ref()
-            .ok_or(SignInError::NoSignIn)?
-            .as_str()
-            .to_string();
+        let account_id = next.account.clone().ok_or(SignInError::NoSignIn)?;
         match next.step {
             FlowStep::SaveBackupCode { .. } => {
                 // S22: generated only now, after both steps; pending until confirmed.
@@ -71,7 +65,7 @@ impl Gatehouse {
                     id: new_id(now),
                     token_hash: session.hash().0,
                     account_id,
-                    proof: proof.as_str().into(),
+                    proof,
                     created_at: now,
                     expires_at: now + self.inner.settings.session_absolute_secs,
                     user_agent: client.user_agent.clone(),
@@ -93,7 +87,7 @@ impl Gatehouse {
     pub(super) async fn after_commit(
         &self,
         progress: &Progress,
-        account_id: &str,
+        account_id: &AccountId,
         client: &ClientInfo,
     ) {
         let event = match progress {
@@ -117,7 +111,12 @@ impl Gatehouse {
 
     /// S52: a sign-in from a browser and system this account has not signed in with before
     /// (among its last 50 sessions) is reported to the owner. The very first sign-in is not.
-    async fn tell_about_new_device(&self, account_id: &str, session: &Token, client: &ClientInfo) {
+    async fn tell_about_new_device(
+        &self,
+        account_id: &AccountId,
+        session: &Token,
+        client: &ClientInfo,
+    ) {
         let Ok(earlier) = self
             .inner
             .store
