@@ -5,6 +5,7 @@
 //! Recording must never stop a sign-in: a failure to write the event is logged and the use
 //! case goes on. The stored names below are what operators query; they never change.
 
+use crate::sessions::SignedIn;
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{AccountId, Proof};
@@ -316,6 +317,24 @@ impl Gatehouse {
         if let Err(error) = self.inner.store.insert_event(&event).await {
             tracing::error!(%error, "could not record a security event");
         }
+    }
+
+    /// Records an event of the person behind a session, for their account and address.
+    pub(crate) async fn record_for(
+        &self,
+        session: &SignedIn,
+        event: Event,
+        method: Option<Method<'_>>,
+        client: &ClientInfo,
+    ) {
+        self.record(Record {
+            event,
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method,
+            client,
+        })
+        .await;
     }
 }
 

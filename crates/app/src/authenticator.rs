@@ -6,14 +6,13 @@
 //! tell the owner (S52). The secret is sealed under the master key (S15) and is shown only
 //! while the enrolment is pending.
 
-use crate::audit::{Event, Method, Record};
+use crate::audit::{Event, Method};
 use crate::budget::{Budget, Claim};
 use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::totp::{self, TotpSecret};
 use gatehouse_core::{AccountId, Email, OtpCode, Proof};
 use gatehouse_delivery::{authenticator_added_notice, authenticator_removed_notice, OutgoingMail};
-use gatehouse_store::StoreError;
 
 /// The issuer apps show next to the account.
 const ISSUER: &str = "Gatehouse";
@@ -32,14 +31,7 @@ pub enum AuthenticatorError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for AuthenticatorError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::AlreadySetUp,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(AuthenticatorError, AlreadySetUp);
 
 /// What the enrolment page shows.
 #[derive(Debug, Clone)]
@@ -219,14 +211,8 @@ impl Gatehouse {
         client: &ClientInfo,
         notice: fn(&Email) -> OutgoingMail,
     ) {
-        self.record(Record {
-            event,
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::Proof(Proof::Totp)),
-            client,
-        })
-        .await;
+        self.record_for(session, event, Some(Method::Proof(Proof::Totp)), client)
+            .await;
         if let Ok(email) = Email::parse(&session.email) {
             if let Err(error) = self.inner.mailer.send(&notice(&email)).await {
                 tracing::error!(%error, "could not send an authenticator notice");

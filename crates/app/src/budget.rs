@@ -1,6 +1,7 @@
 //! Every counted thing in one place: the attempt budgets that guesses spend before they are
 //! checked (S10, S19, S25, S47, S48), and the hourly windows that limit how many messages a
-//! person or an address can cause (S9, S57).
+//! person or an address can cause (S9, S57). Also the one order in which a guess at a
+//! code kept on its own row (sign-up, e-mail change) is counted and checked.
 //!
 //! A budget is a row of `failure_counters` under a typed key; a guess first *claims* a unit
 //! with a compare-and-set on the count it read, so parallel guesses cannot overspend it and
@@ -8,7 +9,10 @@
 //! hand; `core::LockoutPolicy` decides, this module counts.
 
 use crate::{AppError, ClientInfo, Gatehouse};
-use gatehouse_core::{AccountId, Admission, LockoutPolicy};
+use gatehouse_core::flow::MAX_SECOND_STEP_ATTEMPTS;
+use gatehouse_core::{AccountId, Admission, LockoutPolicy, OtpCode};
+use gatehouse_store::StoreResult;
+use std::future::Future;
 
 /// How often a claim lost to a parallel one is tried again before the attempt is refused.
 const CLAIM_RETRIES: usize = 4;
@@ -18,6 +22,17 @@ const CLAIM_RETRIES: usize = 4;
 pub(crate) enum Claim {
     Granted,
     Refused,
+}
+
+/// How one guess at a code kept on its own row turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeGuess {
+    /// The row's five guesses, or the budget, are spent: the code was not looked at.
+    Refused,
+    /// A parallel guess took the row's attempt first: this one was not looked at either.
+    Raced,
+    Wrong,
+    Right,
 }
 
 /// One attempt budget: its counter key and the policy that admits guesses against it.
@@ -242,6 +257,35 @@ impl Gatehouse {
             .store
             .take_from_window(&window.key, window.secs, window.limit, now)
             .await?)
+    }
+
+    /// One guess at a keyed code whose row counts its own attempts. Refused once the row's
+    /// five are spent; otherwise counted in `budget` and then on the row (`claim_row`, a
+    /// compare-and-set on the count read), and only then checked, so neither parallel
+    /// guesses nor fresh rows buy more than the budget allows (S10, S48). `claim_row` runs
+    /// only if the budget granted the guess.
+    pub(crate) async fn guess_code(
+        &self,
+        budget: &Budget,
+        attempts: u32,
+        claim_row: impl Future<Output = StoreResult<bool>>,
+        code: &OtpCode,
+        context: &str,
+        stored: &[u8],
+    ) -> Result<CodeGuess, AppError> {
+        if attempts >= MAX_SECOND_STEP_ATTEMPTS || self.claim(budget).await? == Claim::Refused {
+            return Ok(CodeGuess::Refused);
+        }
+        if !claim_row.await? {
+            return Ok(CodeGuess::Raced);
+        }
+        Ok(
+            if code.matches(&self.inner.keys.code_mac_key(), context, stored) {
+                CodeGuess::Right
+            } else {
+                CodeGuess::Wrong
+            },
+        )
     }
 
     /// S9: one code from the account's hourly allowance.

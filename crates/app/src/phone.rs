@@ -38,14 +38,7 @@ pub enum PhoneError {
     App(#[from] AppError),
 }
 
-impl From<gatehouse_store::StoreError> for PhoneError {
-    fn from(error: gatehouse_store::StoreError) -> Self {
-        match error {
-            gatehouse_store::StoreError::Conflict(_) => Self::AlreadySetUp,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(PhoneError, AlreadySetUp);
 
 /// The account page's view of the phone.
 #[derive(Debug, Clone)]
@@ -305,18 +298,13 @@ impl Gatehouse {
     }
 
     async fn phone_changed(&self, session: &SignedIn, added: bool, client: &ClientInfo) {
-        self.record(Record {
-            event: if added {
-                Event::PhoneAdded
-            } else {
-                Event::PhoneRemoved
-            },
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::Proof(Proof::Sms)),
-            client,
-        })
-        .await;
+        let event = if added {
+            Event::PhoneAdded
+        } else {
+            Event::PhoneRemoved
+        };
+        self.record_for(session, event, Some(Method::Proof(Proof::Sms)), client)
+            .await;
         if let Ok(email) = Email::parse(&session.email) {
             if let Err(error) = self
                 .inner

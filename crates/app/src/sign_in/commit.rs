@@ -3,7 +3,7 @@
 //! event, S51; the notice of a new device, S52).
 
 use super::{Progress, SignInError};
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Method, Record};
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::display::{describe_user_agent, format_utc};
 use gatehouse_core::ids::new_id;
@@ -82,6 +82,23 @@ impl Gatehouse {
                 Ok(Progress::Next(next.step))
             }
         }
+    }
+
+    /// What every step does once its commit held: its own events, in order (S51), then
+    /// what its outcome adds (`after_commit`).
+    pub(super) async fn finish_step(
+        &self,
+        done: &[(Event, Option<Method<'_>>)],
+        row: &FlowRow,
+        account_id: &AccountId,
+        progress: &Progress,
+        client: &ClientInfo,
+    ) {
+        for (event, method) in done {
+            self.record_step(*event, row, account_id, *method, client)
+                .await;
+        }
+        self.after_commit(progress, account_id, client).await;
     }
 
     pub(super) async fn after_commit(

@@ -23,7 +23,7 @@ use gatehouse_core::ids::new_id;
 use gatehouse_core::{
     AccountId, Email, FlowError, FlowStep, ReturnTo, SecondStepMethod, SignInFlow, Token,
 };
-use gatehouse_store::{FlowRow, StoreError};
+use gatehouse_store::FlowRow;
 
 /// What a person did wrong, or what stops the sign-in; `web` turns each into a page and
 /// its words (these texts are for logs).
@@ -72,14 +72,7 @@ pub enum SignInError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for SignInError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::TryAgain,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(SignInError, TryAgain);
 
 impl From<FlowError> for SignInError {
     fn from(error: FlowError) -> Self {

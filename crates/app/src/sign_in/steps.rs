@@ -209,25 +209,15 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        self.record_step(
+        let mut done = vec![(
             Event::Code(Attempt::Accepted),
-            &row,
-            &account_id,
             Some(Method::Proof(method.proof())),
-            client,
-        )
-        .await;
+        )];
         if trust_token.is_some() {
-            self.record_step(
-                Event::TrustedDevice(DeviceChange::Trusted),
-                &row,
-                &account_id,
-                None,
-                client,
-            )
-            .await;
+            done.push((Event::TrustedDevice(DeviceChange::Trusted), None));
         }
-        self.after_commit(&progress, &account_id, client).await;
+        self.finish_step(&done, &row, &account_id, &progress, client)
+            .await;
         Ok(StepOutcome {
             progress,
             trust_token,
@@ -343,15 +333,9 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        self.record_step(
-            Event::BackupCodeSaved(BackupCodeSaved::AtSignIn),
-            &row,
-            &account_id,
-            None,
-            client,
-        )
-        .await;
-        self.after_commit(&progress, &account_id, client).await;
+        let done = [(Event::BackupCodeSaved(BackupCodeSaved::AtSignIn), None)];
+        self.finish_step(&done, &row, &account_id, &progress, client)
+            .await;
         Ok(StepOutcome::next(progress))
     }
 
