@@ -5,7 +5,6 @@ use crate::budget::Budget;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::{AccountId, Email, Password, PasswordError};
 use gatehouse_delivery::{authenticator_removed_notice, phone_changed_notice, OutgoingMail};
-use gatehouse_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -21,19 +20,12 @@ pub enum AccountError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for AccountError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::AlreadyExists,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(AccountError, AlreadyExists);
 
 /// What `user list` and `user show` print.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AccountSummary {
-    pub id: String,
+    pub id: AccountId,
     pub email: String,
     pub disabled: bool,
     pub created_at: i64,
@@ -41,6 +33,11 @@ pub struct AccountSummary {
     pub live_sessions: u32,
     /// Consecutive failed password attempts; 100 means locked (S47).
     pub failed_password_attempts: u32,
+}
+
+/// An address as the operator typed it; the refusal says why, for the CLI to print.
+fn parse_email(text: &str) -> Result<Email, AccountError> {
+    Email::parse(text).map_err(|e| AccountError::InvalidEmail(e.to_string()))
 }
 
 /// The CLI acts as the operator, from no network address.
@@ -57,32 +54,21 @@ impl Gatehouse {
         email: &str,
         password: &str,
     ) -> Result<AccountSummary, AccountError> {
-        let email = Email::parse(email).map_err(|e| AccountError::InvalidEmail(e.to_string()))?;
+        let email = parse_email(email)?;
         let password = Password::parse_new(password, &email)?;
-        if self
-            .inner
-            .store
-            .find_account_by_email(email.as_str())
-            .await?
-            .is_some()
-        {
+        if self.account_at(&email).await?.is_some() {
             return Err(AccountError::AlreadyExists);
         }
-        let hash = self
-            .inner
-            .hashing
-            .hash(password)
-            .await
-            .map_err(AppError::from)?;
+        let hash = self.hash_password(password).await?;
         let now = self.now();
         let id = AccountId::generate(now);
         self.inner
             .store
-            .insert_account(id.as_str(), email.as_str(), &hash.0, now)
+            .insert_account(&id, email.as_str(), &hash.0, now)
             .await?;
         self.record(Record {
             event: Event::AccountCreated,
-            account_id: Some(id.as_str()),
+            account_id: Some(&id),
             email: Some(email.as_str()),
             method: None,
             client: &operator(),
@@ -179,10 +165,7 @@ impl Gatehouse {
         &self,
         email: &str,
     ) -> Result<gatehouse_store::AccountRow, AccountError> {
-        let email = Email::parse(email).map_err(|e| AccountError::InvalidEmail(e.to_string()))?;
-        self.inner
-            .store
-            .find_account_by_email(email.as_str())
+        self.account_at(&parse_email(email)?)
             .await?
             .ok_or(AccountError::NotFound)
     }
@@ -205,7 +188,7 @@ impl Gatehouse {
         })
     }
 
-    async fn admin_event(&self, event: Event, account_id: &str, email: &str) {
+    async fn admin_event(&self, event: Event, account_id: &AccountId, email: &str) {
         self.record(Record {
             event,
             account_id: Some(account_id),

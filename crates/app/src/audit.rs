@@ -5,9 +5,10 @@
 //! Recording must never stop a sign-in: a failure to write the event is logged and the use
 //! case goes on. The stored names below are what operators query; they never change.
 
+use crate::sessions::SignedIn;
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
-use gatehouse_core::Proof;
+use gatehouse_core::{AccountId, Proof};
 use gatehouse_store::SecurityEvent;
 
 /// A guess at a secret: right, wrong, or refused before it was looked at (S48).
@@ -287,7 +288,7 @@ impl Event {
 /// One event to record.
 pub(crate) struct Record<'a> {
     pub event: Event,
-    pub account_id: Option<&'a str>,
+    pub account_id: Option<&'a AccountId>,
     pub email: Option<&'a str>,
     pub method: Option<Method<'a>>,
     pub client: &'a ClientInfo,
@@ -300,7 +301,7 @@ impl Gatehouse {
         let event = SecurityEvent {
             id: new_id(now),
             occurred_at: now,
-            account_id: record.account_id.map(str::to_string),
+            account_id: record.account_id.cloned(),
             email: record.email.map(str::to_string),
             event: event.to_string(),
             result: result.to_string(),
@@ -316,6 +317,24 @@ impl Gatehouse {
         if let Err(error) = self.inner.store.insert_event(&event).await {
             tracing::error!(%error, "could not record a security event");
         }
+    }
+
+    /// Records an event of the person behind a session, for their account and address.
+    pub(crate) async fn record_for(
+        &self,
+        session: &SignedIn,
+        event: Event,
+        method: Option<Method<'_>>,
+        client: &ClientInfo,
+    ) {
+        self.record(Record {
+            event,
+            account_id: Some(&session.account_id),
+            email: Some(&session.email),
+            method,
+            client,
+        })
+        .await;
     }
 }
 

@@ -6,14 +6,13 @@
 //! tell the owner (S52). The secret is sealed under the master key (S15) and is shown only
 //! while the enrolment is pending.
 
-use crate::audit::{Event, Method, Record};
+use crate::audit::{Event, Method};
 use crate::budget::{Budget, Claim};
 use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::totp::{self, TotpSecret};
-use gatehouse_core::{Email, OtpCode, Proof};
+use gatehouse_core::{AccountId, Email, OtpCode, Proof};
 use gatehouse_delivery::{authenticator_added_notice, authenticator_removed_notice, OutgoingMail};
-use gatehouse_store::StoreError;
 
 /// The issuer apps show next to the account.
 const ISSUER: &str = "Gatehouse";
@@ -32,14 +31,7 @@ pub enum AuthenticatorError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for AuthenticatorError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::AlreadySetUp,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(AuthenticatorError, AlreadySetUp);
 
 /// What the enrolment page shows.
 #[derive(Debug, Clone)]
@@ -50,13 +42,13 @@ pub struct PendingAuthenticator {
     pub uri: String,
 }
 
-fn sealing_context(account_id: &str) -> String {
+fn sealing_context(account_id: &AccountId) -> String {
     format!("totp:{account_id}")
 }
 
 impl Gatehouse {
     /// Whether the account has a confirmed authenticator app.
-    pub async fn has_authenticator(&self, account_id: &str) -> Result<bool, AppError> {
+    pub async fn has_authenticator(&self, account_id: &AccountId) -> Result<bool, AppError> {
         Ok(matches!(
             self.inner.store.find_totp(account_id).await?,
             Some(totp) if totp.confirmed_at.is_some()
@@ -165,7 +157,7 @@ impl Gatehouse {
     /// uses the step up atomically with the rest of the sign-in.
     pub(crate) async fn check_authenticator_code(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code: &OtpCode,
         now: i64,
     ) -> Result<Option<i64>, AppError> {
@@ -185,7 +177,7 @@ impl Gatehouse {
     /// pins the confirmation to this secret).
     async fn pending_secret(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<(TotpSecret, Vec<u8>), AuthenticatorError> {
         match self.inner.store.find_totp(account_id).await? {
             Some(row) if row.confirmed_at.is_none() => self
@@ -197,7 +189,7 @@ impl Gatehouse {
         }
     }
 
-    fn open_secret(&self, sealed: &[u8], account_id: &str) -> Option<TotpSecret> {
+    fn open_secret(&self, sealed: &[u8], account_id: &AccountId) -> Option<TotpSecret> {
         match self
             .inner
             .keys
@@ -219,14 +211,8 @@ impl Gatehouse {
         client: &ClientInfo,
         notice: fn(&Email) -> OutgoingMail,
     ) {
-        self.record(Record {
-            event,
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::Proof(Proof::Totp)),
-            client,
-        })
-        .await;
+        self.record_for(session, event, Some(Method::Proof(Proof::Totp)), client)
+            .await;
         if let Ok(email) = Email::parse(&session.email) {
             if let Err(error) = self.inner.mailer.send(&notice(&email)).await {
                 tracing::error!(%error, "could not send an authenticator notice");

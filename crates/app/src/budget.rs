@@ -1,6 +1,7 @@
 //! Every counted thing in one place: the attempt budgets that guesses spend before they are
 //! checked (S10, S19, S25, S47, S48), and the hourly windows that limit how many messages a
-//! person or an address can cause (S9, S57).
+//! person or an address can cause (S9, S57). Also the one order in which a guess at a
+//! code kept on its own row (sign-up, e-mail change) is counted and checked.
 //!
 //! A budget is a row of `failure_counters` under a typed key; a guess first *claims* a unit
 //! with a compare-and-set on the count it read, so parallel guesses cannot overspend it and
@@ -8,7 +9,10 @@
 //! hand; `core::LockoutPolicy` decides, this module counts.
 
 use crate::{AppError, ClientInfo, Gatehouse};
-use gatehouse_core::{Admission, LockoutPolicy};
+use gatehouse_core::flow::MAX_SECOND_STEP_ATTEMPTS;
+use gatehouse_core::{AccountId, Admission, LockoutPolicy, OtpCode};
+use gatehouse_store::StoreResult;
+use std::future::Future;
 
 /// How often a claim lost to a parallel one is tried again before the attempt is refused.
 const CLAIM_RETRIES: usize = 4;
@@ -18,6 +22,17 @@ const CLAIM_RETRIES: usize = 4;
 pub(crate) enum Claim {
     Granted,
     Refused,
+}
+
+/// How one guess at a code kept on its own row turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeGuess {
+    /// The row's five guesses, or the budget, are spent: the code was not looked at.
+    Refused,
+    /// A parallel guess took the row's attempt first: this one was not looked at either.
+    Raced,
+    Wrong,
+    Right,
 }
 
 /// One attempt budget: its counter key and the policy that admits guesses against it.
@@ -46,7 +61,7 @@ impl Budget {
 
     /// Code, backup-code and enrolment guesses of one account, across sign-ins and nodes
     /// (S10, S19, S25); only a success resets it.
-    pub(crate) fn second_step(account_id: &str) -> Self {
+    pub(crate) fn second_step(account_id: &AccountId) -> Self {
         Self {
             key: format!("second-step:{account_id}"),
             policy: LockoutPolicy::SECOND_STEP,
@@ -94,7 +109,7 @@ pub(crate) struct Window {
 impl Window {
     /// S9: codes per account per hour, whatever carries them (sign-in codes by mail or
     /// text, phone verification, e-mail change).
-    pub(crate) fn codes(account_id: &str, limit: u32) -> Self {
+    pub(crate) fn codes(account_id: &AccountId, limit: u32) -> Self {
         Self::hourly(format!("codes:{account_id}"), limit)
     }
 
@@ -244,8 +259,40 @@ impl Gatehouse {
             .await?)
     }
 
+    /// One guess at a keyed code whose row counts its own attempts. Refused once the row's
+    /// five are spent; otherwise counted in `budget` and then on the row (`claim_row`, a
+    /// compare-and-set on the count read), and only then checked, so neither parallel
+    /// guesses nor fresh rows buy more than the budget allows (S10, S48). `claim_row` runs
+    /// only if the budget granted the guess.
+    pub(crate) async fn guess_code(
+        &self,
+        budget: &Budget,
+        attempts: u32,
+        claim_row: impl Future<Output = StoreResult<bool>>,
+        code: &OtpCode,
+        context: &str,
+        stored: &[u8],
+    ) -> Result<CodeGuess, AppError> {
+        if attempts >= MAX_SECOND_STEP_ATTEMPTS || self.claim(budget).await? == Claim::Refused {
+            return Ok(CodeGuess::Refused);
+        }
+        if !claim_row.await? {
+            return Ok(CodeGuess::Raced);
+        }
+        Ok(
+            if code.matches(&self.inner.keys.code_mac_key(), context, stored) {
+                CodeGuess::Right
+            } else {
+                CodeGuess::Wrong
+            },
+        )
+    }
+
     /// S9: one code from the account's hourly allowance.
-    pub(crate) async fn take_code_allowance(&self, account_id: &str) -> Result<bool, AppError> {
+    pub(crate) async fn take_code_allowance(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<bool, AppError> {
         let limit = self.inner.settings.codes_per_account_per_hour;
         self.take(&Window::codes(account_id, limit)).await
     }
@@ -254,6 +301,7 @@ impl Gatehouse {
 #[cfg(test)]
 mod tests {
     use super::{client_key, Budget};
+    use gatehouse_core::AccountId;
 
     #[test]
     fn ipv6_clients_are_counted_per_64_block_and_ipv4_per_address() {
@@ -268,10 +316,14 @@ mod tests {
 
     #[test]
     fn each_budget_has_its_own_key_space() {
+        // One text for every keyed budget: only the key's prefix keeps them apart.
+        let Some(id) = AccountId::parse("00000000-0000-7000-8000-000000000001") else {
+            panic!("a fixed valid id");
+        };
         let keys = [
-            Budget::account("ann@example.com").key().to_string(),
-            Budget::sign_up_guess("ann@example.com").key().to_string(),
-            Budget::second_step("ann@example.com").key().to_string(),
+            Budget::account(id.as_str()).key().to_string(),
+            Budget::sign_up_guess(id.as_str()).key().to_string(),
+            Budget::second_step(&id).key().to_string(),
             Budget::client("192.0.2.7").key().to_string(),
         ];
         for (i, a) in keys.iter().enumerate() {

@@ -3,13 +3,12 @@
 //! belongs to another account gets the same pages but can never complete (S46).
 
 use crate::audit::{Event, Record};
-use crate::budget::{Budget, Claim};
+use crate::budget::{Budget, CodeGuess};
 use crate::sessions::FreshSession;
 use crate::{AppError, ClientInfo, Gatehouse};
-use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
-use gatehouse_core::{Email, OtpCode};
+use gatehouse_core::flow::CODE_LIFETIME_SECS;
+use gatehouse_core::{AccountId, Email, OtpCode};
 use gatehouse_delivery::{email_change_code, email_changed_notice};
-use gatehouse_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailChangeError {
@@ -29,16 +28,9 @@ pub enum EmailChangeError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for EmailChangeError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::WrongCode,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(EmailChangeError, WrongCode);
 
-fn context(account_id: &str) -> String {
+fn context(account_id: &AccountId) -> String {
     format!("email-change:{account_id}")
 }
 
@@ -58,12 +50,7 @@ impl Gatehouse {
         // The window is asked first: a refused start must not hand out a fresh code with a
         // fresh row of five guesses.
         let limited = !self.take_code_allowance(&session.account_id).await?;
-        let taken = self
-            .inner
-            .store
-            .find_account_by_email(new_email.as_str())
-            .await?
-            .is_some();
+        let taken = self.account_at(&new_email).await?.is_some();
         let code = OtpCode::generate();
         let code_hash = code.keyed_hash(
             &self.inner.keys.code_mac_key(),
@@ -131,31 +118,31 @@ impl Gatehouse {
             .find_email_change(&session.account_id, now)
             .await?
             .ok_or(EmailChangeError::NotStarted)?;
-        if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
-            return Err(EmailChangeError::TooManyAttempts);
-        }
         // Five guesses per code are not enough: starting again makes a new code. Every guess
         // also takes a unit of the account's second-step budget, which only a success
         // resets, like the sign-in's codes (S10, S19, S48).
         let budget = Budget::second_step(&session.account_id);
-        if self.claim(&budget).await? == Claim::Refused {
-            return Err(EmailChangeError::TooManyAttempts);
-        }
-        if !self
+        let claim_row = self
             .inner
             .store
-            .claim_email_change_attempt(&session.account_id, row.attempts)
-            .await?
-        {
-            return Err(EmailChangeError::WrongCode);
-        }
-        let right = code.matches(
-            &self.inner.keys.code_mac_key(),
-            &context(&session.account_id),
-            &row.code_hash,
-        );
-        if !right || row.taken {
-            return Err(EmailChangeError::WrongCode);
+            .claim_email_change_attempt(&session.account_id, row.attempts);
+        let guess = self
+            .guess_code(
+                &budget,
+                row.attempts,
+                claim_row,
+                &code,
+                &context(&session.account_id),
+                &row.code_hash,
+            )
+            .await?;
+        match guess {
+            CodeGuess::Refused => return Err(EmailChangeError::TooManyAttempts),
+            // A taken address never completes, whatever the code (S46).
+            CodeGuess::Right if !row.taken => {}
+            CodeGuess::Right | CodeGuess::Raced | CodeGuess::Wrong => {
+                return Err(EmailChangeError::WrongCode)
+            }
         }
         self.inner
             .store

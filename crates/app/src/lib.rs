@@ -5,6 +5,23 @@
 //! the clock. It knows nothing of HTTP: what it returns are outcomes and typed errors, and
 //! `web` decides what a person sees.
 
+/// `impl From<StoreError>` for a use case's error: a `Conflict` (a uniqueness rule or a
+/// compare-and-set that another request won, nothing written) means the outcome `$variant`;
+/// any other store failure is `App`. One way to say it, so every use case reads the store's
+/// refusals alike. Defined before the modules, which use it.
+macro_rules! conflict_means {
+    ($error:ty, $variant:ident) => {
+        impl From<gatehouse_store::StoreError> for $error {
+            fn from(error: gatehouse_store::StoreError) -> Self {
+                match error {
+                    gatehouse_store::StoreError::Conflict(_) => Self::$variant,
+                    other => Self::App($crate::AppError::Store(other)),
+                }
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod audit;
 pub mod authenticator;
@@ -25,9 +42,9 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use hashing::HashingPool;
 
 use gatehouse_core::password::PasswordHashString;
-use gatehouse_core::{MasterKey, Password};
+use gatehouse_core::{Email, MasterKey, Password};
 use gatehouse_delivery::{Mailer, SmsSender};
-use gatehouse_store::Store;
+use gatehouse_store::{AccountRow, Store};
 use std::sync::Arc;
 
 /// Lifetimes and limits an operator may tune. Defaults are what SECURITY.md asks for.
@@ -181,6 +198,23 @@ impl Gatehouse {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// A new password's Argon2id hash, on the hashing pool; a full queue is `Busy` (503).
+    pub(crate) async fn hash_password(
+        &self,
+        password: Password,
+    ) -> Result<PasswordHashString, AppError> {
+        Ok(self.inner.hashing.hash(password).await?)
+    }
+
+    /// The account registered under an address, if any: accounts are keyed by the
+    /// normalised form that `Email` holds.
+    pub(crate) async fn account_at(
+        &self,
+        email: &Email,
+    ) -> Result<Option<AccountRow>, gatehouse_store::StoreError> {
+        self.inner.store.find_account_by_email(email.as_str()).await
     }
 
     fn now(&self) -> i64 {

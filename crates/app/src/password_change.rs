@@ -9,7 +9,6 @@ use crate::{AppError, ClientInfo, Gatehouse, Inconsistent};
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{Email, Password, PasswordError};
 use gatehouse_delivery::password_changed_notice;
-use gatehouse_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordChangeError {
@@ -25,14 +24,7 @@ pub enum PasswordChangeError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for PasswordChangeError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::Conflict,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(PasswordChangeError, Conflict);
 
 impl Gatehouse {
     pub async fn change_password(
@@ -88,7 +80,7 @@ impl Gatehouse {
         if new.same_as(&current) {
             return Err(PasswordChangeError::Unchanged);
         }
-        let hash = self.inner.hashing.hash(new).await.map_err(AppError::from)?;
+        let hash = self.hash_password(new).await?;
         self.inner
             .store
             .change_password(

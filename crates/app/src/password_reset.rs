@@ -9,7 +9,7 @@ use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{Email, Password, PasswordError, Token};
 use gatehouse_delivery::{password_reset_link, password_reset_notice};
-use gatehouse_store::{AccountRow, StoreError};
+use gatehouse_store::AccountRow;
 
 pub const RESET_LIFETIME_SECS: i64 = 60 * 60;
 /// Reset mails per address per hour (S9's "no mail bombing" applies to links too).
@@ -27,14 +27,7 @@ pub enum ResetError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for ResetError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::InvalidLink,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(ResetError, InvalidLink);
 
 impl Gatehouse {
     /// Sends a reset link if the address has an active account; otherwise does nothing
@@ -49,11 +42,7 @@ impl Gatehouse {
         let allowed = self
             .take(&Window::resets(email.as_str(), RESETS_PER_HOUR))
             .await?;
-        let account = self
-            .inner
-            .store
-            .find_account_by_email(email.as_str())
-            .await?;
+        let account = self.account_at(&email).await?;
         let Some(account) = account.filter(|a| a.disabled_at.is_none() && allowed) else {
             return Ok(());
         };
@@ -135,12 +124,7 @@ impl Gatehouse {
             .ok_or(ResetError::InvalidLink)?;
         let email = Email::parse(&email).map_err(|_| ResetError::InvalidLink)?;
         let password = Password::parse_new(new_password, &email)?;
-        let hash = self
-            .inner
-            .hashing
-            .hash(password)
-            .await
-            .map_err(AppError::from)?;
+        let hash = self.hash_password(password).await?;
         self.inner
             .store
             .reset_password(&token.hash().0, &hash.0, self.now())

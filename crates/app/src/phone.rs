@@ -12,7 +12,7 @@ use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::phone::mask_last_digits;
-use gatehouse_core::{Email, OtpCode, PhoneNumber, Proof};
+use gatehouse_core::{AccountId, Email, OtpCode, PhoneNumber, Proof};
 use gatehouse_delivery::{phone_changed_notice, sms_code, OutgoingSms};
 use hmac_key::number_key;
 
@@ -38,14 +38,7 @@ pub enum PhoneError {
     App(#[from] AppError),
 }
 
-impl From<gatehouse_store::StoreError> for PhoneError {
-    fn from(error: gatehouse_store::StoreError) -> Self {
-        match error {
-            gatehouse_store::StoreError::Conflict(_) => Self::AlreadySetUp,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(PhoneError, AlreadySetUp);
 
 /// The account page's view of the phone.
 #[derive(Debug, Clone)]
@@ -54,7 +47,7 @@ pub struct PhoneSummary {
     pub verified: bool,
 }
 
-fn context(account_id: &str) -> String {
+fn context(account_id: &AccountId) -> String {
     format!("phone:{account_id}")
 }
 
@@ -75,7 +68,10 @@ mod hmac_key {
 }
 
 impl Gatehouse {
-    pub async fn phone_summary(&self, account_id: &str) -> Result<Option<PhoneSummary>, AppError> {
+    pub async fn phone_summary(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Option<PhoneSummary>, AppError> {
         Ok(self
             .inner
             .store
@@ -90,7 +86,7 @@ impl Gatehouse {
     /// The verified number of an account, if any: the only kind that receives sign-in codes.
     pub(crate) async fn verified_phone(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Option<PhoneNumber>, AppError> {
         let Some(row) = self.inner.store.find_phone(account_id).await? else {
             return Ok(None);
@@ -101,7 +97,7 @@ impl Gatehouse {
         Ok(self.open_number(&row.number_sealed, account_id))
     }
 
-    fn open_number(&self, sealed: &[u8], account_id: &str) -> Option<PhoneNumber> {
+    fn open_number(&self, sealed: &[u8], account_id: &AccountId) -> Option<PhoneNumber> {
         let bytes = self
             .inner
             .keys
@@ -247,7 +243,7 @@ impl Gatehouse {
     /// Sends a text after the pumping limits; `false` when refused or failed.
     pub(crate) async fn send_text(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         sms: &OutgoingSms,
         client: &ClientInfo,
     ) -> Result<bool, AppError> {
@@ -302,18 +298,13 @@ impl Gatehouse {
     }
 
     async fn phone_changed(&self, session: &SignedIn, added: bool, client: &ClientInfo) {
-        self.record(Record {
-            event: if added {
-                Event::PhoneAdded
-            } else {
-                Event::PhoneRemoved
-            },
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::Proof(Proof::Sms)),
-            client,
-        })
-        .await;
+        let event = if added {
+            Event::PhoneAdded
+        } else {
+            Event::PhoneRemoved
+        };
+        self.record_for(session, event, Some(Method::Proof(Proof::Sms)), client)
+            .await;
         if let Ok(email) = Email::parse(&session.email) {
             if let Err(error) = self
                 .inner

@@ -3,7 +3,7 @@
 //! (S51). Revoking a device asks for a recent
 //! sign-in (S34); ending sessions and reading the log do not.
 
-use crate::audit::{BackupCodeSaved, DeviceChange, Event, Method, ProductAccess, Record, SignOut};
+use crate::audit::{BackupCodeSaved, DeviceChange, Event, Method, ProductAccess, SignOut};
 use crate::sessions::{FreshSession, SignedIn};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::display::describe_user_agent;
@@ -184,13 +184,12 @@ impl Gatehouse {
         if ended == 0 {
             return Err(SelfServiceError::UnknownProduct);
         }
-        self.record(Record {
-            event: Event::ProductSignIn(ProductAccess::Revoked),
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::Product { client_id }),
+        self.record_for(
+            session,
+            Event::ProductSignIn(ProductAccess::Revoked),
+            Some(Method::Product { client_id }),
             client,
-        })
+        )
         .await;
         Ok(())
     }
@@ -220,18 +219,13 @@ impl Gatehouse {
         if device_id.is_some() && revoked == 0 {
             return Err(SelfServiceError::UnknownDevice);
         }
-        self.record(Record {
-            event: Event::TrustedDevice(if device_id.is_some() {
-                DeviceChange::Revoked
-            } else {
-                DeviceChange::AllRevoked
-            }),
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: None,
-            client,
-        })
-        .await;
+        let change = if device_id.is_some() {
+            DeviceChange::Revoked
+        } else {
+            DeviceChange::AllRevoked
+        };
+        self.record_for(session, Event::TrustedDevice(change), None, client)
+            .await;
         Ok(())
     }
 
@@ -267,13 +261,12 @@ impl Gatehouse {
             .store
             .issue_pending_backup_codes(&session.account_id, &backup_key(session), &codes)
             .await?;
-        self.record(Record {
-            event: Event::BackupCodeIssued,
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::AccountPage),
+        self.record_for(
+            session,
+            Event::BackupCodeIssued,
+            Some(Method::AccountPage),
             client,
-        })
+        )
         .await;
         Ok(())
     }
@@ -314,13 +307,12 @@ impl Gatehouse {
         if activated == 0 {
             return Err(SelfServiceError::NoPendingBackupCode);
         }
-        self.record(Record {
-            event: Event::BackupCodeSaved(BackupCodeSaved::Replaced),
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: Some(Method::AccountPage),
+        self.record_for(
+            session,
+            Event::BackupCodeSaved(BackupCodeSaved::Replaced),
+            Some(Method::AccountPage),
             client,
-        })
+        )
         .await;
         Ok(())
     }
@@ -336,13 +328,12 @@ impl Gatehouse {
             .store
             .end_other_sessions(&session.account_id, &session.session_id, self.now())
             .await?;
-        self.record(Record {
-            event: Event::SignedOut(SignOut::OtherSessions),
-            account_id: Some(&session.account_id),
-            email: Some(&session.email),
-            method: None,
+        self.record_for(
+            session,
+            Event::SignedOut(SignOut::OtherSessions),
+            None,
             client,
-        })
+        )
         .await;
         Ok(ended)
     }

@@ -3,7 +3,7 @@
 
 use crate::audit::{Event, Record, SignOut};
 use crate::{AppError, ClientInfo, Gatehouse};
-use gatehouse_core::Token;
+use gatehouse_core::{AccountId, Proof, Token};
 
 /// The person behind a live session. Only this crate builds one (`non_exhaustive`): a use
 /// case that takes `&SignedIn` runs for a session that was looked up, never for one made up.
@@ -11,9 +11,9 @@ use gatehouse_core::Token;
 #[non_exhaustive]
 pub struct SignedIn {
     pub session_id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub email: String,
-    pub proof: String,
+    pub proof: Proof,
     pub signed_in_at: i64,
 }
 

@@ -4,13 +4,13 @@
 //! registration that can never complete, and its owner a notice instead of a code.
 
 use crate::audit::{Event, Method, Record, SignUpMail};
-use crate::budget::{Budget, Claim, Window};
+use crate::budget::{Budget, CodeGuess, Window};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{CODE_LIFETIME_SECS, MAX_SECOND_STEP_ATTEMPTS};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{AccountId, Email, OtpCode, Password, PasswordError, Token};
 use gatehouse_delivery::{sign_up_code, sign_up_taken_notice};
-use gatehouse_store::{RegistrationRow, StoreError};
+use gatehouse_store::RegistrationRow;
 
 /// Sign-up mails per address per hour.
 const SIGN_UPS_PER_HOUR: u32 = 3;
@@ -35,14 +35,7 @@ pub enum SignUpError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for SignUpError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::WrongCode,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(SignUpError, WrongCode);
 
 impl Gatehouse {
     pub fn sign_up_open(&self) -> bool {
@@ -63,23 +56,13 @@ impl Gatehouse {
         let password = Password::parse_new(password, &email)?;
         let now = self.now();
         // Hashed in every case, so a taken address answers in the same time.
-        let hash = self
-            .inner
-            .hashing
-            .hash(password)
-            .await
-            .map_err(AppError::from)?;
+        let hash = self.hash_password(password).await?;
         // The window is asked first: a refused start gets a registration that can never
         // complete, not a fresh code with five fresh guesses.
         let may_send = self
             .take(&Window::sign_ups(email.as_str(), SIGN_UPS_PER_HOUR))
             .await?;
-        let taken = self
-            .inner
-            .store
-            .find_account_by_email(email.as_str())
-            .await?
-            .is_some();
+        let taken = self.account_at(&email).await?.is_some();
         let id = new_id(now);
         let code = OtpCode::generate();
         let token = Token::generate();
@@ -146,42 +129,46 @@ impl Gatehouse {
     ) -> Result<(), SignUpError> {
         let row = self.find_sign_up(token).await?;
         let code = OtpCode::parse(code).map_err(|_| SignUpError::MalformedCode)?;
-        if row.attempts >= MAX_SECOND_STEP_ATTEMPTS {
-            return Err(SignUpError::TooManyAttempts);
-        }
         // Counted before it is checked (S10, S48): in the registration's five, and in the
         // address's lasting budget, which a new start does not refill.
         let budget = Budget::sign_up_guess(&row.email);
-        if self.claim(&budget).await? == Claim::Refused {
-            return Err(SignUpError::TooManyAttempts);
-        }
-        if !self
+        let claim_row = self
             .inner
             .store
-            .claim_registration_attempt(&row.id, row.attempts)
-            .await?
-        {
-            return Err(SignUpError::WrongCode);
-        }
-        if !code.matches(&self.inner.keys.code_mac_key(), &row.id, &row.code_hash)
-            || row.password_hash.is_none()
-        {
-            return Err(if row.attempts + 1 >= MAX_SECOND_STEP_ATTEMPTS {
-                SignUpError::TooManyAttempts
-            } else {
-                SignUpError::WrongCode
-            });
+            .claim_registration_attempt(&row.id, row.attempts);
+        let guess = self
+            .guess_code(
+                &budget,
+                row.attempts,
+                claim_row,
+                &code,
+                &row.id,
+                &row.code_hash,
+            )
+            .await?;
+        match guess {
+            CodeGuess::Refused => return Err(SignUpError::TooManyAttempts),
+            CodeGuess::Raced => return Err(SignUpError::WrongCode),
+            // Without a password hash the registration never completes (S46).
+            CodeGuess::Right if row.password_hash.is_some() => {}
+            CodeGuess::Right | CodeGuess::Wrong => {
+                return Err(if row.attempts + 1 >= MAX_SECOND_STEP_ATTEMPTS {
+                    SignUpError::TooManyAttempts
+                } else {
+                    SignUpError::WrongCode
+                });
+            }
         }
         let now = self.now();
         let account_id = AccountId::generate(now);
         self.inner
             .store
-            .complete_registration(&row.id, account_id.as_str(), now)
+            .complete_registration(&row.id, &account_id, now)
             .await?;
         self.reset(&budget).await?;
         self.record(Record {
             event: Event::AccountCreated,
-            account_id: Some(account_id.as_str()),
+            account_id: Some(&account_id),
             email: Some(&row.email),
             method: Some(Method::SignUp),
             client,

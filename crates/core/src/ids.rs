@@ -35,6 +35,13 @@ impl fmt::Debug for AccountId {
     }
 }
 
+/// Written out as its text, so the CLI's JSON shows the id as it is stored.
+impl serde::Serialize for AccountId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

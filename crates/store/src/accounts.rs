@@ -2,13 +2,14 @@
 //! the one list of what "everything the account holds" is, which a password change, a
 //! reset and a disable all end.
 
-use crate::{oidc_grants, trusted_devices, Store, StoreError, StoreResult};
+use crate::{get_account_id, oidc_grants, trusted_devices, Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 #[derive(Clone)]
 pub struct AccountRow {
-    pub id: String,
+    pub id: AccountId,
     pub email: String,
     pub password_hash: String,
     pub disabled_at: Option<i64>,
@@ -45,7 +46,7 @@ pub struct RemovedSecondFactors {
 /// (S6, S29, S33).
 pub(crate) async fn end_account_access(
     tx: &mut Transaction<'_, Any>,
-    account_id: &str,
+    account_id: &AccountId,
     keep_session: Option<&str>,
     now: i64,
 ) -> StoreResult<()> {
@@ -54,13 +55,13 @@ pub(crate) async fn end_account_access(
          WHERE account_id = $2 AND ended_at IS NULL AND ($3 IS NULL OR id <> $3)",
     )
     .bind(now)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(keep_session)
     .execute(&mut **tx)
     .await?;
     trusted_devices::revoke_all_in(tx, account_id, now).await?;
     sqlx::query("DELETE FROM sign_in_flows WHERE account_id = $1")
-        .bind(account_id)
+        .bind(account_id.as_str())
         .execute(&mut **tx)
         .await?;
     for statement in [
@@ -69,7 +70,7 @@ pub(crate) async fn end_account_access(
     ] {
         sqlx::query(statement)
             .bind(now)
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut **tx)
             .await?;
     }
@@ -78,7 +79,7 @@ pub(crate) async fn end_account_access(
 
 fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
     Ok(AccountRow {
-        id: row.try_get("id")?,
+        id: get_account_id(row, "id")?,
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         disabled_at: row.try_get("disabled_at")?,
@@ -89,7 +90,7 @@ fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
 impl Store {
     pub async fn insert_account(
         &self,
-        id: &str,
+        id: &AccountId,
         email: &str,
         password_hash: &str,
         now: i64,
@@ -98,7 +99,7 @@ impl Store {
             "INSERT INTO accounts (id, email, password_hash, disabled_at, created_at, updated_at)
              VALUES ($1, $2, $3, NULL, $4, $4)",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(email)
         .bind(password_hash)
         .bind(now)
@@ -116,9 +117,9 @@ impl Store {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
-    pub async fn find_account(&self, id: &str) -> StoreResult<Option<AccountRow>> {
+    pub async fn find_account(&self, id: &AccountId) -> StoreResult<Option<AccountRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
@@ -135,7 +136,7 @@ impl Store {
     /// hash is still the one that was checked, so a concurrent password change wins.
     pub async fn update_password_hash(
         &self,
-        id: &str,
+        id: &AccountId,
         old_hash: &str,
         new_hash: &str,
         now: i64,
@@ -145,7 +146,7 @@ impl Store {
         )
         .bind(new_hash)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .bind(old_hash)
         .execute(self.pool())
         .await?;
@@ -157,7 +158,7 @@ impl Store {
     /// one that was checked, so two concurrent changes cannot both win.
     pub async fn change_password(
         &self,
-        id: &str,
+        id: &AccountId,
         old_hash: &str,
         new_hash: &str,
         keep_session_id: &str,
@@ -169,7 +170,7 @@ impl Store {
         )
         .bind(new_hash)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .bind(old_hash)
         .execute(&mut *tx)
         .await?;
@@ -183,13 +184,13 @@ impl Store {
 
     /// Disables an account and, in the same transaction, ends everything it holds
     /// (`end_account_access`; S29, S33).
-    pub async fn disable_account(&self, id: &str, now: i64) -> StoreResult<bool> {
+    pub async fn disable_account(&self, id: &AccountId, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET disabled_at = $1, updated_at = $1 WHERE id = $2 AND disabled_at IS NULL",
         )
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
         end_account_access(&mut tx, id, None, now).await?;
@@ -202,19 +203,19 @@ impl Store {
     /// device, all in one transaction (S29, S53), so the next sign-in e-mails a code.
     pub async fn remove_second_factors(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
     ) -> StoreResult<RemovedSecondFactors> {
         let mut tx = self.pool().begin().await?;
         let authenticator: Option<Option<i64>> = sqlx::query_scalar(
             "DELETE FROM totp_credentials WHERE account_id = $1 RETURNING confirmed_at",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let phone: Option<Option<i64>> =
             sqlx::query_scalar("DELETE FROM phones WHERE account_id = $1 RETURNING verified_at")
-                .bind(account_id)
+                .bind(account_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
@@ -229,7 +230,7 @@ impl Store {
     /// locked after 100 failures is recovered (S47).
     pub async fn enable_account(
         &self,
-        id: &str,
+        id: &AccountId,
         counter_keys: &[String],
         now: i64,
     ) -> StoreResult<bool> {
@@ -237,7 +238,7 @@ impl Store {
         let done =
             sqlx::query("UPDATE accounts SET disabled_at = NULL, updated_at = $1 WHERE id = $2")
                 .bind(now)
-                .bind(id)
+                .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
         for key in counter_keys {

@@ -4,6 +4,7 @@
 //! never be redeemed (S22).
 
 use crate::{Store, StoreResult};
+use gatehouse_core::AccountId;
 use gatehouse_core::BackupCodeStatus;
 use sqlx::{Any, Transaction};
 
@@ -16,7 +17,7 @@ pub struct NewBackupCode {
 
 pub(crate) async fn redeem(
     tx: &mut Transaction<'_, Any>,
-    account_id: &str,
+    account_id: &AccountId,
     code_hash: &[u8; 32],
     now: i64,
 ) -> StoreResult<bool> {
@@ -25,7 +26,7 @@ pub(crate) async fn redeem(
          WHERE account_id = $2 AND code_hash = $3 AND status = 'active'",
     )
     .bind(now)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(code_hash.to_vec())
     .execute(&mut **tx)
     .await?;
@@ -36,12 +37,12 @@ pub(crate) async fn redeem(
 /// leaves no code that could later become active (S22).
 pub(crate) async fn replace_pending(
     tx: &mut Transaction<'_, Any>,
-    account_id: &str,
+    account_id: &AccountId,
     flow_id: &str,
     codes: &[NewBackupCode],
 ) -> StoreResult<()> {
     sqlx::query("DELETE FROM backup_codes WHERE account_id = $1 AND status = 'pending'")
-        .bind(account_id)
+        .bind(account_id.as_str())
         .execute(&mut **tx)
         .await?;
     for code in codes {
@@ -50,7 +51,7 @@ pub(crate) async fn replace_pending(
              VALUES ($1, $2, $3, 'pending', $4, $5)",
         )
         .bind(&code.id)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(code.code_hash.to_vec())
         .bind(flow_id)
         .bind(code.created_at)
@@ -64,7 +65,7 @@ pub(crate) async fn replace_pending(
 /// alone has none.
 pub(crate) async fn confirm_flow(
     tx: &mut Transaction<'_, Any>,
-    account_id: &str,
+    account_id: &AccountId,
     flow_id: &str,
     now: i64,
 ) -> StoreResult<u64> {
@@ -73,7 +74,7 @@ pub(crate) async fn confirm_flow(
          WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
     )
     .bind(now)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(flow_id)
     .execute(&mut **tx)
     .await?;
@@ -85,13 +86,13 @@ impl Store {
     /// other pending code of the account (only the newest set can ever be confirmed).
     pub async fn issue_pending_backup_codes(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         flow_key: &str,
         codes: &[(NewBackupCode, Vec<u8>)],
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM backup_codes WHERE account_id = $1 AND status = 'pending'")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         for (code, sealed) in codes {
@@ -100,7 +101,7 @@ impl Store {
                  VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
             )
             .bind(&code.id)
-            .bind(account_id)
+            .bind(account_id.as_str())
             .bind(code.code_hash.to_vec())
             .bind(flow_key)
             .bind(code.created_at)
@@ -115,7 +116,7 @@ impl Store {
     /// (id, sealed display) of the pending codes issued under `flow_key`.
     pub async fn list_pending_backup_code_displays(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         flow_key: &str,
     ) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
@@ -123,7 +124,7 @@ impl Store {
              WHERE account_id = $1 AND flow_id = $2 AND status = 'pending' AND sealed_display IS NOT NULL
              ORDER BY id",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(flow_key)
         .fetch_all(self.pool())
         .await?;
@@ -135,7 +136,7 @@ impl Store {
     /// was pending any more, and nothing changed).
     pub async fn activate_pending_backup_codes(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         flow_key: &str,
         now: i64,
     ) -> StoreResult<u64> {
@@ -149,7 +150,7 @@ impl Store {
              WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
         )
         .bind(now)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(flow_key)
         .execute(&mut *tx)
         .await?;
@@ -158,7 +159,7 @@ impl Store {
         }
         sqlx::query("UPDATE backup_codes SET status = 'used', used_at = $1 WHERE account_id = $2 AND status = 'active'")
             .bind(now)
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         let activated = sqlx::query(
@@ -166,7 +167,7 @@ impl Store {
              WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
         )
         .bind(now)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(flow_key)
         .execute(&mut *tx)
         .await?
@@ -175,11 +176,11 @@ impl Store {
         Ok(activated)
     }
 
-    pub async fn count_active_backup_codes(&self, account_id: &str) -> StoreResult<u32> {
+    pub async fn count_active_backup_codes(&self, account_id: &AccountId) -> StoreResult<u32> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND status = 'active'",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_one(self.pool())
         .await?;
         Ok(crate::to_u32(count))
@@ -188,14 +189,14 @@ impl Store {
     /// How many codes are still pending for this flow's "Save your backup code" page.
     pub async fn count_pending_backup_codes_of_flow(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         flow_id: &str,
     ) -> StoreResult<u32> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM backup_codes
              WHERE account_id = $1 AND flow_id = $2 AND status = 'pending'",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(flow_id)
         .fetch_one(self.pool())
         .await?;
@@ -205,13 +206,13 @@ impl Store {
     /// Status of the code with this hash for this account, if any.
     pub async fn find_backup_code_status(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code_hash: &[u8; 32],
     ) -> StoreResult<Option<BackupCodeStatus>> {
         let status: Option<String> = sqlx::query_scalar(
             "SELECT status FROM backup_codes WHERE account_id = $1 AND code_hash = $2",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(code_hash.to_vec())
         .fetch_optional(self.pool())
         .await?;

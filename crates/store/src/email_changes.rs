@@ -1,6 +1,7 @@
 //! Changes of e-mail address waiting for verification at the new address.
 
 use crate::{to_u32, Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -15,7 +16,7 @@ pub struct EmailChangeRow {
 impl Store {
     pub async fn insert_email_change(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         new_email: &str,
         code_hash: &[u8],
         taken: bool,
@@ -23,14 +24,14 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO email_changes (account_id, new_email, code_hash, taken, attempts, expires_at)
              VALUES ($1, $2, $3, $4, 0, $5)",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(new_email)
         .bind(code_hash.to_vec())
         .bind(i64::from(taken))
@@ -43,14 +44,14 @@ impl Store {
 
     pub async fn find_email_change(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
     ) -> StoreResult<Option<EmailChangeRow>> {
         let row = sqlx::query(
             "SELECT new_email, code_hash, taken, attempts, expires_at FROM email_changes
              WHERE account_id = $1 AND expires_at > $2",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
@@ -69,11 +70,11 @@ impl Store {
 
     pub async fn claim_email_change_attempt(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         seen: u32,
     ) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE email_changes SET attempts = attempts + 1 WHERE account_id = $1 AND attempts = $2")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .bind(i64::from(seen))
             .execute(self.pool())
             .await?;
@@ -84,7 +85,7 @@ impl Store {
     /// `Conflict` when another account took the address meanwhile.
     pub async fn complete_email_change(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         new_email: &str,
         now: i64,
     ) -> StoreResult<()> {
@@ -92,12 +93,12 @@ impl Store {
         sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
             .bind(new_email)
             .bind(now)
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::on_constraint(e, "the address belongs to another account"))?;
         sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

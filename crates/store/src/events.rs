@@ -1,7 +1,8 @@
 //! The security event log (S51): who, what, how it ended, from where. It never holds a
 //! secret: callers pass names and outcomes, never codes, tokens or passwords.
 
-use crate::{Store, StoreResult};
+use crate::{get_optional_account_id, Store, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -9,7 +10,7 @@ use sqlx::Row;
 pub struct SecurityEvent {
     pub id: String,
     pub occurred_at: i64,
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub email: Option<String>,
     pub event: String,
     pub result: String,
@@ -23,7 +24,7 @@ fn from_row(row: &AnyRow) -> Result<SecurityEvent, sqlx::Error> {
     Ok(SecurityEvent {
         id: row.try_get("id")?,
         occurred_at: row.try_get("occurred_at")?,
-        account_id: row.try_get("account_id")?,
+        account_id: get_optional_account_id(row, "account_id")?,
         email: row.try_get("email")?,
         event: row.try_get("event")?,
         result: row.try_get("result")?,
@@ -43,7 +44,7 @@ impl Store {
         )
         .bind(&event.id)
         .bind(event.occurred_at)
-        .bind(&event.account_id)
+        .bind(event.account_id.as_ref().map(AccountId::as_str))
         .bind(&event.email)
         .bind(&event.event)
         .bind(&event.result)
@@ -59,7 +60,7 @@ impl Store {
     /// The newest events of an account, newest first.
     pub async fn list_events(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         limit: u32,
     ) -> StoreResult<Vec<SecurityEvent>> {
         let rows = sqlx::query(
@@ -67,7 +68,7 @@ impl Store {
                 user_agent, node
              FROM security_events WHERE account_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;

@@ -7,8 +7,9 @@ use crate::backup_codes::{self, NewBackupCode};
 use crate::sessions::{self, NewSession};
 use crate::totp;
 use crate::trusted_devices::{self, NewTrustedDevice};
-use crate::{to_u32, Store, StoreError, StoreResult};
+use crate::{get_optional_account_id, to_u32, Store, StoreError, StoreResult};
 use gatehouse_core::password::PasswordHashString;
+use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -17,7 +18,7 @@ use sqlx::Row;
 pub struct FlowRow {
     pub id: String,
     pub email: String,
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub step: String,
     pub proof: Option<String>,
     pub attempts: u32,
@@ -44,7 +45,7 @@ fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
     Ok(FlowRow {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
-        account_id: row.try_get("account_id")?,
+        account_id: get_optional_account_id(row, "account_id")?,
         step: row.try_get("step")?,
         proof: row.try_get("proof")?,
         attempts: to_u32(row.try_get("attempts")?),
@@ -76,24 +77,24 @@ pub struct FlowCommit {
     pub next: Option<FlowRow>,
     /// Consume this active backup code of this account; the commit fails if it is not
     /// active any more (S23).
-    pub redeem_backup_code: Option<(String, [u8; 32])>,
+    pub redeem_backup_code: Option<(AccountId, [u8; 32])>,
     /// Replace the account's pending codes with these (S22: only the newest pending set
     /// can ever be confirmed).
-    pub new_pending_backup_codes: Option<(String, Vec<NewBackupCode>)>,
+    pub new_pending_backup_codes: Option<(AccountId, Vec<NewBackupCode>)>,
     /// Turn this flow's pending codes of this account active ("I have saved this code");
     /// the commit fails if none is pending any more.
-    pub confirm_backup_codes_of_flow: Option<String>,
+    pub confirm_backup_codes_of_flow: Option<AccountId>,
     pub trusted_device: Option<NewTrustedDevice>,
     /// Record this accepted authenticator step for this account; the commit fails if that
     /// step, or a later one, was already used (S17).
-    pub use_totp_step: Option<(String, i64)>,
+    pub use_totp_step: Option<(AccountId, i64)>,
     pub session: Option<NewSession>,
 }
 
 /// `Debug` is derived, so the hash is a type whose `Debug` prints nothing of it.
 #[derive(Debug, Clone)]
 pub struct AccountGuard {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub password_hash: Option<PasswordHashString>,
 }
 
@@ -112,7 +113,7 @@ impl Store {
         .bind(now)
         .bind(&flow.id)
         .bind(&flow.email)
-        .bind(&flow.account_id)
+        .bind(flow.account_id.as_ref().map(AccountId::as_str))
         .bind(&flow.step)
         .bind(&flow.proof)
         .bind(i64::from(flow.attempts))
@@ -151,7 +152,7 @@ impl Store {
                 "UPDATE accounts SET updated_at = updated_at
                  WHERE id = $1 AND disabled_at IS NULL AND ($2 IS NULL OR password_hash = $2)",
             )
-            .bind(&guard.account_id)
+            .bind(guard.account_id.as_str())
             .bind(guard.password_hash.as_ref().map(|hash| hash.0.as_str()))
             .execute(&mut *tx)
             .await?;
@@ -167,7 +168,7 @@ impl Store {
                     second_step_method = $11
                  WHERE id = $12 AND version = $13",
             )
-            .bind(&next.account_id)
+            .bind(next.account_id.as_ref().map(AccountId::as_str))
             .bind(&next.step)
             .bind(&next.proof)
             .bind(i64::from(next.attempts))

@@ -41,8 +41,9 @@ pub use signing_keys::SigningKeyRow;
 pub use totp::TotpRow;
 pub use trusted_devices::{NewTrustedDevice, TrustedDeviceRow};
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use gatehouse_core::AccountId;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -112,6 +113,30 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// The one way an account id is read back from a column. Text that is not an id can only
+/// come from a damaged row: the read fails with a decode error, never a panic or a guess.
+pub(crate) fn account_id(text: &str) -> Result<AccountId, sqlx::Error> {
+    AccountId::parse(text)
+        .ok_or_else(|| sqlx::Error::Decode(format!("not an account id: {text:?}").into()))
+}
+
+/// `account_id` applied to the named column of a row.
+pub(crate) fn get_account_id(row: &AnyRow, column: &str) -> Result<AccountId, sqlx::Error> {
+    account_id(&row.try_get::<String, _>(column)?)
+}
+
+/// Likewise for a column that may be NULL (a flow before its password step, an event of
+/// no known account).
+pub(crate) fn get_optional_account_id(
+    row: &AnyRow,
+    column: &str,
+) -> Result<Option<AccountId>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(account_id)
+        .transpose()
 }
 
 /// Converts a stored count back; a negative or absurd value from a corrupted row becomes 0

@@ -6,7 +6,8 @@
 //! a code is redeemed once (S39), a refresh token rotates once (S44), an authorization
 //! request yields one code. Everything is keyed by SHA-256 hashes; no token is stored.
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{get_account_id, Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -29,7 +30,7 @@ pub struct AuthorizationRequestRow {
 pub struct NewGrant {
     pub id: String,
     pub client_id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub scope: String,
     pub nonce: Option<String>,
     pub auth_time: i64,
@@ -51,7 +52,7 @@ pub struct NewCode {
 pub struct GrantRow {
     pub id: String,
     pub client_id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub email: String,
     pub account_disabled: bool,
     pub scope: String,
@@ -169,7 +170,7 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow, sqlx::Error> {
     Ok(GrantRow {
         id: row.try_get("grant_id")?,
         client_id: row.try_get("client_id")?,
-        account_id: row.try_get("account_id")?,
+        account_id: get_account_id(row, "account_id")?,
         email: row.try_get("email")?,
         account_disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         scope: row.try_get("grant_scope")?,
@@ -300,7 +301,7 @@ impl Store {
         )
         .bind(&grant.id)
         .bind(&grant.client_id)
-        .bind(&grant.account_id)
+        .bind(grant.account_id.as_str())
         .bind(&grant.scope)
         .bind(&grant.nonce)
         .bind(grant.auth_time)
@@ -467,7 +468,7 @@ impl Store {
     /// The products that hold a live token of the account, latest first.
     pub async fn list_connected_products(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
     ) -> StoreResult<Vec<ConnectedProduct>> {
         let rows = sqlx::query(
@@ -481,7 +482,7 @@ impl Store {
              GROUP BY c.id, c.name
              ORDER BY last_at DESC, c.id",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(now)
         .fetch_all(self.pool())
         .await?;
@@ -501,7 +502,7 @@ impl Store {
     /// Ends every grant the account gave one product; the number ended.
     pub async fn revoke_product_grants(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         client_id: &str,
         now: i64,
     ) -> StoreResult<u64> {
@@ -510,7 +511,7 @@ impl Store {
              WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
         )
         .bind(now)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(client_id)
         .execute(self.pool())
         .await?;
@@ -519,13 +520,13 @@ impl Store {
 
     pub async fn find_consent(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         client_id: &str,
     ) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT scope FROM oidc_consents WHERE account_id = $1 AND client_id = $2",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(client_id)
         .fetch_optional(self.pool())
         .await?)
@@ -533,7 +534,7 @@ impl Store {
 
     pub async fn upsert_consent(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         client_id: &str,
         scope: &str,
         now: i64,
@@ -542,7 +543,7 @@ impl Store {
             "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(client_id)
         .bind(scope)
         .bind(now)

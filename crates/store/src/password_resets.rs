@@ -1,14 +1,15 @@
 //! Password reset links: hashed, single use, short-lived. Using one changes the password
 //! and ends everything the account holds, in one transaction.
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{account_id, Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 
 impl Store {
     pub async fn insert_password_reset(
         &self,
         id: &str,
         token_hash: &[u8; 32],
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
@@ -18,7 +19,7 @@ impl Store {
         )
         .bind(id)
         .bind(token_hash.to_vec())
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(now)
         .bind(expires_at)
         .execute(self.pool())
@@ -31,15 +32,18 @@ impl Store {
         &self,
         token_hash: &[u8; 32],
         now: i64,
-    ) -> StoreResult<Option<(String, String)>> {
-        Ok(sqlx::query_as(
+    ) -> StoreResult<Option<(AccountId, String)>> {
+        let found: Option<(String, String)> = sqlx::query_as(
             "SELECT a.id, a.email FROM password_resets r JOIN accounts a ON a.id = r.account_id
              WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND a.disabled_at IS NULL",
         )
         .bind(token_hash.to_vec())
         .bind(now)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        Ok(found
+            .map(|(id, email)| Ok::<_, sqlx::Error>((account_id(&id)?, email)))
+            .transpose()?)
     }
 
     /// Consumes the link (compare-and-set), sets the new password and ends everything the
@@ -50,9 +54,9 @@ impl Store {
         token_hash: &[u8; 32],
         new_hash: &str,
         now: i64,
-    ) -> StoreResult<String> {
+    ) -> StoreResult<AccountId> {
         let mut tx = self.pool().begin().await?;
-        let account_id: Option<String> = sqlx::query_scalar(
+        let stored: Option<String> = sqlx::query_scalar(
             "UPDATE password_resets SET used_at = $1
              WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
              RETURNING account_id",
@@ -61,7 +65,7 @@ impl Store {
         .bind(token_hash.to_vec())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(account_id) = account_id else {
+        let Some(account_id) = stored.as_deref().map(account_id).transpose()? else {
             return Err(StoreError::Conflict(
                 "the reset link was used or has expired",
             ));
@@ -71,7 +75,7 @@ impl Store {
         )
         .bind(new_hash)
         .bind(now)
-        .bind(&account_id)
+        .bind(account_id.as_str())
         .execute(&mut *tx)
         .await?;
         if changed.rows_affected() != 1 {

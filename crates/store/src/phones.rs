@@ -2,6 +2,7 @@
 
 use crate::trusted_devices::{change_second_factor, Revoke};
 use crate::{to_u32, Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::Row;
 
 #[derive(Clone)]
@@ -24,12 +25,12 @@ impl std::fmt::Debug for PhoneRow {
 }
 
 impl Store {
-    pub async fn find_phone(&self, account_id: &str) -> StoreResult<Option<PhoneRow>> {
+    pub async fn find_phone(&self, account_id: &AccountId) -> StoreResult<Option<PhoneRow>> {
         let row = sqlx::query(
             "SELECT number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts
              FROM phones WHERE account_id = $1",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
@@ -51,7 +52,7 @@ impl Store {
     /// never gets its code cannot cost the account the phone it had (`Conflict`).
     pub async fn insert_pending_phone(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         number_sealed: &[u8],
         last_digits: &str,
         code_hash: &[u8],
@@ -60,14 +61,14 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM phones WHERE account_id = $1 AND verified_at IS NULL")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO phones (account_id, number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts, created_at)
              VALUES ($1, $2, $3, NULL, $4, $5, 0, $6)",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(number_sealed.to_vec())
         .bind(last_digits)
         .bind(code_hash.to_vec())
@@ -81,11 +82,15 @@ impl Store {
     }
 
     /// Counts a verification guess before it is checked.
-    pub async fn claim_phone_attempt(&self, account_id: &str, seen: u32) -> StoreResult<bool> {
+    pub async fn claim_phone_attempt(
+        &self,
+        account_id: &AccountId,
+        seen: u32,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE phones SET attempts = attempts + 1 WHERE account_id = $1 AND attempts = $2",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(i64::from(seen))
         .execute(self.pool())
         .await?;
@@ -98,7 +103,7 @@ impl Store {
     /// verified by a code sent to the number before it (S13). False when nothing changed.
     pub async fn verify_phone(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code_hash: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
@@ -107,13 +112,14 @@ impl Store {
              WHERE account_id = $2 AND verified_at IS NULL AND code_hash = $3",
         )
         .bind(now)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(code_hash.to_vec());
         change_second_factor(self, verify, account_id, now, Revoke::IfChanged).await
     }
 
-    pub async fn delete_phone(&self, account_id: &str, now: i64) -> StoreResult<bool> {
-        let delete = sqlx::query("DELETE FROM phones WHERE account_id = $1").bind(account_id);
+    pub async fn delete_phone(&self, account_id: &AccountId, now: i64) -> StoreResult<bool> {
+        let delete =
+            sqlx::query("DELETE FROM phones WHERE account_id = $1").bind(account_id.as_str());
         change_second_factor(self, delete, account_id, now, Revoke::Always).await
     }
 }

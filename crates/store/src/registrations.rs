@@ -1,6 +1,7 @@
 //! Sign-ups waiting for their address to be verified.
 
 use crate::{to_u32, Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::Row;
 
 #[derive(Clone)]
@@ -91,7 +92,7 @@ impl Store {
     pub async fn complete_registration(
         &self,
         registration_id: &str,
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
@@ -108,7 +109,7 @@ impl Store {
             "INSERT INTO accounts (id, email, password_hash, disabled_at, created_at, updated_at)
              VALUES ($1, $2, $3, NULL, $4, $4)",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(&email)
         .bind(&password_hash)
         .bind(now)

@@ -1,7 +1,8 @@
 //! Sessions: a hashed 256-bit token, an absolute expiry and an idle timeout enforced here,
 //! on the server (S32), and an end that is recorded, not just a cookie cleared (S33).
 
-use crate::{Store, StoreResult};
+use crate::{account_id, get_account_id, Store, StoreResult};
+use gatehouse_core::{AccountId, Proof};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -9,8 +10,8 @@ use sqlx::{Any, Row, Transaction};
 pub struct NewSession {
     pub id: String,
     pub token_hash: [u8; 32],
-    pub account_id: String,
-    pub proof: String,
+    pub account_id: AccountId,
+    pub proof: Proof,
     pub created_at: i64,
     pub expires_at: i64,
     pub user_agent: Option<String>,
@@ -20,9 +21,9 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub struct SessionRow {
     pub id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub email: String,
-    pub proof: String,
+    pub proof: Proof,
     pub created_at: i64,
     pub last_seen_at: i64,
 }
@@ -30,12 +31,20 @@ pub struct SessionRow {
 fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
         id: row.try_get("id")?,
-        account_id: row.try_get("account_id")?,
+        account_id: get_account_id(row, "account_id")?,
         email: row.try_get("email")?,
-        proof: row.try_get("proof")?,
+        proof: proof(&row.try_get::<String, _>("proof")?)?,
         created_at: row.try_get("created_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
     })
+}
+
+/// A proof the code does not know can only come from a damaged row. The read fails rather
+/// than guess, as an unknown token kind does: a session must not claim a sign-in it cannot
+/// name (the account page and `amr` are built from it).
+fn proof(stored: &str) -> Result<Proof, sqlx::Error> {
+    Proof::parse(stored)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown sign-in proof {stored:?}").into()))
 }
 
 pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, session: &NewSession) -> StoreResult<()> {
@@ -46,8 +55,8 @@ pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, session: &NewSession) 
     )
     .bind(&session.id)
     .bind(session.token_hash.to_vec())
-    .bind(&session.account_id)
-    .bind(&session.proof)
+    .bind(session.account_id.as_str())
+    .bind(session.proof.as_str())
     .bind(session.created_at)
     .bind(session.expires_at)
     .bind(&session.user_agent)
@@ -71,7 +80,7 @@ impl Store {
     /// The account's live sessions, most recently active first.
     pub async fn list_live_sessions(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         idle_secs: i64,
         now: i64,
     ) -> StoreResult<Vec<SessionSummary>> {
@@ -80,7 +89,7 @@ impl Store {
              WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at > $3
              ORDER BY last_seen_at DESC, id DESC",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(now)
         .bind(now - idle_secs)
         .fetch_all(self.pool())
@@ -103,7 +112,7 @@ impl Store {
     /// `this_token` left out), for telling a new device from a known one.
     pub async fn earlier_session_user_agents(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         this_token: &[u8; 32],
         limit: u32,
     ) -> StoreResult<Vec<Option<String>>> {
@@ -111,7 +120,7 @@ impl Store {
             "SELECT user_agent FROM sessions WHERE account_id = $1 AND token_hash <> $2
              ORDER BY created_at DESC, id DESC LIMIT $3",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(this_token.to_vec())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -122,7 +131,7 @@ impl Store {
     /// S33: ends every session of the account but `keep_id`.
     pub async fn end_other_sessions(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         keep_id: &str,
         now: i64,
     ) -> StoreResult<u64> {
@@ -130,7 +139,7 @@ impl Store {
             "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND id <> $3 AND ended_at IS NULL",
         )
         .bind(now)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(keep_id)
         .execute(self.pool())
         .await?;
@@ -175,7 +184,7 @@ impl Store {
         &self,
         token_hash: &[u8; 32],
         now: i64,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<Option<AccountId>> {
         let account: Option<String> = sqlx::query_scalar(
             "UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL
              RETURNING account_id",
@@ -184,13 +193,13 @@ impl Store {
         .bind(token_hash.to_vec())
         .fetch_optional(self.pool())
         .await?;
-        Ok(account)
+        Ok(account.as_deref().map(account_id).transpose()?)
     }
 
     /// How many sessions `list_live_sessions` would show: idle ones are over too (S32).
     pub async fn count_live_sessions(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         idle_secs: i64,
         now: i64,
     ) -> StoreResult<u32> {
@@ -198,7 +207,7 @@ impl Store {
             "SELECT COUNT(*) FROM sessions
              WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at > $3",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(now)
         .bind(now - idle_secs)
         .fetch_one(self.pool())

@@ -2,6 +2,7 @@
 
 use crate::trusted_devices::{change_second_factor, Revoke};
 use crate::{Store, StoreError, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::{Any, Row, Transaction};
 
 #[derive(Clone)]
@@ -23,7 +24,7 @@ impl std::fmt::Debug for TotpRow {
 /// S17: moves the last used step forward, only forward.
 pub(crate) async fn use_step(
     tx: &mut Transaction<'_, Any>,
-    account_id: &str,
+    account_id: &AccountId,
     step: i64,
 ) -> StoreResult<bool> {
     let done = sqlx::query(
@@ -32,18 +33,18 @@ pub(crate) async fn use_step(
            AND (last_used_step IS NULL OR last_used_step < $1)",
     )
     .bind(step)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 impl Store {
-    pub async fn find_totp(&self, account_id: &str) -> StoreResult<Option<TotpRow>> {
+    pub async fn find_totp(&self, account_id: &AccountId) -> StoreResult<Option<TotpRow>> {
         let row = sqlx::query(
             "SELECT secret_sealed, last_used_step, confirmed_at FROM totp_credentials WHERE account_id = $1",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
@@ -61,20 +62,20 @@ impl Store {
     /// it goes through removal first.
     pub async fn insert_pending_totp(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         secret_sealed: &[u8],
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1 AND confirmed_at IS NULL")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO totp_credentials (account_id, secret_sealed, last_used_step, created_at, confirmed_at)
              VALUES ($1, $2, NULL, $3, NULL)",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(secret_sealed.to_vec())
         .bind(now)
         .execute(&mut *tx)
@@ -91,7 +92,7 @@ impl Store {
     /// when nothing changed.
     pub async fn confirm_totp(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         secret_sealed: &[u8],
         step: i64,
         now: i64,
@@ -102,15 +103,15 @@ impl Store {
         )
         .bind(now)
         .bind(step)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(secret_sealed.to_vec());
         change_second_factor(self, confirm, account_id, now, Revoke::IfChanged).await
     }
 
     /// Removes the app (confirmed or not) and revokes every trusted device (S29).
-    pub async fn delete_totp(&self, account_id: &str, now: i64) -> StoreResult<bool> {
-        let delete =
-            sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1").bind(account_id);
+    pub async fn delete_totp(&self, account_id: &AccountId, now: i64) -> StoreResult<bool> {
+        let delete = sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
+            .bind(account_id.as_str());
         change_second_factor(self, delete, account_id, now, Revoke::Always).await
     }
 }

@@ -2,6 +2,7 @@
 //! Finding one is the whole check; an unknown, expired or revoked token simply is not found.
 
 use crate::{Store, StoreResult};
+use gatehouse_core::AccountId;
 use sqlx::{Any, Row, Transaction};
 
 /// A live trusted device, as the account page lists it.
@@ -18,7 +19,7 @@ pub struct TrustedDeviceRow {
 pub struct NewTrustedDevice {
     pub id: String,
     pub token_hash: [u8; 32],
-    pub account_id: String,
+    pub account_id: AccountId,
     pub user_agent: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -35,7 +36,7 @@ pub(crate) async fn insert(
     )
     .bind(&device.id)
     .bind(device.token_hash.to_vec())
-    .bind(&device.account_id)
+    .bind(device.account_id.as_str())
     .bind(&device.user_agent)
     .bind(device.created_at)
     .bind(device.expires_at)
@@ -48,14 +49,14 @@ pub(crate) async fn insert(
 /// second factor or account changes end them all). Returns how many were live.
 pub(crate) async fn revoke_all_in(
     tx: &mut Transaction<'_, Any>,
-    account_id: &str,
+    account_id: &AccountId,
     now: i64,
 ) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE trusted_devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
     )
     .bind(now)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -76,7 +77,7 @@ pub(crate) enum Revoke {
 pub(crate) async fn change_second_factor<'q>(
     store: &Store,
     change: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    account_id: &str,
+    account_id: &AccountId,
     now: i64,
     revoke: Revoke,
 ) -> StoreResult<bool> {
@@ -96,7 +97,7 @@ impl Store {
     pub async fn use_trusted_device(
         &self,
         token_hash: &[u8; 32],
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
@@ -105,7 +106,7 @@ impl Store {
         )
         .bind(now)
         .bind(token_hash.to_vec())
-        .bind(account_id)
+        .bind(account_id.as_str())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -114,7 +115,7 @@ impl Store {
     /// The account's devices that still skip the code, newest first.
     pub async fn list_trusted_devices(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         now: i64,
     ) -> StoreResult<Vec<TrustedDeviceRow>> {
         let rows = sqlx::query(
@@ -122,7 +123,7 @@ impl Store {
              WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2
              ORDER BY created_at DESC, id DESC",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(now)
         .fetch_all(self.pool())
         .await?;
@@ -143,7 +144,7 @@ impl Store {
     /// Revokes one device, only if it belongs to this account (S29).
     pub async fn revoke_trusted_device(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         device_id: &str,
         now: i64,
     ) -> StoreResult<bool> {
@@ -152,14 +153,18 @@ impl Store {
         )
         .bind(now)
         .bind(device_id)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// "Revoke all": every trusted device of the account (S29).
-    pub async fn revoke_trusted_devices(&self, account_id: &str, now: i64) -> StoreResult<u64> {
+    pub async fn revoke_trusted_devices(
+        &self,
+        account_id: &AccountId,
+        now: i64,
+    ) -> StoreResult<u64> {
         let mut tx = self.pool().begin().await?;
         let revoked = revoke_all_in(&mut tx, account_id, now).await?;
         tx.commit().await?;

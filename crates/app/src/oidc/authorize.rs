@@ -401,14 +401,8 @@ impl Gatehouse {
                 scopes: request.scope.split(' ').map(str::to_string).collect(),
             });
         }
-        self.issue_code(
-            &client,
-            &request,
-            Some(&request.id_hash),
-            &session,
-            client_info,
-        )
-        .await
+        self.answer_waiting(&client, &request, &session, client_info)
+            .await
     }
 
     /// The consent page's answer.
@@ -439,14 +433,22 @@ impl Gatehouse {
             .store
             .upsert_consent(&session.account_id, &client.id, &request.scope, self.now())
             .await?;
-        self.issue_code(
-            &client,
-            &request,
-            Some(&request.id_hash),
-            &session,
-            client_info,
-        )
-        .await
+        self.answer_waiting(&client, &request, &session, client_info)
+            .await
+    }
+
+    /// Answers a request that waited for the sign-in (or the consent) with a code; the
+    /// request is consumed in the transaction that issues it, so two tabs get one code.
+    async fn answer_waiting(
+        &self,
+        client: &ClientRow,
+        request: &AuthorizationRequestRow,
+        session: &SignedIn,
+        client_info: &ClientInfo,
+    ) -> Result<AuthorizeOutcome, AppError> {
+        let waiting = Some(&request.id_hash);
+        self.issue_code(client, request, waiting, session, client_info)
+            .await
     }
 
     /// A waiting request, its client and a session that may answer it; or the answer when
@@ -510,7 +512,7 @@ impl Gatehouse {
             scope: request.scope.clone(),
             nonce: request.nonce.clone(),
             auth_time: session.signed_in_at,
-            proof: session.proof.clone(),
+            proof: session.proof.as_str().to_string(),
             created_at: now,
             expires_at: now + GRANT_LIFETIME_SECS,
         };

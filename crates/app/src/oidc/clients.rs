@@ -5,7 +5,7 @@ use crate::{AppError, Gatehouse};
 use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_core::oidc::{RedirectUri, RedirectUriError};
 use gatehouse_core::Token;
-use gatehouse_store::{ClientRow, StoreError};
+use gatehouse_store::ClientRow;
 
 /// What `client add` asks for.
 #[derive(Debug, Clone)]
@@ -58,14 +58,7 @@ pub enum ClientError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for ClientError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::Exists,
-            other => Self::App(other.into()),
-        }
-    }
-}
+conflict_means!(ClientError, Exists);
 
 pub(super) fn summary(row: &ClientRow) -> ClientSummary {
     ClientSummary {

@@ -15,7 +15,9 @@ use gatehouse_core::oidc::{
     REFRESH_TOKEN_LIFETIME_SECS,
 };
 use gatehouse_core::{Proof, Token};
-use gatehouse_store::{ClientRow, GrantRow, NewToken, StoreError, TokenKind, TokenRow};
+use gatehouse_store::{
+    ClientRow, GrantRow, NewToken, StoreError, StoreResult, TokenKind, TokenRow,
+};
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
@@ -187,22 +189,18 @@ impl Gatehouse {
         }
         let scopes = Scopes::parse(&found.grant.scope).map_err(|_| TokenError::InvalidScope)?;
         let (tokens, access, refresh) = self.new_tokens(&found.grant, &scopes, now);
-        match self
+        let issued = self
             .inner
             .store
             .redeem_authorization_code(&code_hash, &found.grant.id, now, &tokens)
-            .await
+            .await;
+        if !self
+            .issued_or_replayed(issued, &found.grant, Method::AuthorizationCode, client_info)
+            .await?
         {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                // Two exchanges raced: the loser is a replay too.
-                self.revoke_replayed_grant(&found.grant, Method::AuthorizationCode, client_info)
-                    .await?;
-                return Err(TokenError::InvalidGrant(
-                    "the code is unknown, used or expired",
-                ));
-            }
-            Err(other) => return Err(other.into()),
+            return Err(TokenError::InvalidGrant(
+                "the code is unknown, used or expired",
+            ));
         }
         self.token_response(client, &found.grant, scopes, access, refresh, now)
             .await
@@ -248,19 +246,16 @@ impl Gatehouse {
                 .ok_or(TokenError::InvalidScope)?,
         };
         let (tokens, access, refresh) = self.new_tokens(&found.grant, &scopes, now);
-        match self
+        let issued = self
             .inner
             .store
             .rotate_refresh_token(&old_hash, &found.grant.id, now, &tokens)
-            .await
+            .await;
+        if !self
+            .issued_or_replayed(issued, &found.grant, Method::RefreshToken, client_info)
+            .await?
         {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                self.revoke_replayed_grant(&found.grant, Method::RefreshToken, client_info)
-                    .await?;
-                return Err(invalid());
-            }
-            Err(other) => return Err(other.into()),
+            return Err(invalid());
         }
         self.token_response(client, &found.grant, scopes, access, refresh, now)
             .await
@@ -327,7 +322,7 @@ impl Gatehouse {
         })?;
         let mut claims = Map::new();
         claims.insert("iss".into(), self.issuer().into());
-        claims.insert("sub".into(), grant.account_id.clone().into());
+        claims.insert("sub".into(), grant.account_id.as_str().into());
         claims.insert("aud".into(), client.id.clone().into());
         claims.insert("azp".into(), client.id.clone().into());
         claims.insert("iat".into(), now.into());
@@ -346,6 +341,26 @@ impl Gatehouse {
         }
         let alg = SigningAlgorithm::parse(&client.signing_alg).unwrap_or(SigningAlgorithm::Rs256);
         self.sign_jwt(alg, &claims).await
+    }
+
+    /// The outcome of consuming a code or refresh token and storing its successors. A
+    /// `Conflict` means a parallel request consumed it first, and the loser of that race is
+    /// a replay too: the whole grant is revoked (S39, S44). True when the tokens were issued.
+    async fn issued_or_replayed(
+        &self,
+        issued: StoreResult<()>,
+        grant: &GrantRow,
+        what: Method<'_>,
+        client_info: &ClientInfo,
+    ) -> Result<bool, AppError> {
+        match issued {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => {
+                self.revoke_replayed_grant(grant, what, client_info).await?;
+                Ok(false)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     async fn revoke_replayed_grant(
@@ -381,7 +396,7 @@ impl Gatehouse {
             return Ok(None);
         };
         let mut claims = Map::new();
-        claims.insert("sub".into(), token.grant.account_id.clone().into());
+        claims.insert("sub".into(), token.grant.account_id.as_str().into());
         if Scopes::parse(&token.scope).is_ok_and(|s| s.contains("email")) {
             claims.insert("email".into(), token.grant.email.clone().into());
             claims.insert("email_verified".into(), true.into());
@@ -436,7 +451,7 @@ impl Gatehouse {
                 Introspection::Active {
                     scope: t.scope,
                     client_id: t.grant.client_id,
-                    sub: t.grant.account_id,
+                    sub: t.grant.account_id.to_string(),
                     exp: t.expires_at,
                     iat: t.created_at,
                     token_type: match t.kind {

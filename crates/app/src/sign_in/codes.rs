@@ -6,7 +6,7 @@ use super::{row_for, SignInError};
 use crate::audit::{Delivery, Event, Method, Record};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{may_send_code, ResendRefused, CODE_LIFETIME_SECS};
-use gatehouse_core::{Email, FlowEvent, OtpCode, Proof, SecondStepMethod};
+use gatehouse_core::{AccountId, Email, FlowEvent, OtpCode, Proof, SecondStepMethod};
 use gatehouse_delivery::{sign_in_code, sms_code, OutgoingMail, OutgoingSms};
 use gatehouse_store::{FlowCommit, FlowRow};
 
@@ -106,7 +106,7 @@ impl Gatehouse {
         row: &FlowRow,
         next_row: FlowRow,
         message: &CodeMessage,
-        account_id: &str,
+        account_id: &AccountId,
         client: &ClientInfo,
     ) -> Result<(), SignInError> {
         let commit = FlowCommit {
@@ -127,7 +127,7 @@ impl Gatehouse {
     /// an authenticator app, else a verified phone, else e-mail.
     pub(super) async fn strongest_method(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<SecondStepMethod, AppError> {
         if self.has_authenticator(account_id).await? {
             return Ok(SecondStepMethod::Totp);
@@ -145,7 +145,7 @@ impl Gatehouse {
         &self,
         row: &mut FlowRow,
         email: &str,
-        account_id: &str,
+        account_id: &AccountId,
         method: SecondStepMethod,
     ) -> Result<Option<CodeMessage>, SignInError> {
         let now = self.now();
@@ -176,7 +176,7 @@ impl Gatehouse {
     pub(super) async fn send_code(
         &self,
         message: &CodeMessage,
-        account_id: &str,
+        account_id: &AccountId,
         client: &ClientInfo,
     ) -> Result<bool, AppError> {
         let mail = match message {

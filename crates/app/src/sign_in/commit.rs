@@ -3,11 +3,11 @@
 //! event, S51; the notice of a new device, S52).
 
 use super::{Progress, SignInError};
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Method, Record};
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::display::{describe_user_agent, format_utc};
 use gatehouse_core::ids::new_id;
-use gatehouse_core::{BackupCode, Email, FlowStep, SignInFlow, Token};
+use gatehouse_core::{AccountId, BackupCode, Email, FlowStep, SignInFlow, Token};
 use gatehouse_delivery::{new_device_notice, OutgoingMail};
 use gatehouse_store::{AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession};
 
@@ -23,19 +23,13 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<Progress, SignInError> {
         let now = commit.now;
-        let guarded = next.account.as_ref().map(|a| a.as_str().to_string());
-        if let (None, Some(account_id)) = (&commit.account_guard, guarded) {
+        if let (None, Some(account_id)) = (&commit.account_guard, next.account.clone()) {
             commit.account_guard = Some(AccountGuard {
                 account_id,
                 password_hash: None,
             });
         }
-        let account_id = next
-            .account
-            .as_ref()
-            .ok_or(SignInError::NoSignIn)?
-            .as_str()
-            .to_string();
+        let account_id = next.account.clone().ok_or(SignInError::NoSignIn)?;
         match next.step {
             FlowStep::SaveBackupCode { .. } => {
                 // S22: generated only now, after both steps; pending until confirmed.
@@ -71,7 +65,7 @@ impl Gatehouse {
                     id: new_id(now),
                     token_hash: session.hash().0,
                     account_id,
-                    proof: proof.as_str().into(),
+                    proof,
                     created_at: now,
                     expires_at: now + self.inner.settings.session_absolute_secs,
                     user_agent: client.user_agent.clone(),
@@ -90,10 +84,27 @@ impl Gatehouse {
         }
     }
 
+    /// What every step does once its commit held: its own events, in order (S51), then
+    /// what its outcome adds (`after_commit`).
+    pub(super) async fn finish_step(
+        &self,
+        done: &[(Event, Option<Method<'_>>)],
+        row: &FlowRow,
+        account_id: &AccountId,
+        progress: &Progress,
+        client: &ClientInfo,
+    ) {
+        for (event, method) in done {
+            self.record_step(*event, row, account_id, *method, client)
+                .await;
+        }
+        self.after_commit(progress, account_id, client).await;
+    }
+
     pub(super) async fn after_commit(
         &self,
         progress: &Progress,
-        account_id: &str,
+        account_id: &AccountId,
         client: &ClientInfo,
     ) {
         let event = match progress {
@@ -117,7 +128,12 @@ impl Gatehouse {
 
     /// S52: a sign-in from a browser and system this account has not signed in with before
     /// (among its last 50 sessions) is reported to the owner. The very first sign-in is not.
-    async fn tell_about_new_device(&self, account_id: &str, session: &Token, client: &ClientInfo) {
+    async fn tell_about_new_device(
+        &self,
+        account_id: &AccountId,
+        session: &Token,
+        client: &ClientInfo,
+    ) {
         let Ok(earlier) = self
             .inner
             .store

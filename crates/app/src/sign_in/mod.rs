@@ -23,7 +23,7 @@ use gatehouse_core::ids::new_id;
 use gatehouse_core::{
     AccountId, Email, FlowError, FlowStep, ReturnTo, SecondStepMethod, SignInFlow, Token,
 };
-use gatehouse_store::{FlowRow, StoreError};
+use gatehouse_store::FlowRow;
 
 /// What a person did wrong, or what stops the sign-in; `web` turns each into a page and
 /// its words (these texts are for logs).
@@ -72,14 +72,7 @@ pub enum SignInError {
     App(#[from] AppError),
 }
 
-impl From<StoreError> for SignInError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::TryAgain,
-            other => Self::App(AppError::Store(other)),
-        }
-    }
-}
+conflict_means!(SignInError, TryAgain);
 
 impl From<FlowError> for SignInError {
     fn from(error: FlowError) -> Self {
@@ -223,13 +216,9 @@ impl Gatehouse {
             .ok_or(SignInError::NoSignIn)?;
         let step =
             FlowStep::from_stored(&row.step, row.proof.as_deref()).ok_or(SignInError::NoSignIn)?;
-        let account = match &row.account_id {
-            Some(id) => Some(AccountId::parse(id).ok_or(SignInError::NoSignIn)?),
-            None => None,
-        };
         let flow = SignInFlow {
             step,
-            account,
+            account: row.account_id.clone(),
             attempts: row.attempts,
             method: row
                 .second_step_method
@@ -247,7 +236,7 @@ impl Gatehouse {
     pub(super) async fn load_second_step(
         &self,
         flow_token: &str,
-    ) -> Result<(FlowRow, SignInFlow, String), SignInError> {
+    ) -> Result<(FlowRow, SignInFlow, AccountId), SignInError> {
         let (row, flow) = self.load_flow(flow_token).await?;
         if flow.step != FlowStep::SecondStep {
             return Err(SignInError::WrongStep(flow.step));
@@ -263,7 +252,7 @@ impl Gatehouse {
         &self,
         event: Event,
         row: &FlowRow,
-        account_id: &str,
+        account_id: &AccountId,
         method: Option<Method<'_>>,
         client: &ClientInfo,
     ) {
@@ -281,7 +270,7 @@ impl Gatehouse {
 /// The stored row for a flow's new state, keeping the columns the machine does not own.
 fn row_for(row: &FlowRow, flow: &SignInFlow) -> FlowRow {
     FlowRow {
-        account_id: flow.account.as_ref().map(|a| a.as_str().to_string()),
+        account_id: flow.account.clone(),
         step: flow.step.name().into(),
         proof: flow.step.proof().map(|p| p.as_str().into()),
         attempts: flow.attempts,

@@ -53,19 +53,13 @@ impl Gatehouse {
         let account = match usable {
             Some(account) if matches && admitted => account,
             other => {
-                self.password_failed(
-                    &row.email,
-                    other.as_ref().map(|a| a.id.as_str()),
-                    admitted,
-                    client,
-                )
-                .await?;
+                self.password_failed(&row.email, other.as_ref().map(|a| &a.id), admitted, client)
+                    .await?;
                 return Err(SignInError::InvalidCredentials);
             }
         };
         self.password_succeeded(&row.email, client).await?;
         self.upgrade_hash_if_weak(&account.id, &account.password_hash, password);
-        let account_id = AccountId::parse(&account.id).ok_or(SignInError::NoSignIn)?;
         let trusted_device = match trust_cookie.and_then(Token::parse) {
             Some(token) => {
                 self.inner
@@ -85,7 +79,7 @@ impl Gatehouse {
         let method = self.strongest_method(&account.id).await?;
         let next = flow.apply(
             FlowEvent::PasswordAccepted {
-                account: account_id,
+                account: account.id.clone(),
                 trusted_device,
                 has_backup_code,
                 method,
@@ -215,25 +209,15 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        self.record_step(
+        let mut done = vec![(
             Event::Code(Attempt::Accepted),
-            &row,
-            &account_id,
             Some(Method::Proof(method.proof())),
-            client,
-        )
-        .await;
+        )];
         if trust_token.is_some() {
-            self.record_step(
-                Event::TrustedDevice(DeviceChange::Trusted),
-                &row,
-                &account_id,
-                None,
-                client,
-            )
-            .await;
+            done.push((Event::TrustedDevice(DeviceChange::Trusted), None));
         }
-        self.after_commit(&progress, &account_id, client).await;
+        self.finish_step(&done, &row, &account_id, &progress, client)
+            .await;
         Ok(StepOutcome {
             progress,
             trust_token,
@@ -349,15 +333,9 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        self.record_step(
-            Event::BackupCodeSaved(BackupCodeSaved::AtSignIn),
-            &row,
-            &account_id,
-            None,
-            client,
-        )
-        .await;
-        self.after_commit(&progress, &account_id, client).await;
+        let done = [(Event::BackupCodeSaved(BackupCodeSaved::AtSignIn), None)];
+        self.finish_step(&done, &row, &account_id, &progress, client)
+            .await;
         Ok(StepOutcome::next(progress))
     }
 
@@ -367,7 +345,7 @@ impl Gatehouse {
         &self,
         row: FlowRow,
         flow: SignInFlow,
-        account_id: &str,
+        account_id: &AccountId,
         client: &ClientInfo,
     ) -> Result<(FlowRow, SignInFlow), SignInError> {
         let now = self.now();
@@ -404,7 +382,7 @@ impl Gatehouse {
         &self,
         row: FlowRow,
         flow: SignInFlow,
-        account_id: &str,
+        account_id: &AccountId,
         proof: Proof,
         error: SignInError,
         client: &ClientInfo,
@@ -446,7 +424,7 @@ impl Gatehouse {
     pub(crate) async fn password_failed(
         &self,
         email: &str,
-        account_id: Option<&str>,
+        account_id: Option<&AccountId>,
         admitted: bool,
         client: &ClientInfo,
     ) -> Result<(), AppError> {
@@ -483,13 +461,13 @@ impl Gatehouse {
     }
 
     /// S4: re-hash under today's parameters after a successful sign-in, in the background.
-    fn upgrade_hash_if_weak(&self, account_id: &str, old_hash: &str, password: Password) {
+    fn upgrade_hash_if_weak(&self, account_id: &AccountId, old_hash: &str, password: Password) {
         let old = PasswordHashString(old_hash.to_string());
         if !needs_rehash(&old) {
             return;
         }
         let this = self.clone();
-        let (account_id, old_hash) = (account_id.to_string(), old_hash.to_string());
+        let (account_id, old_hash) = (account_id.clone(), old_hash.to_string());
         tokio::spawn(async move {
             if let Ok(new_hash) = this.inner.hashing.hash(password).await {
                 let now = this.now();

@@ -1,7 +1,7 @@
 //! The cases, backend-agnostic: each takes a migrated, empty store.
 
 use gatehouse_core::password::PasswordHashString;
-use gatehouse_core::{BackupCodeStatus, FailureRecord};
+use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};
 use gatehouse_store::{
     AccountGuard, AuthorizationRequestRow, ClientRow, FlowCommit, FlowRow, NewBackupCode, NewCode,
     NewGrant, NewSession, NewToken, NewTrustedDevice, RemovedSecondFactors, SecurityEvent,
@@ -10,7 +10,12 @@ use gatehouse_store::{
 
 const NOW: i64 = 1_800_000_000;
 
-async fn account(store: &Store, id: &str, email: &str) {
+/// A fixed, valid account id: `id(1)` is `00000000-0000-7000-8000-000000000001`.
+fn id(n: u8) -> AccountId {
+    AccountId::parse(&format!("00000000-0000-7000-8000-{n:012}")).unwrap()
+}
+
+async fn account(store: &Store, id: &AccountId, email: &str) {
     store
         .insert_account(
             id,
@@ -22,11 +27,11 @@ async fn account(store: &Store, id: &str, email: &str) {
         .unwrap();
 }
 
-fn flow(id: &str, account_id: Option<&str>) -> FlowRow {
+fn flow(id: &str, account_id: Option<&AccountId>) -> FlowRow {
     FlowRow {
         id: id.into(),
         email: "ann@example.com".into(),
-        account_id: account_id.map(str::to_string),
+        account_id: account_id.cloned(),
         step: "second_step".into(),
         proof: None,
         attempts: 0,
@@ -42,12 +47,12 @@ fn flow(id: &str, account_id: Option<&str>) -> FlowRow {
     }
 }
 
-fn session(id: &str, account_id: &str, token: u8) -> NewSession {
+fn session(id: &str, account_id: &AccountId, token: u8) -> NewSession {
     NewSession {
         id: id.into(),
         token_hash: [token; 32],
-        account_id: account_id.into(),
-        proof: "email_code".into(),
+        account_id: account_id.clone(),
+        proof: Proof::EmailCode,
         created_at: NOW,
         expires_at: NOW + 3600,
         user_agent: Some("test".into()),
@@ -64,7 +69,7 @@ fn code(id: &str, byte: u8) -> NewBackupCode {
 }
 
 /// A flow with pending codes `hashes`, confirmed, so they are active.
-async fn active_codes(store: &Store, account_id: &str, flow_id: &str, hashes: &[u8]) {
+async fn active_codes(store: &Store, account_id: &AccountId, flow_id: &str, hashes: &[u8]) {
     let token = [flow_id.as_bytes()[0]; 32];
     store
         .insert_flow(&flow(flow_id, Some(account_id)), &token, NOW)
@@ -79,23 +84,23 @@ async fn active_codes(store: &Store, account_id: &str, flow_id: &str, hashes: &[
         now: NOW,
         expected_version: 0,
         next: Some(flow(flow_id, Some(account_id))),
-        new_pending_backup_codes: Some((account_id.into(), codes)),
+        new_pending_backup_codes: Some((account_id.clone(), codes)),
         ..Default::default()
     };
     store.commit_flow(flow_id, commit).await.unwrap();
     let confirm = FlowCommit {
         now: NOW,
         expected_version: 1,
-        confirm_backup_codes_of_flow: Some(account_id.into()),
+        confirm_backup_codes_of_flow: Some(account_id.clone()),
         ..Default::default()
     };
     store.commit_flow(flow_id, confirm).await.unwrap();
 }
 
 pub async fn an_email_belongs_to_one_account(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     let again = store
-        .insert_account("a2", "ann@example.com", "x", NOW)
+        .insert_account(&id(2), "ann@example.com", "x", NOW)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let found = store
@@ -103,24 +108,24 @@ pub async fn an_email_belongs_to_one_account(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.id, "a1");
+    assert_eq!(found.id, id(1));
     assert_eq!(store.list_accounts().await.unwrap().len(), 1);
 }
 
 pub async fn disabling_an_account_ends_its_sessions_devices_and_flows(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_flow(&flow("f1", Some("a1")), &[9; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[9; 32], NOW)
         .await
         .unwrap();
     let commit = FlowCommit {
         now: NOW,
         expected_version: 0,
-        session: Some(session("s1", "a1", 7)),
+        session: Some(session("s1", &id(1), 7)),
         trusted_device: Some(NewTrustedDevice {
             id: "d1".into(),
             token_hash: [8; 32],
-            account_id: "a1".into(),
+            account_id: id(1),
             user_agent: None,
             created_at: NOW,
             expires_at: NOW + 86_400,
@@ -130,7 +135,7 @@ pub async fn disabling_an_account_ends_its_sessions_devices_and_flows(store: &St
     };
     store.commit_flow("f1", commit).await.unwrap();
     store
-        .insert_flow(&flow("f2", Some("a1")), &[10; 32], NOW)
+        .insert_flow(&flow("f2", Some(&id(1))), &[10; 32], NOW)
         .await
         .unwrap();
     assert!(store
@@ -139,14 +144,14 @@ pub async fn disabling_an_account_ends_its_sessions_devices_and_flows(store: &St
         .unwrap()
         .is_some());
 
-    assert!(store.disable_account("a1", NOW + 1).await.unwrap());
+    assert!(store.disable_account(&id(1), NOW + 1).await.unwrap());
     assert!(store
         .find_live_session(&[7; 32], 3600, NOW + 2)
         .await
         .unwrap()
         .is_none());
     assert!(!store
-        .use_trusted_device(&[8; 32], "a1", NOW + 2)
+        .use_trusted_device(&[8; 32], &id(1), NOW + 2)
         .await
         .unwrap());
     assert!(store.find_flow_by_token(&[10; 32]).await.unwrap().is_none());
@@ -184,9 +189,9 @@ pub async fn a_flow_moves_only_from_the_version_it_was_read_at(store: &Store) {
 }
 
 pub async fn a_failed_commit_writes_nothing(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[1; 32], NOW)
         .await
         .unwrap();
     // Redeeming a code that does not exist must roll back the session created alongside.
@@ -194,8 +199,8 @@ pub async fn a_failed_commit_writes_nothing(store: &Store) {
         now: NOW,
         expected_version: 0,
         next: None,
-        redeem_backup_code: Some(("a1".into(), [42; 32])),
-        session: Some(session("s1", "a1", 7)),
+        redeem_backup_code: Some((id(1), [42; 32])),
+        session: Some(session("s1", &id(1), 7)),
         ..Default::default()
     };
     assert!(matches!(
@@ -217,29 +222,29 @@ pub async fn a_failed_commit_writes_nothing(store: &Store) {
 }
 
 pub async fn a_pending_backup_code_cannot_be_redeemed(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[1; 32], NOW)
         .await
         .unwrap();
     let show = FlowCommit {
         now: NOW,
         expected_version: 0,
-        next: Some(flow("f1", Some("a1"))),
-        new_pending_backup_codes: Some(("a1".into(), vec![code("c1", 5)])),
+        next: Some(flow("f1", Some(&id(1)))),
+        new_pending_backup_codes: Some((id(1), vec![code("c1", 5)])),
         ..Default::default()
     };
     store.commit_flow("f1", show).await.unwrap();
-    assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 0);
+    assert_eq!(store.count_active_backup_codes(&id(1)).await.unwrap(), 0);
     store
-        .insert_flow(&flow("f2", Some("a1")), &[2; 32], NOW)
+        .insert_flow(&flow("f2", Some(&id(1))), &[2; 32], NOW)
         .await
         .unwrap();
     let redeem = FlowCommit {
         now: NOW,
         expected_version: 0,
         next: None,
-        redeem_backup_code: Some(("a1".into(), [5; 32])),
+        redeem_backup_code: Some((id(1), [5; 32])),
         ..Default::default()
     };
     assert!(matches!(
@@ -247,17 +252,20 @@ pub async fn a_pending_backup_code_cannot_be_redeemed(store: &Store) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        store
+            .find_backup_code_status(&id(1), &[5; 32])
+            .await
+            .unwrap(),
         Some(BackupCodeStatus::Pending)
     );
 }
 
 pub async fn ten_parallel_redemptions_of_one_code_give_one_success(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
-    active_codes(store, "a1", "f0", &[5]).await;
+    account(store, &id(1), "ann@example.com").await;
+    active_codes(store, &id(1), "f0", &[5]).await;
     for n in 0..10u8 {
         store
-            .insert_flow(&flow(&format!("g{n}"), Some("a1")), &[100 + n; 32], NOW)
+            .insert_flow(&flow(&format!("g{n}"), Some(&id(1))), &[100 + n; 32], NOW)
             .await
             .unwrap();
     }
@@ -269,8 +277,8 @@ pub async fn ten_parallel_redemptions_of_one_code_give_one_success(store: &Store
                     now: NOW,
                     expected_version: 0,
                     next: None,
-                    redeem_backup_code: Some(("a1".into(), [5; 32])),
-                    session: Some(session(&format!("s{n}"), "a1", 50 + n)),
+                    redeem_backup_code: Some((id(1), [5; 32])),
+                    session: Some(session(&format!("s{n}"), &id(1), 50 + n)),
                     ..Default::default()
                 };
                 store.commit_flow(&format!("g{n}"), commit).await
@@ -287,44 +295,53 @@ pub async fn ten_parallel_redemptions_of_one_code_give_one_success(store: &Store
     }
     assert_eq!(successes, 1);
     assert_eq!(
-        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        store
+            .find_backup_code_status(&id(1), &[5; 32])
+            .await
+            .unwrap(),
         Some(BackupCodeStatus::Used)
     );
-    assert_eq!(store.count_live_sessions("a1", 3600, NOW).await.unwrap(), 1);
+    assert_eq!(
+        store.count_live_sessions(&id(1), 3600, NOW).await.unwrap(),
+        1
+    );
 }
 
 pub async fn showing_new_codes_drops_the_abandoned_pending_ones(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     for (flow_id, byte) in [("f1", 5u8), ("f2", 6u8)] {
         store
-            .insert_flow(&flow(flow_id, Some("a1")), &[byte; 32], NOW)
+            .insert_flow(&flow(flow_id, Some(&id(1))), &[byte; 32], NOW)
             .await
             .unwrap();
         let show = FlowCommit {
             now: NOW,
             expected_version: 0,
-            next: Some(flow(flow_id, Some("a1"))),
-            new_pending_backup_codes: Some(("a1".into(), vec![code(&format!("c{byte}"), byte)])),
+            next: Some(flow(flow_id, Some(&id(1)))),
+            new_pending_backup_codes: Some((id(1), vec![code(&format!("c{byte}"), byte)])),
             ..Default::default()
         };
         store.commit_flow(flow_id, show).await.unwrap();
     }
     assert_eq!(
-        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        store
+            .find_backup_code_status(&id(1), &[5; 32])
+            .await
+            .unwrap(),
         None
     );
     // The abandoned page's flow can no longer confirm anything.
     let confirm = FlowCommit {
         now: NOW,
         expected_version: 1,
-        confirm_backup_codes_of_flow: Some("a1".into()),
+        confirm_backup_codes_of_flow: Some(id(1)),
         ..Default::default()
     };
     assert!(matches!(
         store.commit_flow("f1", confirm).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 0);
+    assert_eq!(store.count_active_backup_codes(&id(1)).await.unwrap(), 0);
 }
 
 pub async fn only_one_of_two_parallel_claims_on_a_count_wins(store: &Store) {
@@ -398,16 +415,16 @@ pub async fn a_rate_window_gives_out_no_more_than_its_limit(store: &Store) {
 }
 
 pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     for (n, token) in [(1u8, 11u8), (2, 12)] {
         store
-            .insert_flow(&flow(&format!("f{n}"), Some("a1")), &[n; 32], NOW)
+            .insert_flow(&flow(&format!("f{n}"), Some(&id(1))), &[n; 32], NOW)
             .await
             .unwrap();
         let commit = FlowCommit {
             now: NOW,
             expected_version: 0,
-            session: Some(session(&format!("s{n}"), "a1", token)),
+            session: Some(session(&format!("s{n}"), &id(1), token)),
             ..Default::default()
         };
         store.commit_flow(&format!("f{n}"), commit).await.unwrap();
@@ -415,14 +432,14 @@ pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
     // Counted as they are listed: an idle session is over (S32).
     assert_eq!(
         store
-            .count_live_sessions("a1", 600, NOW + 599)
+            .count_live_sessions(&id(1), 600, NOW + 599)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         store
-            .count_live_sessions("a1", 600, NOW + 600)
+            .count_live_sessions(&id(1), 600, NOW + 600)
             .await
             .unwrap(),
         0,
@@ -430,7 +447,7 @@ pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
     );
     assert_eq!(
         store
-            .count_live_sessions("a1", 100_000, NOW + 600)
+            .count_live_sessions(&id(1), 100_000, NOW + 600)
             .await
             .unwrap(),
         2
@@ -457,8 +474,8 @@ pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
         "absolute"
     );
     assert_eq!(
-        store.end_session(&[12; 32], NOW).await.unwrap().as_deref(),
-        Some("a1")
+        store.end_session(&[12; 32], NOW).await.unwrap(),
+        Some(id(1))
     );
     assert!(
         store
@@ -471,16 +488,16 @@ pub async fn sessions_end_when_ended_idle_or_expired(store: &Store) {
 }
 
 pub async fn trust_is_bound_to_one_account_and_expires(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
-    account(store, "b1", "bob@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
+    account(store, &id(2), "bob@example.com").await;
     store
-        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[1; 32], NOW)
         .await
         .unwrap();
     let device = NewTrustedDevice {
         id: "d1".into(),
         token_hash: [8; 32],
-        account_id: "a1".into(),
+        account_id: id(1),
         user_agent: None,
         created_at: NOW,
         expires_at: NOW + 30 * 86_400,
@@ -489,17 +506,17 @@ pub async fn trust_is_bound_to_one_account_and_expires(store: &Store) {
         now: NOW,
         expected_version: 0,
         trusted_device: Some(device),
-        next: Some(flow("f1", Some("a1"))),
+        next: Some(flow("f1", Some(&id(1)))),
         ..Default::default()
     };
     store.commit_flow("f1", commit).await.unwrap();
     assert!(store
-        .use_trusted_device(&[8; 32], "a1", NOW + 10)
+        .use_trusted_device(&[8; 32], &id(1), NOW + 10)
         .await
         .unwrap());
     assert!(
         !store
-            .use_trusted_device(&[8; 32], "b1", NOW + 10)
+            .use_trusted_device(&[8; 32], &id(2), NOW + 10)
             .await
             .unwrap(),
         "another account"
@@ -507,12 +524,12 @@ pub async fn trust_is_bound_to_one_account_and_expires(store: &Store) {
     // Using it does not extend it (S26).
     assert!(
         !store
-            .use_trusted_device(&[8; 32], "a1", NOW + 30 * 86_400)
+            .use_trusted_device(&[8; 32], &id(1), NOW + 30 * 86_400)
             .await
             .unwrap(),
         "expired"
     );
-    assert_eq!(store.revoke_trusted_devices("a1", NOW).await.unwrap(), 1);
+    assert_eq!(store.revoke_trusted_devices(&id(1), NOW).await.unwrap(), 1);
 }
 
 pub async fn security_events_are_listed_newest_first(store: &Store) {
@@ -520,7 +537,7 @@ pub async fn security_events_are_listed_newest_first(store: &Store) {
         let event = SecurityEvent {
             id: format!("e{n}"),
             occurred_at: at,
-            account_id: Some("a1".into()),
+            account_id: Some(id(1)),
             email: Some("ann@example.com".into()),
             event: "password".into(),
             result: "failure".into(),
@@ -531,7 +548,7 @@ pub async fn security_events_are_listed_newest_first(store: &Store) {
         };
         store.insert_event(&event).await.unwrap();
     }
-    let events = store.list_events("a1", 2).await.unwrap();
+    let events = store.list_events(&id(1), 2).await.unwrap();
     assert_eq!(
         events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         ["e2", "e3"]
@@ -544,32 +561,32 @@ pub async fn migrations_can_run_twice(store: &Store) {
 }
 
 pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
         .insert_flow(&flow("f1", None), &[1; 32], NOW)
         .await
         .unwrap();
     let old_hash = store
-        .find_account("a1")
+        .find_account(&id(1))
         .await
         .unwrap()
         .unwrap()
         .password_hash;
     // The owner changes the password while a sign-in with the old one is being checked.
     store
-        .insert_flow(&flow("f0", Some("a1")), &[2; 32], NOW)
+        .insert_flow(&flow("f0", Some(&id(1))), &[2; 32], NOW)
         .await
         .unwrap();
     let owner = FlowCommit {
         now: NOW,
         expected_version: 0,
         next: None,
-        session: Some(session("s0", "a1", 20)),
+        session: Some(session("s0", &id(1), 20)),
         ..Default::default()
     };
     store.commit_flow("f0", owner).await.unwrap();
     store
-        .change_password("a1", &old_hash, "$argon2id$new", "s0", NOW + 1)
+        .change_password(&id(1), &old_hash, "$argon2id$new", "s0", NOW + 1)
         .await
         .unwrap();
     let late = FlowCommit {
@@ -577,10 +594,10 @@ pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
         expected_version: 0,
         next: None,
         account_guard: Some(AccountGuard {
-            account_id: "a1".into(),
+            account_id: id(1),
             password_hash: Some(PasswordHashString(old_hash)),
         }),
-        session: Some(session("s1", "a1", 21)),
+        session: Some(session("s1", &id(1), 21)),
         ..Default::default()
     };
     assert!(matches!(
@@ -601,9 +618,9 @@ pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
         "the changer's session stays"
     );
     // A disabled account cannot finish a step either.
-    store.disable_account("a1", NOW + 3).await.unwrap();
+    store.disable_account(&id(1), NOW + 3).await.unwrap();
     store
-        .insert_flow(&flow("f2", Some("a1")), &[3; 32], NOW)
+        .insert_flow(&flow("f2", Some(&id(1))), &[3; 32], NOW)
         .await
         .unwrap();
     let after_disable = FlowCommit {
@@ -611,10 +628,10 @@ pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
         expected_version: 0,
         next: None,
         account_guard: Some(AccountGuard {
-            account_id: "a1".into(),
+            account_id: id(1),
             password_hash: None,
         }),
-        session: Some(session("s2", "a1", 22)),
+        session: Some(session("s2", &id(1), 22)),
         ..Default::default()
     };
     assert!(matches!(
@@ -624,21 +641,21 @@ pub async fn a_step_that_checked_an_old_password_cannot_commit(store: &Store) {
 }
 
 pub async fn an_authenticator_step_is_used_once_and_only_forward(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_pending_totp("a1", b"sealed", NOW)
+        .insert_pending_totp(&id(1), b"sealed", NOW)
         .await
         .unwrap();
     // An enrolment in progress signs nothing in.
     store
-        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[1; 32], NOW)
         .await
         .unwrap();
     let early = FlowCommit {
         now: NOW,
         expected_version: 0,
         next: None,
-        use_totp_step: Some(("a1".into(), 100)),
+        use_totp_step: Some((id(1), 100)),
         ..Default::default()
     };
     assert!(matches!(
@@ -646,9 +663,15 @@ pub async fn an_authenticator_step_is_used_once_and_only_forward(store: &Store) 
         Err(StoreError::Conflict(_))
     ));
 
-    assert!(store.confirm_totp("a1", b"sealed", 100, NOW).await.unwrap());
+    assert!(store
+        .confirm_totp(&id(1), b"sealed", 100, NOW)
+        .await
+        .unwrap());
     assert!(
-        !store.confirm_totp("a1", b"sealed", 101, NOW).await.unwrap(),
+        !store
+            .confirm_totp(&id(1), b"sealed", 101, NOW)
+            .await
+            .unwrap(),
         "confirmed once"
     );
     for (n, step, ok) in [
@@ -657,30 +680,35 @@ pub async fn an_authenticator_step_is_used_once_and_only_forward(store: &Store) 
         (4, 101, true),
         (5, 101, false),
     ] {
-        let id = format!("f{n}");
+        let flow_id = format!("f{n}");
         store
-            .insert_flow(&flow(&id, Some("a1")), &[n; 32], NOW)
+            .insert_flow(&flow(&flow_id, Some(&id(1))), &[n; 32], NOW)
             .await
             .unwrap();
         let commit = FlowCommit {
             now: NOW,
             expected_version: 0,
             next: None,
-            use_totp_step: Some(("a1".into(), step)),
+            use_totp_step: Some((id(1), step)),
             ..Default::default()
         };
         assert_eq!(
-            store.commit_flow(&id, commit).await.is_ok(),
+            store.commit_flow(&flow_id, commit).await.is_ok(),
             ok,
             "step {step}"
         );
     }
     assert_eq!(
-        store.find_totp("a1").await.unwrap().unwrap().last_used_step,
+        store
+            .find_totp(&id(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_step,
         Some(101)
     );
-    assert!(store.delete_totp("a1", NOW).await.unwrap());
-    assert!(store.find_totp("a1").await.unwrap().is_none());
+    assert!(store.delete_totp(&id(1), NOW).await.unwrap());
+    assert!(store.find_totp(&id(1)).await.unwrap().is_none());
 }
 
 // ----- the OpenID Connect provider -----
@@ -700,12 +728,12 @@ fn client(id: &str) -> ClientRow {
 
 /// A client, an account, and a grant with one unused code `[1; 32]`.
 async fn granted(store: &Store) -> String {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store.insert_client(&client("c1")).await.unwrap();
     let grant = NewGrant {
         id: "g1".into(),
         client_id: "c1".into(),
-        account_id: "a1".into(),
+        account_id: id(1),
         scope: "openid offline_access".into(),
         nonce: Some("n".into()),
         auth_time: NOW,
@@ -830,8 +858,8 @@ pub async fn disabling_an_account_revokes_its_product_grants(store: &Store) {
         .redeem_authorization_code(&[1; 32], &grant, NOW, &tokens)
         .await
         .unwrap();
-    assert!(store.disable_account("a1", NOW + 5).await.unwrap());
-    store.enable_account("a1", &[], NOW + 6).await.unwrap();
+    assert!(store.disable_account(&id(1), NOW + 5).await.unwrap());
+    store.enable_account(&id(1), &[], NOW + 6).await.unwrap();
     let access = store.find_token(&[60; 32]).await.unwrap().unwrap();
     assert_eq!(access.grant.revoked_at, Some(NOW + 5));
     assert!(
@@ -842,7 +870,7 @@ pub async fn disabling_an_account_revokes_its_product_grants(store: &Store) {
 
 /// An authorization request is answered once, even from two tabs.
 pub async fn an_authorization_request_yields_one_code(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store.insert_client(&client("c1")).await.unwrap();
     let request = AuthorizationRequestRow {
         id_hash: [9; 32],
@@ -863,7 +891,7 @@ pub async fn an_authorization_request_yields_one_code(store: &Store) {
         let grant = NewGrant {
             id: format!("g{n}"),
             client_id: "c1".into(),
-            account_id: "a1".into(),
+            account_id: id(1),
             scope: "openid".into(),
             nonce: None,
             auth_time: NOW,
@@ -940,7 +968,7 @@ pub async fn retired_keys_leave_the_jwks_after_their_grace_period(store: &Store)
 pub async fn connected_products_are_listed_once_and_signed_out_together(store: &Store) {
     let grant = granted(store).await;
     assert!(store
-        .list_connected_products("a1", NOW)
+        .list_connected_products(&id(1), NOW)
         .await
         .unwrap()
         .is_empty());
@@ -949,7 +977,10 @@ pub async fn connected_products_are_listed_once_and_signed_out_together(store: &
         .redeem_authorization_code(&[1; 32], &grant, NOW, &tokens)
         .await
         .unwrap();
-    let listed = store.list_connected_products("a1", NOW + 1).await.unwrap();
+    let listed = store
+        .list_connected_products(&id(1), NOW + 1)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].name.as_str(), listed[0].offline),
@@ -957,19 +988,19 @@ pub async fn connected_products_are_listed_once_and_signed_out_together(store: &
     );
     assert_eq!(
         store
-            .revoke_product_grants("a1", "c1", NOW + 2)
+            .revoke_product_grants(&id(1), "c1", NOW + 2)
             .await
             .unwrap(),
         1
     );
     assert!(store
-        .list_connected_products("a1", NOW + 3)
+        .list_connected_products(&id(1), NOW + 3)
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
         store
-            .revoke_product_grants("a1", "c1", NOW + 4)
+            .revoke_product_grants(&id(1), "c1", NOW + 4)
             .await
             .unwrap(),
         0
@@ -985,7 +1016,7 @@ async fn pending_from_account_page(store: &Store, flow_key: &str, bytes: &[u8]) 
         .map(|b| (code(&format!("{flow_key}-{b}"), *b), vec![*b; 8]))
         .collect();
     store
-        .issue_pending_backup_codes("a1", flow_key, &codes)
+        .issue_pending_backup_codes(&id(1), flow_key, &codes)
         .await
         .unwrap();
 }
@@ -993,8 +1024,8 @@ async fn pending_from_account_page(store: &Store, flow_key: &str, bytes: &[u8]) 
 /// A double-submitted "I have saved this code" (two requests racing) activates the code
 /// once; the second must not retire what the first just made active (S22).
 pub async fn two_parallel_confirmations_leave_exactly_one_active_code(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
-    active_codes(store, "a1", "f0", &[5]).await;
+    account(store, &id(1), "ann@example.com").await;
+    active_codes(store, &id(1), "f0", &[5]).await;
     // The race is a matter of timing: enough rounds that a missing lock shows.
     for round in 0..40u8 {
         let flow_key = format!("page-{round}");
@@ -1005,7 +1036,7 @@ pub async fn two_parallel_confirmations_leave_exactly_one_active_code(store: &St
                 let (store, flow_key) = (store.clone(), flow_key.clone());
                 tokio::spawn(async move {
                     store
-                        .activate_pending_backup_codes("a1", &flow_key, NOW + 1)
+                        .activate_pending_backup_codes(&id(1), &flow_key, NOW + 1)
                         .await
                 })
             })
@@ -1016,13 +1047,13 @@ pub async fn two_parallel_confirmations_leave_exactly_one_active_code(store: &St
         }
         assert_eq!(activated, 1, "round {round}");
         assert_eq!(
-            store.count_active_backup_codes("a1").await.unwrap(),
+            store.count_active_backup_codes(&id(1)).await.unwrap(),
             1,
             "round {round}"
         );
         assert_eq!(
             store
-                .find_backup_code_status("a1", &[byte; 32])
+                .find_backup_code_status(&id(1), &[byte; 32])
                 .await
                 .unwrap(),
             Some(BackupCodeStatus::Active),
@@ -1030,48 +1061,51 @@ pub async fn two_parallel_confirmations_leave_exactly_one_active_code(store: &St
         );
     }
     assert_eq!(
-        store.find_backup_code_status("a1", &[5; 32]).await.unwrap(),
+        store
+            .find_backup_code_status(&id(1), &[5; 32])
+            .await
+            .unwrap(),
         Some(BackupCodeStatus::Used),
         "the code it replaced no longer works"
     );
     assert_eq!(
         store
-            .activate_pending_backup_codes("a1", "page-39", NOW + 2)
+            .activate_pending_backup_codes(&id(1), "page-39", NOW + 2)
             .await
             .unwrap(),
         0,
         "nothing is pending any more"
     );
-    assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 1);
+    assert_eq!(store.count_active_backup_codes(&id(1)).await.unwrap(), 1);
 }
 
 /// The flow's pending codes are found by account and flow: another account's confirmation
 /// of the same flow id confirms nothing, and the count is per account.
 pub async fn a_flow_confirms_only_its_own_accounts_pending_codes(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
-    account(store, "b1", "bob@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
+    account(store, &id(2), "bob@example.com").await;
     store
-        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[1; 32], NOW)
         .await
         .unwrap();
     let show = FlowCommit {
         now: NOW,
         expected_version: 0,
-        next: Some(flow("f1", Some("a1"))),
-        new_pending_backup_codes: Some(("a1".into(), vec![code("c1", 5)])),
+        next: Some(flow("f1", Some(&id(1)))),
+        new_pending_backup_codes: Some((id(1), vec![code("c1", 5)])),
         ..Default::default()
     };
     store.commit_flow("f1", show).await.unwrap();
     assert_eq!(
         store
-            .count_pending_backup_codes_of_flow("a1", "f1")
+            .count_pending_backup_codes_of_flow(&id(1), "f1")
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .count_pending_backup_codes_of_flow("b1", "f1")
+            .count_pending_backup_codes_of_flow(&id(2), "f1")
             .await
             .unwrap(),
         0
@@ -1079,7 +1113,7 @@ pub async fn a_flow_confirms_only_its_own_accounts_pending_codes(store: &Store) 
     let wrong_account = FlowCommit {
         now: NOW,
         expected_version: 1,
-        confirm_backup_codes_of_flow: Some("b1".into()),
+        confirm_backup_codes_of_flow: Some(id(2)),
         ..Default::default()
     };
     assert!(matches!(
@@ -1089,14 +1123,14 @@ pub async fn a_flow_confirms_only_its_own_accounts_pending_codes(store: &Store) 
     let right = FlowCommit {
         now: NOW,
         expected_version: 1,
-        confirm_backup_codes_of_flow: Some("a1".into()),
+        confirm_backup_codes_of_flow: Some(id(1)),
         ..Default::default()
     };
     store.commit_flow("f1", right).await.unwrap();
-    assert_eq!(store.count_active_backup_codes("a1").await.unwrap(), 1);
+    assert_eq!(store.count_active_backup_codes(&id(1)).await.unwrap(), 1);
     assert_eq!(
         store
-            .count_pending_backup_codes_of_flow("a1", "f1")
+            .count_pending_backup_codes_of_flow(&id(1), "f1")
             .await
             .unwrap(),
         0
@@ -1106,13 +1140,13 @@ pub async fn a_flow_confirms_only_its_own_accounts_pending_codes(store: &Store) 
 /// S13: a code checked against one pending number does not verify the number that replaced
 /// it in another window meanwhile.
 pub async fn a_phone_is_verified_only_with_the_code_that_was_checked(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_pending_phone("a1", b"first", "11", &[1; 32], NOW + 600, NOW)
+        .insert_pending_phone(&id(1), b"first", "11", &[1; 32], NOW + 600, NOW)
         .await
         .unwrap();
     let checked = store
-        .find_phone("a1")
+        .find_phone(&id(1))
         .await
         .unwrap()
         .unwrap()
@@ -1120,23 +1154,23 @@ pub async fn a_phone_is_verified_only_with_the_code_that_was_checked(store: &Sto
         .unwrap();
     // Another tab enters a second number before the first code's check commits.
     store
-        .insert_pending_phone("a1", b"second", "22", &[2; 32], NOW + 600, NOW + 1)
+        .insert_pending_phone(&id(1), b"second", "22", &[2; 32], NOW + 600, NOW + 1)
         .await
         .unwrap();
-    assert!(!store.verify_phone("a1", &checked, NOW + 2).await.unwrap());
-    let phone = store.find_phone("a1").await.unwrap().unwrap();
+    assert!(!store.verify_phone(&id(1), &checked, NOW + 2).await.unwrap());
+    let phone = store.find_phone(&id(1)).await.unwrap().unwrap();
     assert_eq!(
         (phone.last_digits.as_str(), phone.verified_at),
         ("22", None),
         "the second number is still unverified"
     );
-    assert!(store.verify_phone("a1", &[2; 32], NOW + 3).await.unwrap());
+    assert!(store.verify_phone(&id(1), &[2; 32], NOW + 3).await.unwrap());
     assert_eq!(
-        store.find_phone("a1").await.unwrap().unwrap().verified_at,
+        store.find_phone(&id(1)).await.unwrap().unwrap().verified_at,
         Some(NOW + 3)
     );
     assert!(
-        !store.verify_phone("a1", &[2; 32], NOW + 4).await.unwrap(),
+        !store.verify_phone(&id(1), &[2; 32], NOW + 4).await.unwrap(),
         "verified once"
     );
 }
@@ -1144,28 +1178,28 @@ pub async fn a_phone_is_verified_only_with_the_code_that_was_checked(store: &Sto
 /// S18: a code checked against one pending secret does not confirm the secret of an
 /// enrolment restarted in another window meanwhile.
 pub async fn an_authenticator_is_confirmed_only_with_the_secret_that_was_checked(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_pending_totp("a1", b"first secret", NOW)
+        .insert_pending_totp(&id(1), b"first secret", NOW)
         .await
         .unwrap();
     store
-        .insert_pending_totp("a1", b"second secret", NOW + 1)
+        .insert_pending_totp(&id(1), b"second secret", NOW + 1)
         .await
         .unwrap();
     assert!(!store
-        .confirm_totp("a1", b"first secret", 100, NOW + 2)
+        .confirm_totp(&id(1), b"first secret", 100, NOW + 2)
         .await
         .unwrap());
     assert_eq!(
-        store.find_totp("a1").await.unwrap().unwrap().confirmed_at,
+        store.find_totp(&id(1)).await.unwrap().unwrap().confirmed_at,
         None
     );
     assert!(store
-        .confirm_totp("a1", b"second secret", 100, NOW + 3)
+        .confirm_totp(&id(1), b"second secret", 100, NOW + 3)
         .await
         .unwrap());
-    let row = store.find_totp("a1").await.unwrap().unwrap();
+    let row = store.find_totp(&id(1)).await.unwrap().unwrap();
     assert_eq!(
         (row.secret_sealed.as_slice(), row.confirmed_at),
         (&b"second secret"[..], Some(NOW + 3))
@@ -1175,9 +1209,9 @@ pub async fn an_authenticator_is_confirmed_only_with_the_secret_that_was_checked
 /// S6: a password change ends everything, the reset links mailed before it included: an
 /// old link must not undo the change.
 pub async fn a_reset_link_stops_working_after_a_password_change(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_password_reset("r1", &[3; 32], "a1", NOW, NOW + 3600)
+        .insert_password_reset("r1", &[3; 32], &id(1), NOW, NOW + 3600)
         .await
         .unwrap();
     assert!(store
@@ -1186,13 +1220,13 @@ pub async fn a_reset_link_stops_working_after_a_password_change(store: &Store) {
         .unwrap()
         .is_some());
     let old_hash = store
-        .find_account("a1")
+        .find_account(&id(1))
         .await
         .unwrap()
         .unwrap()
         .password_hash;
     store
-        .change_password("a1", &old_hash, "$argon2id$new", "s0", NOW + 2)
+        .change_password(&id(1), &old_hash, "$argon2id$new", "s0", NOW + 2)
         .await
         .unwrap();
     assert!(store
@@ -1208,7 +1242,7 @@ pub async fn a_reset_link_stops_working_after_a_password_change(store: &Store) {
     ));
     assert_eq!(
         store
-            .find_account("a1")
+            .find_account(&id(1))
             .await
             .unwrap()
             .unwrap()
@@ -1220,20 +1254,20 @@ pub async fn a_reset_link_stops_working_after_a_password_change(store: &Store) {
 /// A change ends everything the account holds but the changer's session; a disable ends
 /// that one too. One list for both (S6, S29, S33).
 pub async fn a_password_change_and_a_disable_end_the_same_things(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     for (n, token) in [(1u8, 11u8), (2, 12)] {
         store
-            .insert_flow(&flow(&format!("f{n}"), Some("a1")), &[n; 32], NOW)
+            .insert_flow(&flow(&format!("f{n}"), Some(&id(1))), &[n; 32], NOW)
             .await
             .unwrap();
         let commit = FlowCommit {
             now: NOW,
             expected_version: 0,
-            session: Some(session(&format!("s{n}"), "a1", token)),
+            session: Some(session(&format!("s{n}"), &id(1), token)),
             trusted_device: Some(NewTrustedDevice {
                 id: format!("d{n}"),
                 token_hash: [20 + n; 32],
-                account_id: "a1".into(),
+                account_id: id(1),
                 user_agent: None,
                 created_at: NOW,
                 expires_at: NOW + 86_400,
@@ -1243,17 +1277,17 @@ pub async fn a_password_change_and_a_disable_end_the_same_things(store: &Store) 
         store.commit_flow(&format!("f{n}"), commit).await.unwrap();
     }
     store
-        .insert_flow(&flow("f9", Some("a1")), &[9; 32], NOW)
+        .insert_flow(&flow("f9", Some(&id(1))), &[9; 32], NOW)
         .await
         .unwrap();
     let old_hash = store
-        .find_account("a1")
+        .find_account(&id(1))
         .await
         .unwrap()
         .unwrap()
         .password_hash;
     store
-        .change_password("a1", &old_hash, "$argon2id$new", "s1", NOW + 1)
+        .change_password(&id(1), &old_hash, "$argon2id$new", "s1", NOW + 1)
         .await
         .unwrap();
     assert!(store
@@ -1267,15 +1301,15 @@ pub async fn a_password_change_and_a_disable_end_the_same_things(store: &Store) 
         .unwrap()
         .is_none());
     assert!(store
-        .list_trusted_devices("a1", NOW + 2)
+        .list_trusted_devices(&id(1), NOW + 2)
         .await
         .unwrap()
         .is_empty());
     assert!(store.find_flow_by_token(&[9; 32]).await.unwrap().is_none());
-    assert!(store.disable_account("a1", NOW + 3).await.unwrap());
+    assert!(store.disable_account(&id(1), NOW + 3).await.unwrap());
     assert_eq!(
         store
-            .count_live_sessions("a1", 3600, NOW + 4)
+            .count_live_sessions(&id(1), 3600, NOW + 4)
             .await
             .unwrap(),
         0
@@ -1285,9 +1319,9 @@ pub async fn a_password_change_and_a_disable_end_the_same_things(store: &Store) 
 /// An administrator's reset removes the app and the phone in one go, says which of them
 /// were in use, and revokes the trusted devices.
 pub async fn removing_the_second_factors_reports_what_was_in_use(store: &Store) {
-    account(store, "a1", "ann@example.com").await;
+    account(store, &id(1), "ann@example.com").await;
     store
-        .insert_flow(&flow("f1", Some("a1")), &[1; 32], NOW)
+        .insert_flow(&flow("f1", Some(&id(1))), &[1; 32], NOW)
         .await
         .unwrap();
     let trust = FlowCommit {
@@ -1296,7 +1330,7 @@ pub async fn removing_the_second_factors_reports_what_was_in_use(store: &Store) 
         trusted_device: Some(NewTrustedDevice {
             id: "d1".into(),
             token_hash: [8; 32],
-            account_id: "a1".into(),
+            account_id: id(1),
             user_agent: None,
             created_at: NOW,
             expires_at: NOW + 86_400,
@@ -1305,43 +1339,46 @@ pub async fn removing_the_second_factors_reports_what_was_in_use(store: &Store) 
     };
     store.commit_flow("f1", trust).await.unwrap();
     store
-        .insert_pending_totp("a1", b"sealed", NOW)
+        .insert_pending_totp(&id(1), b"sealed", NOW)
         .await
         .unwrap();
-    assert!(store.confirm_totp("a1", b"sealed", 100, NOW).await.unwrap());
+    assert!(store
+        .confirm_totp(&id(1), b"sealed", 100, NOW)
+        .await
+        .unwrap());
     store
-        .insert_pending_phone("a1", b"number", "11", &[1; 32], NOW + 600, NOW)
+        .insert_pending_phone(&id(1), b"number", "11", &[1; 32], NOW + 600, NOW)
         .await
         .unwrap();
     assert_eq!(
-        store.remove_second_factors("a1", NOW + 1).await.unwrap(),
+        store.remove_second_factors(&id(1), NOW + 1).await.unwrap(),
         RemovedSecondFactors {
             authenticator: true,
             phone: false,
         },
         "the phone was never verified"
     );
-    assert!(store.find_totp("a1").await.unwrap().is_none());
-    assert!(store.find_phone("a1").await.unwrap().is_none());
+    assert!(store.find_totp(&id(1)).await.unwrap().is_none());
+    assert!(store.find_phone(&id(1)).await.unwrap().is_none());
     assert!(!store
-        .use_trusted_device(&[8; 32], "a1", NOW + 2)
+        .use_trusted_device(&[8; 32], &id(1), NOW + 2)
         .await
         .unwrap());
 
     store
-        .insert_pending_phone("a1", b"number", "11", &[2; 32], NOW + 600, NOW + 3)
+        .insert_pending_phone(&id(1), b"number", "11", &[2; 32], NOW + 600, NOW + 3)
         .await
         .unwrap();
-    assert!(store.verify_phone("a1", &[2; 32], NOW + 4).await.unwrap());
+    assert!(store.verify_phone(&id(1), &[2; 32], NOW + 4).await.unwrap());
     assert_eq!(
-        store.remove_second_factors("a1", NOW + 5).await.unwrap(),
+        store.remove_second_factors(&id(1), NOW + 5).await.unwrap(),
         RemovedSecondFactors {
             authenticator: false,
             phone: true,
         }
     );
     assert_eq!(
-        store.remove_second_factors("a1", NOW + 6).await.unwrap(),
+        store.remove_second_factors(&id(1), NOW + 6).await.unwrap(),
         RemovedSecondFactors::default()
     );
 }
@@ -1375,4 +1412,42 @@ where
     );
     damage().await;
     assert!(store.find_token(&[70; 32]).await.is_err());
+}
+
+/// An account id that is not an id, or a sign-in proof this version does not know, can only
+/// come from a damaged row: reading it fails, never panics and never guesses (a session
+/// must not claim a sign-in it cannot name). `damage` changes the rows behind the store's
+/// back.
+pub async fn a_damaged_account_id_or_proof_is_a_read_error<F, Fut>(store: &Store, damage: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    account(store, &id(1), "ann@example.com").await;
+    account(store, &id(2), "bob@example.com").await;
+    store
+        .insert_flow(&flow("f1", Some(&id(2))), &[1; 32], NOW)
+        .await
+        .unwrap();
+    let commit = FlowCommit {
+        now: NOW,
+        expected_version: 0,
+        session: Some(session("s1", &id(2), 7)),
+        next: None,
+        ..Default::default()
+    };
+    store.commit_flow("f1", commit).await.unwrap();
+    let live = store.find_live_session(&[7; 32], 3600, NOW).await.unwrap();
+    assert_eq!(live.map(|s| s.proof), Some(Proof::EmailCode));
+    damage().await;
+    let ann = store.find_account_by_email("ann@example.com").await;
+    assert!(
+        matches!(ann, Err(StoreError::Unexpected(sqlx::Error::Decode(_)))),
+        "{ann:?}"
+    );
+    let session = store.find_live_session(&[7; 32], 3600, NOW).await;
+    assert!(
+        matches!(session, Err(StoreError::Unexpected(sqlx::Error::Decode(_)))),
+        "{session:?}"
+    );
 }

@@ -92,12 +92,23 @@ on_both_backends!(
     a_client_without_a_secret_is_public,
 );
 
-/// Sets every stored token's kind to a name no version wrote.
-async fn damage_token_kinds(url: &str) {
+/// Runs `statements` on a connection of its own, behind the store's back: the damage only
+/// a bug or an operator could do.
+async fn behind_the_stores_back(url: &str, statements: &[&str]) {
     sqlx::any::install_default_drivers();
     let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
         .await
         .unwrap();
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+}
+
+/// Sets every stored token's kind to a name no version wrote.
+async fn damage_token_kinds(url: &str) {
     // The schema's CHECK on `kind` would refuse this, which is the point of the damage:
     // the store must still not guess if the constraint is ever lost.
     let lift_the_check = if url.starts_with("sqlite:") {
@@ -105,14 +116,24 @@ async fn damage_token_kinds(url: &str) {
     } else {
         "ALTER TABLE oidc_tokens DROP CONSTRAINT oidc_tokens_kind_check"
     };
-    sqlx::query(lift_the_check)
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE oidc_tokens SET kind = 'bogus'")
-        .execute(&mut connection)
-        .await
-        .unwrap();
+    behind_the_stores_back(
+        url,
+        &[lift_the_check, "UPDATE oidc_tokens SET kind = 'bogus'"],
+    )
+    .await;
+}
+
+/// Ann's account id becomes text that is no id, and every session's proof a name no
+/// version wrote.
+async fn damage_ids_and_proofs(url: &str) {
+    behind_the_stores_back(
+        url,
+        &[
+            "UPDATE accounts SET id = 'not-an-id' WHERE email = 'ann@example.com'",
+            "UPDATE sessions SET proof = 'bogus'",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -129,6 +150,27 @@ async fn postgres_an_unknown_token_kind_is_refused_not_read_as_access() {
     if let Some((store, database)) = postgres_store().await {
         cases::an_unknown_token_kind_is_refused_not_read_as_access(&store, || {
             damage_token_kinds(&database.url)
+        })
+        .await;
+        store.close().await;
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn sqlite_a_damaged_account_id_or_proof_is_a_read_error() {
+    let (store, database) = sqlite_store().await;
+    cases::a_damaged_account_id_or_proof_is_a_read_error(&store, || {
+        damage_ids_and_proofs(&database.url)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_a_damaged_account_id_or_proof_is_a_read_error() {
+    if let Some((store, database)) = postgres_store().await {
+        cases::a_damaged_account_id_or_proof_is_a_read_error(&store, || {
+            damage_ids_and_proofs(&database.url)
         })
         .await;
         store.close().await;

@@ -23,6 +23,7 @@ use gatehouse_app::audit::{
 use gatehouse_app::self_service::Activity;
 use gatehouse_app::sessions::SignedIn;
 use gatehouse_core::display::format_utc;
+use gatehouse_core::Proof;
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -212,7 +213,7 @@ pub(crate) async fn account_page(
         &AccountPage {
             csrf,
             email: &overview.session.email,
-            used_backup_code: overview.session.proof == "backup_code",
+            used_backup_code: overview.session.proof == Proof::BackupCode,
             has_authenticator: overview.has_authenticator,
             active_backup_codes: overview.active_backup_codes,
             phone: overview
