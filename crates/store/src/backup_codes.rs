@@ -219,10 +219,8 @@ impl Store {
         // The column's CHECK allows only the three statuses; anything else is corruption.
         status
             .map(|text| {
-                BackupCodeStatus::parse(&text).ok_or_else(|| {
-                    sqlx::Error::Decode(format!("unknown backup code status {text:?}").into())
-                        .into()
-                })
+                crate::parse_stored(&text, "backup code status", BackupCodeStatus::parse)
+                    .map_err(Into::into)
             })
             .transpose()
     }

@@ -115,11 +115,20 @@ impl Store {
     }
 }
 
-/// The one way an account id is read back from a column. Text that is not an id can only
-/// come from a damaged row: the read fails with a decode error, never a panic or a guess.
+/// The one way a stored name or id is read back into its type: text the type does not know
+/// can only come from a damaged row, so the read fails with a decode error naming `what`,
+/// never a panic or a guess.
+pub(crate) fn parse_stored<T>(
+    text: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    parse(text).ok_or_else(|| sqlx::Error::Decode(format!("unknown {what}: {text:?}").into()))
+}
+
+/// An account id read back from a column.
 pub(crate) fn account_id(text: &str) -> Result<AccountId, sqlx::Error> {
-    AccountId::parse(text)
-        .ok_or_else(|| sqlx::Error::Decode(format!("not an account id: {text:?}").into()))
+    parse_stored(text, "account id", AccountId::parse)
 }
 
 /// `account_id` applied to the named column of a row.

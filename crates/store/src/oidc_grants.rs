@@ -423,9 +423,7 @@ impl Store {
             let stored: String = row.try_get("kind")?;
             // An unknown kind must not pass for an access token (that would make any row
             // a bearer credential): the read fails instead.
-            let kind = TokenKind::parse(&stored).ok_or_else(|| {
-                sqlx::Error::Decode(format!("unknown token kind {stored:?}").into())
-            })?;
+            let kind = crate::parse_stored(&stored, "token kind", TokenKind::parse)?;
             Ok(TokenRow {
                 grant: grant_from_row(&row)?,
                 kind,

@@ -43,8 +43,7 @@ fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
 /// than guess, as an unknown token kind does: a session must not claim a sign-in it cannot
 /// name (the account page and `amr` are built from it).
 fn proof(stored: &str) -> Result<Proof, sqlx::Error> {
-    Proof::parse(stored)
-        .ok_or_else(|| sqlx::Error::Decode(format!("unknown sign-in proof {stored:?}").into()))
+    crate::parse_stored(stored, "sign-in proof", Proof::parse)
 }
 
 pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, session: &NewSession) -> StoreResult<()> {
