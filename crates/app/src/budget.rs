@@ -14,6 +14,13 @@ use gatehouse_core::{AccountId, Admission, LockoutPolicy, OtpCode};
 use gatehouse_store::StoreResult;
 use std::future::Future;
 
+/// A run of failures with nothing new for a month is forgotten by the housekeeping task
+/// (S57): long past every delay, and the same for every key, known address or not (S46).
+const FAILURE_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
+
+/// No window is longer than a day (the service's texts per day); older rows have run out.
+const LONGEST_WINDOW_SECS: i64 = 2 * 24 * 60 * 60;
+
 /// How often a claim lost to a parallel one is tried again before the attempt is refused.
 const CLAIM_RETRIES: usize = 4;
 
@@ -33,6 +40,33 @@ pub(crate) enum CodeGuess {
     Raced,
     Wrong,
     Right,
+}
+
+/// What one password guess took from the budgets (S47, S56), so that a success or a guess
+/// that was never checked can settle it.
+#[derive(Debug, Clone)]
+pub(crate) enum PasswordClaim {
+    /// From a browser that signed in to the account before: its own budget only.
+    KnownBrowser(Budget),
+    /// From anywhere else: a unit of the client address's budget (when the address is
+    /// known) and one of the account's.
+    Elsewhere {
+        address: Option<Budget>,
+        account: Budget,
+    },
+    /// A budget refused: the guess must not be checked (S55).
+    Refused,
+}
+
+impl PasswordClaim {
+    pub(crate) fn admitted(&self) -> bool {
+        !matches!(self, Self::Refused)
+    }
+
+    /// Whether the guess counted on the account's own budget, the one that locks.
+    pub(crate) fn charged_the_account(&self) -> bool {
+        matches!(self, Self::Elsewhere { .. })
+    }
 }
 
 /// One attempt budget: its counter key and the policy that admits guesses against it.
@@ -68,12 +102,21 @@ impl Budget {
         }
     }
 
+    /// Password guesses from one browser that has signed in to the account before (S56):
+    /// strangers' failures never spend it, and it never locks.
+    pub(crate) fn known_browser(account_id: &AccountId, browser_id: &str) -> Self {
+        Self {
+            key: format!("known-browser:{account_id}:{browser_id}"),
+            policy: LockoutPolicy::KNOWN_BROWSER,
+        }
+    }
+
     /// Guesses at sign-up codes for one address, across all its registrations (S10, S48);
     /// only the account being created resets it.
     pub(crate) fn sign_up_guess(normalised_email: &str) -> Self {
         Self {
             key: format!("signup-guess:{normalised_email}"),
-            policy: LockoutPolicy::SECOND_STEP,
+            policy: LockoutPolicy::SIGN_UP_GUESS,
         }
     }
 
@@ -116,6 +159,27 @@ impl Window {
     /// Sign-up mails per address per hour.
     pub(crate) fn sign_ups(normalised_email: &str, limit: u32) -> Self {
         Self::hourly(format!("signup:{normalised_email}"), limit)
+    }
+
+    /// New sign-ins started from one client address (S57): each is a row until it expires.
+    pub(crate) fn sign_ins_from(address: &str, limit: u32) -> Self {
+        Self::hourly(format!("sign-ins-{}", client_key(address)), limit)
+    }
+
+    /// Reset requests from one client address per hour (S57), whatever address they name.
+    pub(crate) fn resets_from(address: &str, limit: u32) -> Self {
+        Self::hourly(format!("resets-{}", client_key(address)), limit)
+    }
+
+    /// Sign-ups started, and passwords hashed for them, from one client address per hour
+    /// (S55, S57).
+    pub(crate) fn sign_ups_from(address: &str, limit: u32) -> Self {
+        Self::hourly(format!("sign-ups-{}", client_key(address)), limit)
+    }
+
+    /// Authorization codes issued to one session per hour (S57): each is a grant row.
+    pub(crate) fn codes_for_session(session_id: &str, limit: u32) -> Self {
+        Self::hourly(format!("session-codes:{session_id}"), limit)
     }
 
     /// Reset links per address per hour (no mail bombing, S9).
@@ -205,44 +269,87 @@ impl Gatehouse {
             .failures)
     }
 
-    /// S47: a password guess takes one unit from the client address's budget, then one from
-    /// the account's. When the account refuses, the address unit is given back, and when the
-    /// address refuses the account is not touched: a busy shared address can slow people
-    /// down but never pushes anyone's account towards its lock. `true` when admitted.
+    /// S47, S56: claims one password guess before it is checked. From a browser that has
+    /// signed in to the account before (`known_browser`, the row id), the guess spends that
+    /// browser's own budget only. From anywhere else it takes one unit from the client
+    /// address's budget, then one from the account's: when the account refuses, the address
+    /// unit is given back, and when the address refuses the account is not touched, so a
+    /// busy shared address slows people down but never pushes an account towards its lock.
     pub(crate) async fn claim_password_attempt(
         &self,
         normalised_email: &str,
+        known_browser: Option<(&AccountId, &str)>,
         client: &ClientInfo,
-    ) -> Result<bool, AppError> {
+    ) -> Result<PasswordClaim, AppError> {
+        if let Some((account_id, browser_id)) = known_browser {
+            let budget = Budget::known_browser(account_id, browser_id);
+            return Ok(match self.claim(&budget).await? {
+                Claim::Granted => PasswordClaim::KnownBrowser(budget),
+                Claim::Refused => PasswordClaim::Refused,
+            });
+        }
         let address = client.address.as_deref().map(Budget::client);
         if let Some(address) = &address {
             if self.claim(address).await? == Claim::Refused {
-                return Ok(false);
+                return Ok(PasswordClaim::Refused);
             }
         }
-        match self.claim(&Budget::account(normalised_email)).await? {
-            Claim::Granted => Ok(true),
+        let account = Budget::account(normalised_email);
+        match self.claim(&account).await? {
+            Claim::Granted => Ok(PasswordClaim::Elsewhere { address, account }),
             Claim::Refused => {
                 if let Some(address) = &address {
                     self.refund(address).await?;
                 }
-                Ok(false)
+                Ok(PasswordClaim::Refused)
             }
         }
     }
 
-    /// A right password: the account's run of failures ends, and the address gets its unit
-    /// back (S47).
+    /// A right password: the account's run of failures ends (and the known browser's),
+    /// and the address gets its unit back (S47).
     pub(crate) async fn password_succeeded(
         &self,
         normalised_email: &str,
-        client: &ClientInfo,
+        claim: &PasswordClaim,
     ) -> Result<(), AppError> {
         self.reset(&Budget::account(normalised_email)).await?;
-        if let Some(address) = &client.address {
-            self.refund(&Budget::client(address)).await?;
+        match claim {
+            PasswordClaim::KnownBrowser(browser) => self.reset(browser).await,
+            PasswordClaim::Elsewhere {
+                address: Some(address),
+                ..
+            } => self.refund(address).await,
+            PasswordClaim::Elsewhere { address: None, .. } | PasswordClaim::Refused => Ok(()),
         }
-        Ok(())
+    }
+
+    /// S55: a guess that was claimed but never checked (the hashing queue was full) gives
+    /// its units back, so a flood never pushes real people towards the lock.
+    pub(crate) async fn give_back(&self, claim: &PasswordClaim) -> Result<(), AppError> {
+        match claim {
+            PasswordClaim::KnownBrowser(browser) => self.refund(browser).await,
+            PasswordClaim::Elsewhere { address, account } => {
+                self.refund(account).await?;
+                match address {
+                    Some(address) => self.refund(address).await,
+                    None => Ok(()),
+                }
+            }
+            PasswordClaim::Refused => Ok(()),
+        }
+    }
+
+    /// Housekeeping (S57): failure counters untouched for a month go, except those that
+    /// lock (they wait for an admin), and rate windows that have run out go.
+    pub(crate) async fn prune_budgets(&self, now: i64) -> Result<u64, AppError> {
+        let store = &self.inner.store;
+        let locked_at = LockoutPolicy::ACCOUNT.hard_limit.unwrap_or(u32::MAX);
+        let counters = store
+            .prune_failure_counters(now - FAILURE_RETENTION_SECS, locked_at)
+            .await?;
+        let windows = store.prune_rate_windows(now - LONGEST_WINDOW_SECS).await?;
+        Ok(counters + windows)
     }
 
     /// Takes one message from a window; `false` when the window is spent.
@@ -325,6 +432,7 @@ mod tests {
             Budget::sign_up_guess(id.as_str()).key().to_string(),
             Budget::second_step(&id).key().to_string(),
             Budget::client("192.0.2.7").key().to_string(),
+            Budget::known_browser(&id, "b").key().to_string(),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

@@ -8,8 +8,10 @@ use gatehouse_core::password::{
     hash_password, verify_password_in, HashingFailed, HashingMemory, PasswordHashString,
 };
 use gatehouse_core::Password;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// A job gets the worker's reusable Argon2 memory.
@@ -28,6 +30,10 @@ pub enum HashingError {
 #[derive(Clone)]
 pub struct HashingPool {
     queue: SyncSender<Job>,
+    /// How long one hash takes here, in microseconds: a moving average of the jobs run.
+    /// A refused guess waits this long instead of hashing (S55), so it answers in the
+    /// time a real check takes (S46) and costs no CPU.
+    typical_micros: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for HashingPool {
@@ -47,7 +53,15 @@ impl HashingPool {
                 .name(format!("argon2-{n}"))
                 .spawn(move || run_worker(&jobs))?;
         }
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            typical_micros: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// How long a real password check takes on this machine now (S55).
+    pub fn typical_check_time(&self) -> Duration {
+        Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
     }
 
     async fn run<T: Send + 'static>(
@@ -55,9 +69,13 @@ impl HashingPool {
         job: impl FnOnce(&mut HashingMemory) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (done, result) = oneshot::channel();
+        let typical = Arc::clone(&self.typical_micros);
         let wrapped: Job = Box::new(move |memory| {
+            let started = Instant::now();
+            let outcome = job(memory);
+            remember_duration(&typical, started.elapsed());
             // The receiver may have gone (client disconnected); nothing to do then.
-            let _ = done.send(job(memory));
+            let _ = done.send(outcome);
         });
         match self.queue.try_send(wrapped) {
             Ok(()) => result.await.map_err(|_| HashingError::Stopped),
@@ -78,6 +96,19 @@ impl HashingPool {
         self.run(move |memory| verify_password_in(&password, &stored, memory))
             .await
     }
+}
+
+/// Folds one job's time into the moving average (weight 1/8: a few jobs follow a change of
+/// load or parameters; one slow job does not).
+fn remember_duration(typical: &AtomicU64, took: Duration) {
+    let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    let _ = typical.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(if old == 0 {
+            took
+        } else {
+            old - old / 8 + took / 8
+        })
+    });
 }
 
 fn run_worker(jobs: &Mutex<Receiver<Job>>) {
@@ -106,6 +137,17 @@ mod tests {
         assert!(pool.verify(password, hash.clone()).await.unwrap());
         let wrong = Password::parse("incorrect horse battery").unwrap();
         assert!(!pool.verify(wrong, hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn it_knows_how_long_a_check_takes_once_it_has_hashed() {
+        let pool = HashingPool::start(1, 4).unwrap();
+        assert_eq!(pool.typical_check_time(), Duration::ZERO);
+        let password = Password::parse("correct horse battery").unwrap();
+        let started = Instant::now();
+        pool.hash(password).await.unwrap();
+        let typical = pool.typical_check_time();
+        assert!(typical > Duration::ZERO && typical <= started.elapsed());
     }
 
     #[tokio::test]

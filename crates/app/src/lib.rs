@@ -70,6 +70,8 @@ pub struct Settings {
     pub sms_per_number_per_hour: u32,
     pub sms_per_client_per_hour: u32,
     pub sms_per_day: u32,
+    /// How long security events are kept (S51, S57); the housekeeping task drops older ones.
+    pub event_retention_days: i64,
     /// Self-service sign-up ("Create account"); off unless the operator turns it on.
     pub allow_sign_up: bool,
     /// S51: recorded with every security event, so a multi-node log says which node acted.
@@ -90,10 +92,16 @@ impl Default for Settings {
             sms_per_number_per_hour: 5,
             sms_per_client_per_hour: 10,
             sms_per_day: 1000,
+            event_retention_days: 400,
             node_name: "gatehouse".into(),
         }
     }
 }
+
+const DAY_SECS: i64 = 24 * 60 * 60;
+
+/// A browser not seen for a year is a stranger again (S56, S57).
+const KNOWN_BROWSER_RETENTION_DAYS: i64 = 365;
 
 /// Who is asking: recorded in the audit log and used for per-address limits (S47, S51).
 #[derive(Debug, Clone, Default)]
@@ -221,12 +229,25 @@ impl Gatehouse {
         self.inner.clock.now()
     }
 
-    /// Forgets expired sign-ins; run periodically by the server.
+    /// Forgets what has expired or outlived its use; run periodically by the server (S57).
+    /// Returns how many rows went.
     pub async fn housekeeping(&self) -> Result<u64, AppError> {
         let now = self.now();
-        let flows = self.inner.store.delete_expired_flows(now).await?;
-        let oidc = self.inner.store.delete_expired_oidc_records(now).await?;
-        Ok(flows + oidc + self.inner.store.delete_expired_registrations(now).await?)
+        let store = &self.inner.store;
+        let retention = self
+            .inner
+            .settings
+            .event_retention_days
+            .saturating_mul(DAY_SECS);
+        let mut forgotten = store.delete_expired_flows(now).await?;
+        forgotten += store.delete_expired_oidc_records(now).await?;
+        forgotten += store.delete_expired_registrations(now).await?;
+        forgotten += self.prune_budgets(now).await?;
+        forgotten += store
+            .delete_known_browsers_unseen_since(now - KNOWN_BROWSER_RETENTION_DAYS * DAY_SECS)
+            .await?;
+        forgotten += store.delete_events_before(now - retention).await?;
+        Ok(forgotten)
     }
 
     pub async fn health(&self) -> Result<(), AppError> {

@@ -50,21 +50,26 @@ impl Gatehouse {
         // The current password is a guess like any other: claimed before it is checked, on
         // the same account and address budgets as the sign-in (S47), and a failure counts
         // towards the lock and its notice like one (S52).
-        let admitted = self.claim_password_attempt(&account.email, client).await?;
+        let claim = self
+            .claim_password_attempt(&account.email, None, client)
+            .await?;
         let current = Password::parse(current).ok();
-        let current_ok = match (&current, admitted) {
+        let current_ok = match (&current, claim.admitted()) {
             (Some(current), true) => {
                 let stored = PasswordHashString(account.password_hash.clone());
-                self.inner
-                    .hashing
-                    .verify(current.clone(), stored)
-                    .await
-                    .map_err(AppError::from)?
+                match self.inner.hashing.verify(current.clone(), stored).await {
+                    Ok(matches) => matches,
+                    Err(error) => {
+                        // S55: turned away by a full queue, the guess was never checked.
+                        self.give_back(&claim).await?;
+                        return Err(AppError::from(error).into());
+                    }
+                }
             }
             _ => false,
         };
         let Some(current) = current.filter(|_| current_ok) else {
-            self.password_failed(&account.email, Some(&account.id), admitted, client)
+            self.password_failed(&account.email, Some(&account.id), &claim, client)
                 .await?;
             self.record(Record {
                 event: Event::PasswordChanged(Change::Refused),
@@ -76,7 +81,7 @@ impl Gatehouse {
             .await;
             return Err(PasswordChangeError::WrongCurrentPassword);
         };
-        self.password_succeeded(&account.email, client).await?;
+        self.password_succeeded(&account.email, &claim).await?;
         if new.same_as(&current) {
             return Err(PasswordChangeError::Unchanged);
         }

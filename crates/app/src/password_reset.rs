@@ -29,6 +29,9 @@ pub enum ResetError {
 
 conflict_means!(ResetError, InvalidLink);
 
+/// S57: reset requests one client address may make per hour, for any addresses.
+const RESETS_PER_CLIENT_PER_HOUR: u32 = 30;
+
 impl Gatehouse {
     /// Sends a reset link if the address has an active account; otherwise does nothing
     /// visible. Either way the caller shows the same page.
@@ -39,9 +42,18 @@ impl Gatehouse {
     ) -> Result<(), ResetError> {
         let email = Email::parse(email).map_err(|_| ResetError::InvalidEmail)?;
         let now = self.now();
-        let allowed = self
-            .take(&Window::resets(email.as_str(), RESETS_PER_HOUR))
-            .await?;
+        // S57: per address asked for, and per client address asking, whatever it names.
+        let from_here = match &client.address {
+            Some(address) => {
+                self.take(&Window::resets_from(address, RESETS_PER_CLIENT_PER_HOUR))
+                    .await?
+            }
+            None => true,
+        };
+        let allowed = from_here
+            && self
+                .take(&Window::resets(email.as_str(), RESETS_PER_HOUR))
+                .await?;
         let account = self.account_at(&email).await?;
         let Some(account) = account.filter(|a| a.disabled_at.is_none() && allowed) else {
             return Ok(());

@@ -31,11 +31,17 @@ pub enum SignUpError {
     WrongCode,
     #[error("too many wrong codes")]
     TooManyAttempts,
+    /// S55, S57: this client address started too many sign-ups this hour.
+    #[error("too many sign-ups from this address")]
+    TooManyFromHere,
     #[error(transparent)]
     App(#[from] AppError),
 }
 
 conflict_means!(SignUpError, WrongCode);
+
+/// S55, S57: sign-ups (each an Argon2 hash and a row) one client address may start per hour.
+const SIGN_UPS_PER_CLIENT_PER_HOUR: u32 = 20;
 
 impl Gatehouse {
     pub fn sign_up_open(&self) -> bool {
@@ -55,6 +61,19 @@ impl Gatehouse {
         let email = Email::parse(email).map_err(|_| SignUpError::InvalidEmail)?;
         let password = Password::parse_new(password, &email)?;
         let now = self.now();
+        // S55, S57: each start costs a hash and a row, so an address gets a few an hour;
+        // the refusal names the address asking, nothing about the one asked for.
+        if let Some(address) = &client.address {
+            if !self
+                .take_at(
+                    &Window::sign_ups_from(address, SIGN_UPS_PER_CLIENT_PER_HOUR),
+                    now,
+                )
+                .await?
+            {
+                return Err(SignUpError::TooManyFromHere);
+            }
+        }
         // Hashed in every case, so a taken address answers in the same time.
         let hash = self.hash_password(password).await?;
         // The window is asked first: a refused start gets a registration that can never

@@ -37,6 +37,26 @@ impl LockoutPolicy {
     /// overall budget, counted separately from password failures.
     pub const SECOND_STEP: Self = Self::ACCOUNT;
 
+    /// Guesses at sign-up codes for one address (S10, S48): like the second step, but a run
+    /// of failures is forgotten a day after the last, so an address nobody registers with
+    /// does not keep a row, or a lock, forever (S57).
+    pub const SIGN_UP_GUESS: Self = Self {
+        forget_after_secs: Some(24 * 60 * 60),
+        ..Self::SECOND_STEP
+    };
+
+    /// Per browser that has signed in to the account before (S56): its own small budget,
+    /// apart from the account's. It slows down like the account's but never locks, so
+    /// strangers' failures, which lock only unknown browsers, cannot shut the owner out; a
+    /// guesser holding the owner's browser gets at most a few guesses an hour.
+    pub const KNOWN_BROWSER: Self = Self {
+        free_failures: 5,
+        base_delay_secs: 2,
+        max_delay_secs: 60 * 60,
+        hard_limit: None,
+        forget_after_secs: None,
+    };
+
     /// Per client address (S47): slows a sprayer down, never locks a shared address out.
     pub const CLIENT_ADDRESS: Self = Self {
         free_failures: 20,
@@ -154,6 +174,24 @@ mod tests {
             Admission::Wait { .. }
         ));
         assert_eq!(policy.admit(record(500, 3601), NOW), Admission::Allowed);
+    }
+
+    #[test]
+    fn a_known_browser_slows_down_but_never_locks() {
+        let policy = LockoutPolicy::KNOWN_BROWSER;
+        assert_eq!(policy.admit(record(4, 0), NOW), Admission::Allowed);
+        assert!(matches!(
+            policy.admit(record(5, 0), NOW),
+            Admission::Wait { .. }
+        ));
+        assert_eq!(policy.admit(record(500, 3601), NOW), Admission::Allowed);
+    }
+
+    #[test]
+    fn sign_up_code_guesses_are_forgotten_a_day_after_the_last() {
+        let policy = LockoutPolicy::SIGN_UP_GUESS;
+        assert_eq!(policy.admit(record(100, 86_399), NOW), Admission::Locked);
+        assert_eq!(policy.admit(record(100, 86_401), NOW), Admission::Allowed);
     }
 
     proptest! {

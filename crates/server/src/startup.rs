@@ -59,6 +59,7 @@ impl Application {
             session_absolute_secs: config.session_absolute_hours * 3600,
             session_idle_secs: config.session_idle_minutes * 60,
             trust_days: config.trust_days,
+            event_retention_days: config.event_retention_days,
             backup_codes_per_account: config.backup_codes_per_account,
             codes_per_account_per_hour: config.codes_per_account_per_hour,
             node_name: config.node_name.clone(),

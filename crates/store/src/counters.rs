@@ -119,3 +119,29 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    /// Housekeeping (S57): forgets failure counters untouched since `before`, except those at
+    /// or past `locked_at` failures, which stay until an admin reopens the key. Every key
+    /// is pruned by the same rule, known address or not, so pruning reveals nothing (S46).
+    pub async fn prune_failure_counters(&self, before: i64, locked_at: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM failure_counters WHERE last_failure_at < $1 AND failures < $2",
+        )
+        .bind(before)
+        .bind(i64::from(locked_at))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Housekeeping (S57): forgets rate windows that started before `before`; a window that
+    /// has run out starts again from nothing, so a missing row means the same.
+    pub async fn prune_rate_windows(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM rate_windows WHERE window_start < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

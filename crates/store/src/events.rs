@@ -36,6 +36,15 @@ fn from_row(row: &AnyRow) -> Result<SecurityEvent, sqlx::Error> {
 }
 
 impl Store {
+    /// Housekeeping: security events are kept for the configured time, then go (S57).
+    pub async fn delete_events_before(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM security_events WHERE occurred_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn insert_event(&self, event: &SecurityEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO security_events (id, occurred_at, account_id, email, event, result,

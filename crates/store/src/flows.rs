@@ -4,6 +4,7 @@
 //! or nothing is (S17, S23, S53).
 
 use crate::backup_codes::{self, NewBackupCode};
+use crate::known_browsers::{self, KnownBrowser};
 use crate::sessions::{self, NewSession};
 use crate::totp;
 use crate::trusted_devices::{self, NewTrustedDevice};
@@ -35,11 +36,15 @@ pub struct FlowRow {
     /// cleared when they are confirmed.
     pub sealed_backup_codes: Option<Vec<u8>>,
     pub return_to: Option<String>,
+    /// The SHA-256 of the device cookie of the browser that gave the password (S56); the
+    /// finished sign-in makes it a known browser of the account.
+    pub browser_hash: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str =
     "id, email, account_id, step, proof, attempts, second_step_method, expires_at, version, \
-    code_hash, code_expires_at, codes_sent, last_code_sent_at, sealed_backup_codes, return_to";
+    code_hash, code_expires_at, codes_sent, last_code_sent_at, sealed_backup_codes, return_to, \
+    browser_hash";
 
 fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
     Ok(FlowRow {
@@ -58,6 +63,7 @@ fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
         last_code_sent_at: row.try_get("last_code_sent_at")?,
         sealed_backup_codes: row.try_get("sealed_backup_codes")?,
         return_to: row.try_get("return_to")?,
+        browser_hash: row.try_get("browser_hash")?,
     })
 }
 
@@ -89,6 +95,8 @@ pub struct FlowCommit {
     /// step, or a later one, was already used (S17).
     pub use_totp_step: Option<(AccountId, i64)>,
     pub session: Option<NewSession>,
+    /// The browser that finished this sign-in, remembered with the session (S56).
+    pub known_browser: Option<KnownBrowser>,
 }
 
 /// `Debug` is derived, so the hash is a type whose `Debug` prints nothing of it.
@@ -107,7 +115,7 @@ impl Store {
     ) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(token_hash.to_vec())
         .bind(now)
@@ -126,6 +134,7 @@ impl Store {
         .bind(flow.last_code_sent_at)
         .bind(&flow.sealed_backup_codes)
         .bind(&flow.return_to)
+        .bind(&flow.browser_hash)
         .execute(self.pool())
         .await
         .map_err(|e| StoreError::on_constraint(e, "flow token collision"))?;
@@ -165,8 +174,8 @@ impl Store {
                 "UPDATE sign_in_flows SET account_id = $1, step = $2, proof = $3, attempts = $4,
                     expires_at = $5, version = version + 1, code_hash = $6, code_expires_at = $7,
                     codes_sent = $8, last_code_sent_at = $9, sealed_backup_codes = $10,
-                    second_step_method = $11
-                 WHERE id = $12 AND version = $13",
+                    second_step_method = $11, browser_hash = $12
+                 WHERE id = $13 AND version = $14",
             )
             .bind(next.account_id.as_ref().map(AccountId::as_str))
             .bind(&next.step)
@@ -179,6 +188,7 @@ impl Store {
             .bind(next.last_code_sent_at)
             .bind(&next.sealed_backup_codes)
             .bind(&next.second_step_method)
+            .bind(&next.browser_hash)
             .bind(flow_id)
             .bind(commit.expected_version)
             .execute(&mut *tx)
@@ -219,6 +229,9 @@ impl Store {
         }
         if let Some(session) = &commit.session {
             sessions::insert(&mut tx, session).await?;
+        }
+        if let Some(browser) = &commit.known_browser {
+            known_browsers::remember(&mut tx, browser).await?;
         }
         tx.commit().await?;
         Ok(())

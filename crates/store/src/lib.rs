@@ -13,6 +13,7 @@ mod counters;
 mod email_changes;
 mod events;
 mod flows;
+mod known_browsers;
 mod oidc_clients;
 mod oidc_grants;
 mod password_resets;
@@ -29,6 +30,7 @@ pub use backup_codes::NewBackupCode;
 pub use email_changes::EmailChangeRow;
 pub use events::SecurityEvent;
 pub use flows::{AccountGuard, FlowCommit, FlowRow};
+pub use known_browsers::{KnownBrowser, KNOWN_BROWSERS_PER_ACCOUNT};
 pub use oidc_clients::ClientRow;
 pub use oidc_grants::{
     AuthorizationRequestRow, CodeRow, ConnectedProduct, GrantRow, NewCode, NewGrant, NewToken,

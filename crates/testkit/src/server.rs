@@ -89,6 +89,21 @@ impl TestServer {
     }
 
     /// Kills the process at once, as a crash or power cut would (SIGKILL).
+    /// The server's CPU time so far (user + system, in clock ticks), read from `/proc`: what
+    /// a request costs the server, whatever the load generator costs (S55).
+    pub fn cpu_ticks(&self) -> u64 {
+        let pid = self
+            .child
+            .id()
+            .unwrap_or_else(|| panic!("the server has exited"));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The name in parentheses may hold spaces; the fields after it are fixed.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }

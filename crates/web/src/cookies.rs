@@ -17,6 +17,8 @@ pub enum CookieName {
     Session,
     Trust,
     SignUp,
+    /// S56: names the browser; one that signed in to an account keeps its own budget there.
+    Device,
 }
 
 impl CookieName {
@@ -27,6 +29,7 @@ impl CookieName {
             Self::Session => "gatehouse_session",
             Self::Trust => "gatehouse_trust",
             Self::SignUp => "gatehouse_signup",
+            Self::Device => "gatehouse_device",
         }
     }
 }

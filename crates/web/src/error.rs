@@ -112,6 +112,7 @@ pub fn sign_in_failure(error: SignInError) -> Failure {
         }
         SignInError::CodeExpired => show(StatusCode::UNAUTHORIZED, message),
         SignInError::SecondStepLocked
+        | SignInError::TooManySignIns
         | SignInError::ResendTooSoon(_)
         | SignInError::ResendLimit => show(StatusCode::TOO_MANY_REQUESTS, message),
         SignInError::TryAgain => show(StatusCode::CONFLICT, message),
@@ -220,6 +221,7 @@ pub fn sign_up_failure(error: SignUpError) -> Failure {
             show(StatusCode::UNPROCESSABLE_ENTITY, message)
         }
         SignUpError::WrongCode => show(StatusCode::UNAUTHORIZED, message),
+        SignUpError::TooManyFromHere => show(StatusCode::TOO_MANY_REQUESTS, message),
         SignUpError::NoSignUp | SignUpError::TooManyAttempts => redirect("/sign-up"),
         SignUpError::App(app) => Failure::Internal(app_error(app)),
     }

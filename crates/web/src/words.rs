@@ -26,6 +26,9 @@ pub fn sign_in(error: &SignInError) -> Cow<'static, str> {
     Cow::Borrowed(match error {
         SignInError::InvalidEmail => INVALID_EMAIL,
         SignInError::InvalidCredentials => "Email or password is incorrect",
+        SignInError::TooManySignIns => {
+            "Too many sign-ins were started from your network. Please wait a while and try again."
+        }
         SignInError::NoSignIn => "Your sign-in expired. Please start again.",
         SignInError::WrongStep(_) => "This step is done. Continue from where you are.",
         SignInError::MalformedCode => MALFORMED_CODE,
@@ -144,6 +147,9 @@ pub fn sign_up(error: &SignUpError) -> Cow<'static, str> {
         SignUpError::MalformedCode => MALFORMED_CODE,
         SignUpError::WrongCode => WRONG_CODE,
         SignUpError::TooManyAttempts => "Too many wrong codes. Please start again.",
+        SignUpError::TooManyFromHere => {
+            "Too many accounts were started from your network. Please try again later."
+        }
         SignUpError::App(_) => OUR_SIDE,
     })
 }

@@ -85,6 +85,9 @@ fn reply(error: &'static str, description: &'static str) -> ErrorReply {
 /// Requests waiting for a sign-in are rows anyone can create, so each client address (IPv6
 /// per /64) may leave this many per window; a person needs a handful.
 const WAITING_REQUESTS_PER_WINDOW: u32 = 300;
+/// S57: authorization codes (each a grant row) one session may get per hour; a person
+/// signing in to many products needs a few dozen.
+const CODES_PER_SESSION_PER_HOUR: u32 = 120;
 const WAITING_REQUESTS_WINDOW_SECS: i64 = 10 * 60;
 
 /// The continuation of a request after the sign-in: a same-origin path (S37).
@@ -504,6 +507,11 @@ impl Gatehouse {
         client_info: &ClientInfo,
     ) -> Result<AuthorizeOutcome, AppError> {
         let now = self.now();
+        // S57: each code is a grant row; one session gets a bounded number an hour.
+        let window = Window::codes_for_session(&session.session_id, CODES_PER_SESSION_PER_HOUR);
+        if !self.take_at(&window, now).await? {
+            return Ok(AuthorizeOutcome::Refused(Unanswerable::TooManyRequests));
+        }
         let code = Token::generate();
         let grant = NewGrant {
             id: new_id(now),

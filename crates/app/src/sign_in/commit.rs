@@ -9,7 +9,7 @@ use gatehouse_core::display::{describe_user_agent, format_utc};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{AccountId, BackupCode, Email, FlowStep, SignInFlow, Token};
 use gatehouse_delivery::{new_device_notice, OutgoingMail};
-use gatehouse_store::{AccountGuard, FlowCommit, FlowRow, NewBackupCode, NewSession};
+use gatehouse_store::{AccountGuard, FlowCommit, FlowRow, KnownBrowser, NewBackupCode, NewSession};
 
 impl Gatehouse {
     /// Fills the commit with what the flow's new step needs: new pending backup codes when
@@ -64,13 +64,24 @@ impl Gatehouse {
                 commit.session = Some(NewSession {
                     id: new_id(now),
                     token_hash: session.hash().0,
-                    account_id,
+                    account_id: account_id.clone(),
                     proof,
                     created_at: now,
                     expires_at: now + self.inner.settings.session_absolute_secs,
                     user_agent: client.user_agent.clone(),
                     client_address: client.address.clone(),
                 });
+                // S56: the browser that gave the password becomes known to the account.
+                commit.known_browser = next_row
+                    .browser_hash
+                    .as_deref()
+                    .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
+                    .map(|browser_hash| KnownBrowser {
+                        id: new_id(now),
+                        browser_hash,
+                        account_id: account_id.clone(),
+                        seen_at: now,
+                    });
                 commit.next = None;
                 Ok(Progress::SignedIn {
                     session,

@@ -18,6 +18,7 @@ mod commit;
 mod steps;
 
 use crate::audit::{Event, Method, Record};
+use crate::budget::Window;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{
@@ -25,12 +26,19 @@ use gatehouse_core::{
 };
 use gatehouse_store::FlowRow;
 
+/// S57: sign-ins one client address may start per hour. Each is a row until it expires; an
+/// office behind one address starts far fewer.
+const SIGN_INS_PER_CLIENT_PER_HOUR: u32 = 300;
+
 /// What a person did wrong, or what stops the sign-in; `web` turns each into a page and
 /// its words (these texts are for logs).
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error("invalid e-mail address")]
     InvalidEmail,
+    /// S57: this client address started too many sign-ins this hour; each is a row.
+    #[error("too many sign-ins started from this address")]
+    TooManySignIns,
     /// Wrong password, unknown address, disabled or locked account: one answer (S46, S47).
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -115,9 +123,36 @@ pub enum Progress {
     },
 }
 
+/// The cookies a browser brings to the password step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BrowserCookies<'a> {
+    /// "Trust this device" (S26): skips the code.
+    pub trust: Option<&'a str>,
+    /// The device cookie (S56): names the browser, so one that signed in to the account
+    /// before keeps its own password budget.
+    pub device: Option<&'a str>,
+}
+
+impl BrowserCookies<'_> {
+    /// The browser's name (the SHA-256 of its device cookie), and a new cookie to set when
+    /// it brought none that parses.
+    fn device(&self) -> ([u8; 32], Option<Token>) {
+        match self.device.and_then(Token::parse) {
+            Some(token) => (token.hash().0, None),
+            None => {
+                let token = Token::generate();
+                (token.hash().0, Some(token))
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct StepOutcome {
     pub progress: Progress,
+    /// A new device cookie for a browser that had none (S56): it names the browser, and a
+    /// finished sign-in makes it known to the account. The browser keeps it.
+    pub device_token: Option<Token>,
     /// Set when "Trust this device" was ticked and the code was right: the browser keeps it.
     pub trust_token: Option<Token>,
     /// False when the step needed an e-mailed code that could not be sent.
@@ -128,6 +163,7 @@ impl StepOutcome {
     fn next(progress: Progress) -> Self {
         Self {
             progress,
+            device_token: None,
             trust_token: None,
             code_sent: true,
         }
@@ -141,9 +177,16 @@ impl Gatehouse {
         &self,
         email: &str,
         return_to: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<Token, SignInError> {
         let email = Email::parse(email).map_err(|_| SignInError::InvalidEmail)?;
         let now = self.now();
+        if let Some(address) = &client.address {
+            let window = Window::sign_ins_from(address, SIGN_INS_PER_CLIENT_PER_HOUR);
+            if !self.take_at(&window, now).await? {
+                return Err(SignInError::TooManySignIns);
+            }
+        }
         let flow = SignInFlow::start(now);
         let token = Token::generate();
         let row = FlowRow {
@@ -164,6 +207,7 @@ impl Gatehouse {
             return_to: return_to
                 .and_then(ReturnTo::parse)
                 .map(|r| r.as_str().to_string()),
+            browser_hash: None,
         };
         self.inner
             .store

@@ -3,9 +3,9 @@
 //! code for future use" (S22). Each claims its guess from a budget first, then checks it,
 //! then commits.
 
-use super::{next_is_code_free, row_for, SignInError, StepOutcome};
+use super::{next_is_code_free, row_for, BrowserCookies, SignInError, StepOutcome};
 use crate::audit::{Attempt, BackupCodeSaved, DeviceChange, Event, Method, Record};
-use crate::budget::{Budget, Claim};
+use crate::budget::{Budget, Claim, PasswordClaim};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::password::{needs_rehash, PasswordHashString};
@@ -22,7 +22,7 @@ impl Gatehouse {
         &self,
         flow_token: &str,
         password: &str,
-        trust_cookie: Option<&str>,
+        browser: BrowserCookies<'_>,
         client: &ClientInfo,
     ) -> Result<StepOutcome, SignInError> {
         let (row, flow) = self.load_flow(flow_token).await?;
@@ -35,31 +35,57 @@ impl Gatehouse {
         let Ok(password) = Password::parse(password) else {
             return Err(SignInError::InvalidCredentials);
         };
-        let admitted = self.claim_password_attempt(&row.email, client).await?;
         let account = self.inner.store.find_account_by_email(&row.email).await?;
         let usable = account.filter(|a| a.disabled_at.is_none());
+        let (device, device_token) = browser.device();
+        let known_browser = match &usable {
+            Some(account) => {
+                self.inner
+                    .store
+                    .find_known_browser(&device, &account.id)
+                    .await?
+            }
+            None => None,
+        };
+        let claim = self
+            .claim_password_attempt(
+                &row.email,
+                usable.as_ref().map(|a| &a.id).zip(known_browser.as_deref()),
+                client,
+            )
+            .await?;
+        if !claim.admitted() {
+            // S55: a refused guess is never checked and costs no hash; it answers after as
+            // long as a check takes, so it looks like any other failure (S46).
+            tokio::time::sleep(self.inner.hashing.typical_check_time()).await;
+            self.password_failed(&row.email, usable.as_ref().map(|a| &a.id), &claim, client)
+                .await?;
+            return Err(SignInError::InvalidCredentials);
+        }
         let stored = usable.as_ref().map_or_else(
             || self.inner.dummy_hash.clone(),
             |a| PasswordHashString(a.password_hash.clone()),
         );
-        // The hash is checked even when the attempt was refused or the account unknown, so
-        // all of these take the same time (S46).
-        let matches = self
-            .inner
-            .hashing
-            .verify(password.clone(), stored)
-            .await
-            .map_err(AppError::from)?;
+        // An unknown address is checked against a real hash too, so it takes as long (S46).
+        let matches = match self.inner.hashing.verify(password.clone(), stored).await {
+            Ok(matches) => matches,
+            Err(error) => {
+                // S55: turned away by a full queue, the guess was never checked.
+                self.give_back(&claim).await?;
+                return Err(AppError::from(error).into());
+            }
+        };
         let account = match usable {
-            Some(account) if matches && admitted => account,
+            Some(account) if matches => account,
             other => {
-                self.password_failed(&row.email, other.as_ref().map(|a| &a.id), admitted, client)
+                self.password_failed(&row.email, other.as_ref().map(|a| &a.id), &claim, client)
                     .await?;
                 return Err(SignInError::InvalidCredentials);
             }
         };
-        self.password_succeeded(&row.email, client).await?;
+        self.password_succeeded(&row.email, &claim).await?;
         self.upgrade_hash_if_weak(&account.id, &account.password_hash, password);
+        let trust_cookie = browser.trust;
         let trusted_device = match trust_cookie.and_then(Token::parse) {
             Some(token) => {
                 self.inner
@@ -97,6 +123,7 @@ impl Gatehouse {
             ..FlowCommit::default()
         };
         let mut next_row = row_for(&row, &next);
+        next_row.browser_hash = Some(device.to_vec());
         let mut mail = None;
         if next.step == FlowStep::SecondStep && method != SecondStepMethod::Totp {
             mail = self
@@ -120,6 +147,7 @@ impl Gatehouse {
         self.after_commit(&progress, &account.id, client).await;
         Ok(StepOutcome {
             progress,
+            device_token,
             trust_token: None,
             code_sent,
         })
@@ -220,6 +248,7 @@ impl Gatehouse {
             .await;
         Ok(StepOutcome {
             progress,
+            device_token: None,
             trust_token,
             code_sent: true,
         })
@@ -425,11 +454,11 @@ impl Gatehouse {
         &self,
         email: &str,
         account_id: Option<&AccountId>,
-        admitted: bool,
+        claim: &PasswordClaim,
         client: &ClientInfo,
     ) -> Result<(), AppError> {
         self.record(Record {
-            event: Event::Password(if admitted {
+            event: Event::Password(if claim.admitted() {
                 Attempt::Wrong
             } else {
                 Attempt::Refused
@@ -441,7 +470,9 @@ impl Gatehouse {
         })
         .await;
         let failures = self.failures(&Budget::account(email)).await?;
-        let locked_now = admitted && LockoutPolicy::ACCOUNT.hard_limit == Some(failures);
+        // Only failures counted on the account's own budget lock it (for unknown browsers).
+        let locked_now =
+            claim.charged_the_account() && LockoutPolicy::ACCOUNT.hard_limit == Some(failures);
         if let (true, Some(account_id), Ok(parsed)) = (locked_now, account_id, Email::parse(email))
         {
             self.record(Record {

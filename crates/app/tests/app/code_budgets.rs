@@ -5,6 +5,7 @@
 
 use crate::harness::{client, session_of, Harness, EMAIL, PASSWORD, START};
 use gatehouse_app::email_change::EmailChangeError;
+use gatehouse_app::sign_in::BrowserCookies;
 use gatehouse_app::sign_up::SignUpError;
 use gatehouse_app::{ClientInfo, Settings};
 use gatehouse_core::{FlowStep, LockoutPolicy};
@@ -301,9 +302,9 @@ async fn texts_are_limited_per_ipv6_64_block_not_per_address() {
             user_agent: Some("test".into()),
         };
         async move {
-            let flow = app.start_sign_in(EMAIL, None).await.unwrap();
+            let flow = app.start_sign_in(EMAIL, None, &who).await.unwrap();
             let outcome = app
-                .submit_password(flow.as_str(), PASSWORD, None, &who)
+                .submit_password(flow.as_str(), PASSWORD, BrowserCookies::default(), &who)
                 .await
                 .unwrap();
             assert!(matches!(

@@ -1,7 +1,7 @@
 //! A Gatehouse on a fresh SQLite file with a fixed clock, mail going to an outbox folder.
 
 use gatehouse_app::sessions::FreshSession;
-use gatehouse_app::sign_in::{Progress, StepOutcome};
+use gatehouse_app::sign_in::{BrowserCookies, Progress, StepOutcome};
 use gatehouse_app::{ClientInfo, FixedClock, Gatehouse, Settings};
 use gatehouse_core::{FlowStep, MasterKey};
 use gatehouse_delivery::{Mailer, OutboxMode, SmsSender};
@@ -143,10 +143,22 @@ impl Harness {
         String,
         Result<StepOutcome, gatehouse_app::sign_in::SignInError>,
     ) {
-        let flow = self.app.start_sign_in(EMAIL, None).await.unwrap();
+        let flow = self
+            .app
+            .start_sign_in(EMAIL, None, &client())
+            .await
+            .unwrap();
         let outcome = self
             .app
-            .submit_password(flow.as_str(), password, trust, &client())
+            .submit_password(
+                flow.as_str(),
+                password,
+                BrowserCookies {
+                    trust,
+                    device: None,
+                },
+                &client(),
+            )
             .await;
         (flow.as_str().to_string(), outcome)
     }

@@ -200,3 +200,81 @@ async fn reset_requests_are_limited_per_address() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(h.new_mail().len(), 3, "three links an hour, then silence");
 }
+
+/// S57: the housekeeping task keeps security events for the configured time and no longer,
+/// forgets failure counters a month after their last failure, but never a lock.
+#[tokio::test]
+async fn housekeeping_keeps_events_for_their_retention_and_prunes_stale_budgets() {
+    let mut h = Harness::with_settings(Settings {
+        event_retention_days: 30,
+        ..Settings::default()
+    })
+    .await;
+    let store = h.app.store().clone();
+    let account = store
+        .find_account_by_email(crate::harness::EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    // A wrong password: one security event, a failure on the account and on the address.
+    let (_, outcome) = h.password_step("wrong password", None).await;
+    assert!(matches!(outcome, Err(SignInError::InvalidCredentials)));
+    let locked_key = "account:locked@example.com";
+    for _ in 0..100 {
+        let seen = store.find_failure_record(locked_key).await.unwrap();
+        assert!(store
+            .claim_attempt(locked_key, seen, false, crate::harness::START)
+            .await
+            .unwrap());
+    }
+    let events = |h: &Harness| {
+        let (store, id) = (h.app.store().clone(), account.id.clone());
+        async move { store.list_events(&id, 100).await.unwrap().len() }
+    };
+
+    let recorded = events(&h).await;
+    assert!(recorded >= 1, "the wrong password is a security event");
+
+    h.clock.advance(29 * 24 * 3600);
+    h.app.housekeeping().await.unwrap();
+    assert_eq!(events(&h).await, recorded, "kept within the retention time");
+    assert_eq!(
+        store
+            .find_failure_record(&format!("account:{}", crate::harness::EMAIL))
+            .await
+            .unwrap()
+            .failures,
+        1,
+        "a failure counter stays for a month"
+    );
+
+    h.clock.advance(2 * 24 * 3600);
+    h.app.housekeeping().await.unwrap();
+    assert_eq!(events(&h).await, 0, "gone after the retention time");
+    let account_key = format!("account:{}", crate::harness::EMAIL);
+    assert_eq!(
+        store
+            .find_failure_record(&account_key)
+            .await
+            .unwrap()
+            .failures,
+        0
+    );
+    assert_eq!(
+        store
+            .find_failure_record("client:192.0.2.10")
+            .await
+            .unwrap()
+            .failures,
+        0
+    );
+    assert_eq!(
+        store
+            .find_failure_record(locked_key)
+            .await
+            .unwrap()
+            .failures,
+        100,
+        "a lock waits for an admin"
+    );
+}

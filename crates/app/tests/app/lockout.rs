@@ -1,7 +1,7 @@
 //! Failure budgets across sign-ins (S10, S19, S25, S47, S52).
 
 use crate::harness::{assert_step, client, Harness, EMAIL, PASSWORD};
-use gatehouse_app::sign_in::SignInError;
+use gatehouse_app::sign_in::{BrowserCookies, SignInError};
 use gatehouse_core::{FlowStep, Proof};
 
 #[tokio::test]
@@ -113,12 +113,17 @@ async fn a_busy_shared_address_slows_people_down_without_counting_against_their_
     for n in 0..25 {
         let flow = h
             .app
-            .start_sign_in(&format!("nobody{n}@example.com"), None)
+            .start_sign_in(&format!("nobody{n}@example.com"), None, &client())
             .await
             .unwrap();
         let _ = h
             .app
-            .submit_password(flow.as_str(), "wrong password", None, &client())
+            .submit_password(
+                flow.as_str(),
+                "wrong password",
+                BrowserCookies::default(),
+                &client(),
+            )
             .await;
     }
     // The address is in its delay: Ann, behind it too, is asked to try again...

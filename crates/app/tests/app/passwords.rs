@@ -1,7 +1,7 @@
 //! Passwords as people really type them (S1, S3), and the event log (S51).
 
 use crate::harness::{client, Harness, EMAIL, PASSWORD};
-use gatehouse_app::sign_in::SignInError;
+use gatehouse_app::sign_in::{BrowserCookies, SignInError};
 
 #[tokio::test]
 async fn a_two_hundred_character_emoji_password_signs_in() {
@@ -13,12 +13,12 @@ async fn a_two_hundred_character_emoji_password_signs_in() {
         .unwrap();
     let flow = h
         .app
-        .start_sign_in("emoji@example.com", None)
+        .start_sign_in("emoji@example.com", None, &client())
         .await
         .unwrap();
     assert!(h
         .app
-        .submit_password(flow.as_str(), &emoji, None, &client())
+        .submit_password(flow.as_str(), &emoji, BrowserCookies::default(), &client())
         .await
         .is_ok());
 }
@@ -34,10 +34,19 @@ async fn nfc_and_nfd_spellings_of_a_password_both_sign_in() {
         "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e",
         "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e",
     ] {
-        let flow = h.app.start_sign_in("cafe@example.com", None).await.unwrap();
+        let flow = h
+            .app
+            .start_sign_in("cafe@example.com", None, &client())
+            .await
+            .unwrap();
         let outcome = h
             .app
-            .submit_password(flow.as_str(), spelling, None, &client())
+            .submit_password(
+                flow.as_str(),
+                spelling,
+                BrowserCookies::default(),
+                &client(),
+            )
             .await;
         assert!(outcome.is_ok(), "{spelling:?}: {outcome:?}");
     }
@@ -48,10 +57,19 @@ async fn a_password_is_never_truncated() {
     let h = Harness::new().await;
     let long = "x".repeat(80);
     h.app.add_account("long@example.com", &long).await.unwrap();
-    let flow = h.app.start_sign_in("long@example.com", None).await.unwrap();
+    let flow = h
+        .app
+        .start_sign_in("long@example.com", None, &client())
+        .await
+        .unwrap();
     let outcome = h
         .app
-        .submit_password(flow.as_str(), &long[..72], None, &client())
+        .submit_password(
+            flow.as_str(),
+            &long[..72],
+            BrowserCookies::default(),
+            &client(),
+        )
         .await;
     assert!(
         matches!(outcome, Err(SignInError::InvalidCredentials)),

@@ -34,6 +34,7 @@ pub struct FileConfig {
     session_idle_minutes: Option<i64>,
     session_absolute_hours: Option<i64>,
     trust_days: Option<i64>,
+    event_retention_days: Option<i64>,
     backup_codes_per_account: Option<u32>,
     codes_per_account_per_hour: Option<u32>,
     allow_sign_up: Option<bool>,
@@ -74,6 +75,8 @@ pub struct Config {
     pub session_idle_minutes: i64,
     pub session_absolute_hours: i64,
     pub trust_days: i64,
+    /// S57: security events older than this go in housekeeping.
+    pub event_retention_days: i64,
     pub backup_codes_per_account: u32,
     pub codes_per_account_per_hour: u32,
     pub allow_sign_up: bool,
@@ -336,6 +339,9 @@ impl Config {
         let trust_days = layers
             .get("GATEHOUSE_TRUST_DAYS", file.trust_days)?
             .unwrap_or(30);
+        let event_retention_days = layers
+            .get("GATEHOUSE_EVENT_RETENTION_DAYS", file.event_retention_days)?
+            .unwrap_or(400);
         let backup_codes = layers
             .get(
                 "GATEHOUSE_BACKUP_CODES_PER_ACCOUNT",
@@ -395,6 +401,12 @@ impl Config {
             session_idle_minutes: in_range("session_idle_minutes", idle, 1, 24 * 60)?,
             session_absolute_hours: in_range("session_absolute_hours", absolute, 1, 24 * 90)?,
             trust_days: in_range("trust_days", trust_days, 1, 365)?,
+            event_retention_days: in_range(
+                "event_retention_days",
+                event_retention_days,
+                1,
+                100 * 365,
+            )?,
             backup_codes_per_account: u32::try_from(in_range(
                 "backup_codes_per_account",
                 i64::from(backup_codes),

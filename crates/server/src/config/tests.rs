@@ -315,6 +315,7 @@ fn config_with(public_url: Option<String>) -> Config {
         session_idle_minutes: 60,
         session_absolute_hours: 12,
         trust_days: 30,
+        event_retention_days: 400,
         backup_codes_per_account: 1,
         codes_per_account_per_hour: 10,
         allow_sign_up: false,

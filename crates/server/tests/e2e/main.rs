@@ -11,6 +11,7 @@ mod authenticator;
 mod backup_codes;
 mod cli;
 mod crash;
+mod floods;
 mod helpers;
 mod oidc_code_flow;
 mod oidc_consent;

@@ -3,9 +3,9 @@
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};
 use gatehouse_store::{
-    AccountGuard, AuthorizationRequestRow, ClientRow, FlowCommit, FlowRow, NewBackupCode, NewCode,
-    NewGrant, NewSession, NewToken, NewTrustedDevice, RemovedSecondFactors, SecurityEvent,
-    SigningKeyRow, Store, StoreError, TokenKind,
+    AccountGuard, AuthorizationRequestRow, ClientRow, FlowCommit, FlowRow, KnownBrowser,
+    NewBackupCode, NewCode, NewGrant, NewSession, NewToken, NewTrustedDevice, RemovedSecondFactors,
+    SecurityEvent, SigningKeyRow, Store, StoreError, TokenKind, KNOWN_BROWSERS_PER_ACCOUNT,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -44,6 +44,7 @@ fn flow(id: &str, account_id: Option<&AccountId>) -> FlowRow {
         last_code_sent_at: Some(NOW),
         sealed_backup_codes: None,
         return_to: None,
+        browser_hash: None,
     }
 }
 
@@ -1450,4 +1451,111 @@ where
         matches!(session, Err(StoreError::Unexpected(sqlx::Error::Decode(_)))),
         "{session:?}"
     );
+}
+
+/// S56, S57: a finished sign-in makes its browser known to that account only, and an
+/// account keeps at most `KNOWN_BROWSERS_PER_ACCOUNT` browsers, the most recently seen.
+pub async fn known_browsers_belong_to_one_account_and_are_bounded(store: &Store) {
+    account(store, &id(1), "ann@example.com").await;
+    account(store, &id(2), "bob@example.com").await;
+    let count = KNOWN_BROWSERS_PER_ACCOUNT as u8;
+    for n in 0..count + 5 {
+        let flow_id = format!("f{n}");
+        store
+            .insert_flow(&flow(&flow_id, Some(&id(1))), &[n; 32], NOW)
+            .await
+            .unwrap();
+        let commit = FlowCommit {
+            now: NOW + i64::from(n),
+            expected_version: 0,
+            session: Some(session(&format!("s{n}"), &id(1), n)),
+            known_browser: Some(KnownBrowser {
+                id: format!("b{n}"),
+                browser_hash: [n; 32],
+                account_id: id(1),
+                seen_at: NOW + i64::from(n),
+            }),
+            ..Default::default()
+        };
+        store.commit_flow(&flow_id, commit).await.unwrap();
+    }
+    let newest = [count + 4; 32];
+    assert!(store
+        .find_known_browser(&newest, &id(1))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .find_known_browser(&newest, &id(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "known to the account it signed in to only"
+    );
+    assert!(
+        store
+            .find_known_browser(&[0; 32], &id(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "the least recently seen went beyond the bound"
+    );
+    let mut found = 0;
+    for n in 0..count + 5 {
+        if store
+            .find_known_browser(&[n; 32], &id(1))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            found += 1;
+        }
+    }
+    assert_eq!(found, usize::from(count));
+    // Housekeeping forgets browsers not seen for long.
+    store
+        .delete_known_browsers_unseen_since(NOW + i64::from(count) + 10)
+        .await
+        .unwrap();
+    assert!(store
+        .find_known_browser(&newest, &id(1))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// S57: pruning forgets failure counters untouched since the cut-off, keeps locks, and
+/// drops rate windows that started before theirs.
+pub async fn pruning_forgets_stale_counters_but_keeps_locks(store: &Store) {
+    for (key, failures) in [("client:192.0.2.1", 3), ("account:locked@example.com", 100)] {
+        for _ in 0..failures {
+            let seen = store.find_failure_record(key).await.unwrap();
+            assert!(store.claim_attempt(key, seen, false, NOW).await.unwrap());
+        }
+    }
+    assert!(store
+        .take_from_window("codes:a1", 3600, 1, NOW)
+        .await
+        .unwrap());
+    assert!(!store
+        .take_from_window("codes:a1", 3600, 1, NOW)
+        .await
+        .unwrap());
+    assert_eq!(store.prune_failure_counters(NOW, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_failure_counters(NOW + 1, 100).await.unwrap(), 1);
+    assert_eq!(
+        store.find_failure_record("client:192.0.2.1").await.unwrap(),
+        FailureRecord::default()
+    );
+    assert_eq!(
+        store
+            .find_failure_record("account:locked@example.com")
+            .await
+            .unwrap()
+            .failures,
+        100
+    );
+    assert_eq!(store.prune_rate_windows(NOW).await.unwrap(), 0);
+    assert_eq!(store.prune_rate_windows(NOW + 1).await.unwrap(), 1);
 }

@@ -90,6 +90,8 @@ on_both_backends!(
     a_password_change_and_a_disable_end_the_same_things,
     removing_the_second_factors_reports_what_was_in_use,
     a_client_without_a_secret_is_public,
+    known_browsers_belong_to_one_account_and_are_bounded,
+    pruning_forgets_stale_counters_but_keeps_locks,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only

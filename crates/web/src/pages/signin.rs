@@ -5,6 +5,7 @@
 //! tests rely on: keep them.
 
 use super::{answer, path_of_step, render, EmptyForm, PageRequest};
+use crate::client::Client;
 use crate::cookies::CookieName;
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{see_other, sign_in_failure};
@@ -16,10 +17,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use gatehouse_app::sign_in::{FlowView, Progress, SignInError, StepOutcome};
+use gatehouse_app::sign_in::{BrowserCookies, FlowView, Progress, SignInError, StepOutcome};
 use gatehouse_core::flow::FLOW_LIFETIME_SECS;
 use gatehouse_core::{FlowStep, SecondStepMethod};
 use serde::Deserialize;
+
+/// The device cookie lives as long as the server remembers a browser (S56).
+const DEVICE_COOKIE_DAYS: i64 = 365;
 
 /// Messages chosen by a fixed key in the URL, never reflected from it.
 fn notice_text(key: Option<&str>) -> Option<&'static str> {
@@ -86,10 +90,14 @@ pub struct EmailForm {
 pub async fn post_email(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
+    Client(client): Client,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     let return_to = Some(form.return_to.as_str()).filter(|r| !r.is_empty());
-    let result = state.app.start_sign_in(&form.email, return_to).await;
+    let result = state
+        .app
+        .start_sign_in(&form.email, return_to, &client)
+        .await;
     // S46: the same answer for every well-formed address, known or not.
     let next = result.map(|token| {
         let lifetime = Some(FLOW_LIFETIME_SECS);
@@ -251,6 +259,10 @@ impl StepRequest {
     fn progress(&self, outcome: StepOutcome) -> Response {
         let cookies = self.request.state.cookies;
         let mut set_cookies = Vec::new();
+        if let Some(device) = &outcome.device_token {
+            let max_age = DEVICE_COOKIE_DAYS * 24 * 60 * 60;
+            set_cookies.push(cookies.set(CookieName::Device, device.as_str(), Some(max_age)));
+        }
         if let Some(trust) = &outcome.trust_token {
             let max_age = self.app().settings().trust_days * 24 * 60 * 60;
             set_cookies.push(cookies.set(CookieName::Trust, trust.as_str(), Some(max_age)));
@@ -333,14 +345,16 @@ pub struct PasswordForm {
 }
 
 pub async fn post_password(step: StepRequest, CsrfForm(form): CsrfForm<PasswordForm>) -> Response {
-    let trust = step
-        .request
-        .state
-        .cookies
-        .read(&step.headers, CookieName::Trust);
+    let cookies = step.request.state.cookies;
+    let trust = cookies.read(&step.headers, CookieName::Trust);
+    let device = cookies.read(&step.headers, CookieName::Device);
+    let browser = BrowserCookies {
+        trust: trust.as_deref(),
+        device: device.as_deref(),
+    };
     let result = step
         .app()
-        .submit_password(&step.flow, &form.password, trust.as_deref(), &step.client)
+        .submit_password(&step.flow, &form.password, browser, &step.client)
         .await;
     step.advance(StepPage::Password, result).await
 }
