@@ -55,13 +55,18 @@ impl HashingPool {
         job: impl FnOnce(&mut HashingMemory) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (done, result) = oneshot::channel();
+        let queued = crate::metrics::QueuedHash::enter();
         let wrapped: Job = Box::new(move |memory| {
+            drop(queued);
             // The receiver may have gone (client disconnected); nothing to do then.
             let _ = done.send(job(memory));
         });
         match self.queue.try_send(wrapped) {
             Ok(()) => result.await.map_err(|_| HashingError::Stopped),
-            Err(TrySendError::Full(_)) => Err(HashingError::Busy),
+            Err(TrySendError::Full(_)) => {
+                crate::metrics::hash_rejected();
+                Err(HashingError::Busy)
+            }
             Err(TrySendError::Disconnected(_)) => Err(HashingError::Stopped),
         }
     }
