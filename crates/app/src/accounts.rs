@@ -45,6 +45,7 @@ fn operator() -> ClientInfo {
     ClientInfo {
         address: None,
         user_agent: Some("gatehouse-cli".into()),
+        request_id: None,
     }
 }
 

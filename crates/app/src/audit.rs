@@ -309,12 +309,15 @@ impl Gatehouse {
             client_address: record.client.address.clone(),
             user_agent: record.client.user_agent.clone(),
             node: self.inner.settings.node_name.clone(),
+            request_id: record.client.request_id.clone(),
         };
+        crate::metrics::security_event(record.event);
         tracing::info!(
             event = %event.event, result = %event.result, account = ?event.account_id,
             method = ?event.method, client = ?event.client_address, "security event"
         );
         if let Err(error) = self.inner.store.insert_event(&event).await {
+            crate::metrics::database_error();
             tracing::error!(%error, "could not record a security event");
         }
     }

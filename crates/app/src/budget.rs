@@ -233,6 +233,7 @@ impl Gatehouse {
             let now = self.now();
             let seen = self.inner.store.find_failure_record(&budget.key).await?;
             if budget.policy.admit(seen, now) != Admission::Allowed {
+                crate::metrics::throttle_refused(&budget.key);
                 return Ok(Claim::Refused);
             }
             let restart = budget.policy.forget_if_stale(seen, now) != seen;
@@ -245,6 +246,7 @@ impl Gatehouse {
                 return Ok(Claim::Granted);
             }
         }
+        crate::metrics::throttle_refused(&budget.key);
         Ok(Claim::Refused)
     }
 
@@ -359,11 +361,15 @@ impl Gatehouse {
 
     /// The same, at the time the use case already read from its clock.
     pub(crate) async fn take_at(&self, window: &Window, now: i64) -> Result<bool, AppError> {
-        Ok(self
+        let taken = self
             .inner
             .store
             .take_from_window(&window.key, window.secs, window.limit, now)
-            .await?)
+            .await?;
+        if !taken {
+            crate::metrics::throttle_refused(&window.key);
+        }
+        Ok(taken)
     }
 
     /// One guess at a keyed code whose row counts its own attempts. Refused once the row's

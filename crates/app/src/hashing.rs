@@ -69,8 +69,10 @@ impl HashingPool {
         job: impl FnOnce(&mut HashingMemory) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (done, result) = oneshot::channel();
+        let queued = crate::metrics::QueuedHash::enter();
         let typical = Arc::clone(&self.typical_micros);
         let wrapped: Job = Box::new(move |memory| {
+            drop(queued);
             let started = Instant::now();
             let outcome = job(memory);
             remember_duration(&typical, started.elapsed());
@@ -79,7 +81,10 @@ impl HashingPool {
         });
         match self.queue.try_send(wrapped) {
             Ok(()) => result.await.map_err(|_| HashingError::Stopped),
-            Err(TrySendError::Full(_)) => Err(HashingError::Busy),
+            Err(TrySendError::Full(_)) => {
+                crate::metrics::hash_rejected();
+                Err(HashingError::Busy)
+            }
             Err(TrySendError::Disconnected(_)) => Err(HashingError::Stopped),
         }
     }

@@ -15,7 +15,7 @@ macro_rules! conflict_means {
             fn from(error: gatehouse_store::StoreError) -> Self {
                 match error {
                     gatehouse_store::StoreError::Conflict(_) => Self::$variant,
-                    other => Self::App($crate::AppError::Store(other)),
+                    other => Self::App($crate::AppError::from(other)),
                 }
             }
         }
@@ -29,16 +29,19 @@ mod budget;
 pub mod clock;
 pub mod email_change;
 pub mod hashing;
+mod metrics;
 pub mod oidc;
 pub mod password_change;
 pub mod password_reset;
 pub mod phone;
+mod readiness;
 pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_up;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use gatehouse_store::Readiness;
 pub use hashing::HashingPool;
 
 use gatehouse_core::password::PasswordHashString;
@@ -108,6 +111,9 @@ const KNOWN_BROWSER_RETENTION_DAYS: i64 = 365;
 pub struct ClientInfo {
     pub address: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's `X-Request-Id`, recorded with its security events; `None` outside a
+    /// request (the admin CLI).
+    pub request_id: Option<String>,
 }
 
 /// Everything a use case may need, built once at start-up and shared.
@@ -260,8 +266,9 @@ impl Gatehouse {
 pub enum AppError {
     #[error("hashing queue full")]
     Busy,
+    /// Made only through `From`, which counts it (`metrics::database_error`).
     #[error(transparent)]
-    Store(#[from] gatehouse_store::StoreError),
+    Store(gatehouse_store::StoreError),
     #[error(transparent)]
     Delivery(#[from] gatehouse_delivery::DeliveryError),
     #[error(transparent)]
@@ -287,6 +294,18 @@ pub(crate) struct Inconsistent(String);
 impl Inconsistent {
     pub(crate) fn new(what: impl Into<String>) -> Self {
         Self(what.into())
+    }
+}
+
+/// The one way a store failure becomes a failure of the use case, so every one is counted
+/// for operators (`gatehouse_database_errors_total`). A `Conflict` that reaches here is a
+/// refusal nobody expected, not a database fault, and is not counted.
+impl From<gatehouse_store::StoreError> for AppError {
+    fn from(error: gatehouse_store::StoreError) -> Self {
+        if !matches!(error, gatehouse_store::StoreError::Conflict(_)) {
+            crate::metrics::database_error();
+        }
+        Self::Store(error)
     }
 }
 

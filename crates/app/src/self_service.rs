@@ -89,7 +89,7 @@ pub enum SelfServiceError {
 
 impl From<gatehouse_store::StoreError> for SelfServiceError {
     fn from(error: gatehouse_store::StoreError) -> Self {
-        Self::App(AppError::Store(error))
+        Self::App(AppError::from(error))
     }
 }
 

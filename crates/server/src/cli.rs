@@ -192,8 +192,8 @@ pub fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Logging starts in `Application::build`, once the configuration says in which format.
 pub async fn run(cli: Cli) -> ExitCode {
-    init_logging();
     match execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&format!("{error:#}")),
@@ -372,14 +372,4 @@ async fn ensure_demo_account(app: &Application) -> Result<()> {
         println!("Sign-in codes are printed here (no SMTP server is configured) and saved in the outbox folder.");
     }
     Ok(())
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }

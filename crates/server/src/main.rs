@@ -4,6 +4,8 @@
 
 mod cli;
 mod config;
+mod logging;
+mod metrics_server;
 mod startup;
 
 use std::process::ExitCode;

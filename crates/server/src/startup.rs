@@ -26,6 +26,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, brings the schema up to date and wires the use cases.
     pub async fn build(config: Config, outbox_mode: OutboxMode) -> Result<Self> {
+        crate::logging::init(config.log_format);
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data folder {}",
@@ -121,6 +122,7 @@ impl Application {
             self.config.trusted_proxies.clone(),
         );
         spawn_housekeeping(self.gatehouse.clone());
+        crate::metrics_server::start(self.config.metrics_listen).await?;
         // Tests and scripts wait for this exact line (DESIGN.md §4).
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();

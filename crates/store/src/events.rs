@@ -18,6 +18,8 @@ pub struct SecurityEvent {
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
     pub node: String,
+    /// The `X-Request-Id` of the request that caused it; `None` outside a request.
+    pub request_id: Option<String>,
 }
 
 fn from_row(row: &AnyRow) -> Result<SecurityEvent, sqlx::Error> {
@@ -32,6 +34,7 @@ fn from_row(row: &AnyRow) -> Result<SecurityEvent, sqlx::Error> {
         client_address: row.try_get("client_address")?,
         user_agent: row.try_get("user_agent")?,
         node: row.try_get("node")?,
+        request_id: row.try_get("request_id")?,
     })
 }
 
@@ -48,8 +51,8 @@ impl Store {
     pub async fn insert_event(&self, event: &SecurityEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO security_events (id, occurred_at, account_id, email, event, result,
-                method, client_address, user_agent, node)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                method, client_address, user_agent, node, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&event.id)
         .bind(event.occurred_at)
@@ -61,6 +64,7 @@ impl Store {
         .bind(&event.client_address)
         .bind(&event.user_agent)
         .bind(&event.node)
+        .bind(&event.request_id)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -74,7 +78,7 @@ impl Store {
     ) -> StoreResult<Vec<SecurityEvent>> {
         let rows = sqlx::query(
             "SELECT id, occurred_at, account_id, email, event, result, method, client_address,
-                user_agent, node
+                user_agent, node, request_id
              FROM security_events WHERE account_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
         )
         .bind(account_id.as_str())

@@ -18,6 +18,7 @@ mod oidc_clients;
 mod oidc_grants;
 mod password_resets;
 mod phones;
+mod readiness;
 mod registrations;
 mod sessions;
 mod signing_keys;
@@ -37,6 +38,7 @@ pub use oidc_grants::{
     TokenKind, TokenRow,
 };
 pub use phones::PhoneRow;
+pub use readiness::Readiness;
 pub use registrations::RegistrationRow;
 pub use sessions::{NewSession, SessionRow, SessionSummary};
 pub use signing_keys::SigningKeyRow;

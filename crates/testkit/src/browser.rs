@@ -129,6 +129,15 @@ impl Browser {
         self.post_raw(path, &form, &[]).await
     }
 
+    /// A GET with extra headers, as a proxy in front would send it (`X-Request-Id`).
+    pub async fn get_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut request = self.client.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        page(request.send().await.unwrap()).await
+    }
+
     /// Like `post`, but a server that is gone gives `None` instead of a panic (crash tests).
     pub async fn try_post(&self, path: &str, fields: &[(&str, &str)]) -> Option<Page> {
         let csrf = self.cookie("gatehouse_csrf").unwrap_or_default();

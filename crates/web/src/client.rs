@@ -50,7 +50,7 @@ impl TrustedProxies {
         Ok(Self(blocks))
     }
 
-    fn contains(&self, address: IpAddr) -> bool {
+    pub(crate) fn contains(&self, address: IpAddr) -> bool {
         self.0
             .iter()
             .any(|(block, bits)| in_block(address, *block, *bits))
@@ -133,6 +133,10 @@ impl FromRequestParts<AppState> for Client {
         Ok(Self(ClientInfo {
             address,
             user_agent,
+            request_id: parts
+                .extensions
+                .get::<crate::request_id::RequestId>()
+                .map(|id| id.as_str().to_string()),
         }))
     }
 }

@@ -24,7 +24,7 @@ use gatehouse_app::self_service::SelfServiceError;
 use gatehouse_app::sessions::SessionRefusal;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_app::sign_up::SignUpError;
-use gatehouse_app::AppError;
+use gatehouse_app::{AppError, Readiness};
 use std::borrow::Cow;
 
 /// Requests refused before reaching a use case.
@@ -294,6 +294,21 @@ pub fn template_failed(error: &askama::Error) -> Response {
 pub fn health_failed(error: &AppError) -> Response {
     tracing::error!(error = %Chain(error), "health check failed");
     (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+}
+
+/// `/readyz`: plain text for load balancers, saying which of the two is wrong.
+pub fn readiness(outcome: Result<Readiness, AppError>) -> Response {
+    match outcome {
+        Ok(Readiness::Ready) => (StatusCode::OK, "ready").into_response(),
+        Ok(Readiness::SchemaNotCurrent) => {
+            tracing::warn!("not ready: a migration of this version is not applied");
+            (StatusCode::SERVICE_UNAVAILABLE, "schema not current").into_response()
+        }
+        Err(error) => {
+            tracing::error!(error = %Chain(&error), "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
 }
 
 pub fn not_found() -> Response {

@@ -10,8 +10,11 @@ mod cookies;
 mod csrf;
 mod error;
 mod headers;
+mod metrics;
+mod observe;
 mod pages;
 mod protocol;
+mod request_id;
 mod session;
 mod words;
 
@@ -20,6 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_app::Gatehouse;
 
+pub use crate::metrics::{REQUEST_DURATION, REQUEST_DURATION_BUCKETS};
 pub use client::TrustedProxies;
 pub use cookies::CookiePolicy;
 
@@ -58,6 +62,7 @@ fn protocol_routes() -> Router<AppState> {
 fn plain_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz))
         .route("/static/gatehouse.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))
 }
@@ -81,6 +86,10 @@ pub fn router(
         .layer(middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
         ))
         .with_state(state)
 }

@@ -300,6 +300,7 @@ async fn texts_are_limited_per_ipv6_64_block_not_per_address() {
         let who = ClientInfo {
             address: Some(address.to_string()),
             user_agent: Some("test".into()),
+            request_id: None,
         };
         async move {
             let flow = app.start_sign_in(EMAIL, None, &who).await.unwrap();

@@ -26,6 +26,7 @@ pub fn client() -> ClientInfo {
     ClientInfo {
         address: Some("192.0.2.10".into()),
         user_agent: Some("test".into()),
+        request_id: None,
     }
 }
 

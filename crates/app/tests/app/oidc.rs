@@ -256,6 +256,7 @@ async fn one_address_cannot_leave_unlimited_requests_waiting() {
     let from = |address: &str| gatehouse_app::ClientInfo {
         address: Some(address.into()),
         user_agent: None,
+        request_id: None,
     };
     for _ in 0..300 {
         let outcome = h

@@ -49,6 +49,8 @@ pub struct FileConfig {
     sms_per_number_per_hour: Option<u32>,
     sms_per_client_per_hour: Option<u32>,
     sms_per_day: Option<u32>,
+    log_format: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 /// Where texts go.
@@ -86,6 +88,35 @@ pub struct Config {
     pub sms_per_number_per_hour: u32,
     pub sms_per_client_per_hour: u32,
     pub sms_per_day: u32,
+    /// How log lines are written on stderr: today's text, or one JSON object per line.
+    pub log_format: LogFormat,
+    /// Where `/metrics` is served; off when unset, and never on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// `GATEHOUSE_LOG_FORMAT`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    fn parse(text: &str) -> Result<Self> {
+        match text.trim() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => bail!("GATEHOUSE_LOG_FORMAT {other:?} is not text or json"),
+        }
+    }
+}
+
+/// An `IP:PORT` setting.
+fn socket_address(name: &str, text: &str) -> Result<SocketAddr> {
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{name} {text:?} is not of the form IP:PORT"))
 }
 
 /// A database URL. It is shown, in `Debug` and `Display`, with its password replaced by
@@ -382,9 +413,24 @@ impl Config {
             .unwrap_or_default();
         let trusted_proxies = gatehouse_web::TrustedProxies::parse(&proxies.join(","))
             .map_err(|e| anyhow::anyhow!("trusted proxies: {e}"))?;
+        let log_format = layers
+            .get("GATEHOUSE_LOG_FORMAT", file.log_format)?
+            .map(|text| LogFormat::parse(&text))
+            .transpose()?
+            .unwrap_or_default();
+        let metrics_listen = layers
+            .get_unless_blank("GATEHOUSE_METRICS_LISTEN", file.metrics_listen)?
+            .map(|text| socket_address("GATEHOUSE_METRICS_LISTEN", &text))
+            .transpose()?;
+        if metrics_listen.is_some_and(|metrics| metrics == listen && listen.port() != 0) {
+            // `/metrics` must never be reachable on the public address.
+            bail!("GATEHOUSE_METRICS_LISTEN must differ from GATEHOUSE_LISTEN ({listen})");
+        }
 
         Ok(Self {
             trusted_proxies,
+            log_format,
+            metrics_listen,
             sms,
             sms_per_number_per_hour,
             sms_per_client_per_hour,

@@ -268,6 +268,12 @@ async fn a_malformed_environment_setting_is_named_and_nothing_starts() {
             "not an address",
             "GATEHOUSE_MAIL_FROM",
         ),
+        ("GATEHOUSE_LOG_FORMAT", "xml", "GATEHOUSE_LOG_FORMAT"),
+        (
+            "GATEHOUSE_METRICS_LISTEN",
+            "9100",
+            "GATEHOUSE_METRICS_LISTEN",
+        ),
     ] {
         let options = ServerOptions {
             env: vec![(name.into(), value.into())],

@@ -4,8 +4,9 @@ use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};
 use gatehouse_store::{
     AccountGuard, AuthorizationRequestRow, ClientRow, FlowCommit, FlowRow, KnownBrowser,
-    NewBackupCode, NewCode, NewGrant, NewSession, NewToken, NewTrustedDevice, RemovedSecondFactors,
-    SecurityEvent, SigningKeyRow, Store, StoreError, TokenKind, KNOWN_BROWSERS_PER_ACCOUNT,
+    NewBackupCode, NewCode, NewGrant, NewSession, NewToken, NewTrustedDevice, Readiness,
+    RemovedSecondFactors, SecurityEvent, SigningKeyRow, Store, StoreError, TokenKind,
+    KNOWN_BROWSERS_PER_ACCOUNT,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -546,6 +547,7 @@ pub async fn security_events_are_listed_newest_first(store: &Store) {
             client_address: Some("127.0.0.1".into()),
             user_agent: None,
             node: "n1".into(),
+            request_id: None,
         };
         store.insert_event(&event).await.unwrap();
     }
@@ -553,6 +555,56 @@ pub async fn security_events_are_listed_newest_first(store: &Store) {
     assert_eq!(
         events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         ["e2", "e3"]
+    );
+}
+
+/// The request id joins an event to its request's log line; events outside a request
+/// (the CLI) have none.
+pub async fn a_security_event_keeps_the_id_of_its_request(store: &Store) {
+    for (n, request_id) in [(1, Some("req-1.a:b_c")), (2, None)] {
+        let event = SecurityEvent {
+            id: format!("e{n}"),
+            occurred_at: NOW + n,
+            account_id: Some(id(1)),
+            email: None,
+            event: "password".into(),
+            result: "success".into(),
+            method: None,
+            client_address: None,
+            user_agent: None,
+            node: "n1".into(),
+            request_id: request_id.map(str::to_string),
+        };
+        store.insert_event(&event).await.unwrap();
+    }
+    let events = store.list_events(&id(1), 10).await.unwrap();
+    let ids: Vec<_> = events.iter().map(|e| e.request_id.as_deref()).collect();
+    assert_eq!(ids, [None, Some("req-1.a:b_c")]);
+}
+
+/// `/readyz`: ready once migrated, and no longer when a migration this binary carries is
+/// missing or marked failed, as after a restore of an older database.
+pub async fn readiness_sees_a_missing_or_failed_migration<Fut>(
+    store: &Store,
+    behind_the_stores_back: impl Fn(&'static str) -> Fut,
+) where
+    Fut: std::future::Future<Output = ()>,
+{
+    assert_eq!(store.readiness().await.unwrap(), Readiness::Ready);
+    behind_the_stores_back("UPDATE _sqlx_migrations SET success = FALSE WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)").await;
+    assert_eq!(
+        store.readiness().await.unwrap(),
+        Readiness::SchemaNotCurrent
+    );
+    behind_the_stores_back("UPDATE _sqlx_migrations SET success = TRUE WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)").await;
+    assert_eq!(store.readiness().await.unwrap(), Readiness::Ready);
+    behind_the_stores_back(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .await;
+    assert_eq!(
+        store.readiness().await.unwrap(),
+        Readiness::SchemaNotCurrent
     );
 }
 

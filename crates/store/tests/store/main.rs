@@ -72,6 +72,7 @@ on_both_backends!(
     sessions_end_when_ended_idle_or_expired,
     trust_is_bound_to_one_account_and_expires,
     security_events_are_listed_newest_first,
+    a_security_event_keeps_the_id_of_its_request,
     migrations_can_run_twice,
     a_step_that_checked_an_old_password_cannot_commit,
     an_authenticator_step_is_used_once_and_only_forward,
@@ -136,6 +137,50 @@ async fn damage_ids_and_proofs(url: &str) {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn sqlite_readiness_sees_a_missing_or_failed_migration() {
+    let (store, database) = sqlite_store().await;
+    cases::readiness_sees_a_missing_or_failed_migration(&store, |statement| {
+        let url = database.url.clone();
+        async move { behind_the_stores_back(&url, &[statement]).await }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_readiness_sees_a_missing_or_failed_migration() {
+    if let Some((store, database)) = postgres_store().await {
+        cases::readiness_sees_a_missing_or_failed_migration(&store, |statement| {
+            let url = database.url.clone();
+            async move { behind_the_stores_back(&url, &[statement]).await }
+        })
+        .await;
+        store.close().await;
+        database.drop_database().await;
+    }
+}
+
+/// A database nobody migrated answers, but has no schema at all: not ready, not an error.
+#[tokio::test]
+async fn a_database_never_migrated_is_answering_but_not_ready() {
+    let database = TestDatabase::sqlite();
+    let store = Store::connect(&database.url).await.unwrap();
+    assert_eq!(
+        store.readiness().await.unwrap(),
+        gatehouse_store::Readiness::SchemaNotCurrent
+    );
+    if let Some(admin) = TestDatabase::postgres_admin_url() {
+        let database = TestDatabase::postgres(&admin).await;
+        let store = Store::connect(&database.url).await.unwrap();
+        assert_eq!(
+            store.readiness().await.unwrap(),
+            gatehouse_store::Readiness::SchemaNotCurrent
+        );
+        store.close().await;
+        database.drop_database().await;
+    }
 }
 
 #[tokio::test]

@@ -135,6 +135,12 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Whether a load balancer should send this node traffic: the database answers and its
+/// schema is current. `/healthz` above only says the process is up.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    crate::error::readiness(state.app.readiness().await)
+}
+
 pub async fn not_found() -> Response {
     crate::error::not_found()
 }
