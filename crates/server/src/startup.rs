@@ -124,13 +124,8 @@ impl Application {
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
         tracing::info!(%address, "Gatehouse is ready");
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped with an error")?;
+        crate::serving::serve(listener, router, self.config.serving_limits(), shutdown_signal())
+            .await;
         self.gatehouse.store().close().await;
         tracing::info!("Gatehouse stopped");
         Ok(())

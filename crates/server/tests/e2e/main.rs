@@ -12,6 +12,7 @@ mod backup_codes;
 mod cli;
 mod crash;
 mod helpers;
+mod limits;
 mod oidc_code_flow;
 mod oidc_consent;
 mod oidc_errors;
