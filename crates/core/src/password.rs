@@ -363,10 +363,7 @@ mod tests {
         // accent become "é"): the limit is on what was sent, not on what it folds into.
         let typed = format!("{}e", "e\u{301}".repeat(128));
         assert_eq!(typed.chars().count(), 257);
-        assert_eq!(
-            Password::parse(&typed).err(),
-            Some(PasswordError::TooLong)
-        );
+        assert_eq!(Password::parse(&typed).err(), Some(PasswordError::TooLong));
         assert!(Password::parse(&"e\u{301}".repeat(128)).is_ok());
     }
 

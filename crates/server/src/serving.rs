@@ -216,8 +216,8 @@ impl hyper::body::Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let frame = Pin::new(&mut self.inner).poll_frame(cx);
-        let ended = matches!(frame, Poll::Ready(None))
-            || hyper::body::Body::is_end_stream(&self.inner);
+        let ended =
+            matches!(frame, Poll::Ready(None)) || hyper::body::Body::is_end_stream(&self.inner);
         if ended {
             self.arrived.store(true, Ordering::Release);
         }
@@ -319,10 +319,7 @@ mod tests {
     #[tokio::test]
     async fn shutting_down_lets_the_request_in_flight_finish() {
         let (address, stop, server) = start(slow_router(), limits(Duration::from_secs(10))).await;
-        let in_flight = tokio::spawn(exchange(
-            address,
-            "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n",
-        ));
+        let in_flight = tokio::spawn(exchange(address, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"));
         tokio::time::sleep(Duration::from_millis(300)).await;
         stop.send(()).unwrap();
         let answer = in_flight.await.unwrap();

@@ -124,8 +124,13 @@ impl Application {
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
         tracing::info!(%address, "Gatehouse is ready");
-        crate::serving::serve(listener, router, self.config.serving_limits(), shutdown_signal())
-            .await;
+        crate::serving::serve(
+            listener,
+            router,
+            self.config.serving_limits(),
+            shutdown_signal(),
+        )
+        .await;
         self.gatehouse.store().close().await;
         tracing::info!("Gatehouse stopped");
         Ok(())

@@ -104,7 +104,9 @@ impl TrustedProxies {
 pub enum ClientAddress {
     Ip(IpAddr),
     /// Behind the trusted proxy `via`, which forwarded a hop that does not parse.
-    Unknown { via: IpAddr },
+    Unknown {
+        via: IpAddr,
+    },
 }
 
 /// The text limits are keyed on and the activity list shows: an address, or one fixed name
@@ -244,7 +246,11 @@ mod tests {
         let unknown = ClientAddress::Unknown { via: peer };
         // S50: the sender picks neither the address left of the junk nor the proxy's bucket,
         // and every junk gives the same client, so varying it resets nothing.
-        for junk in ["not an address", "198.51.100.9, ::::", "198.51.100.9, junk-2"] {
+        for junk in [
+            "not an address",
+            "198.51.100.9, ::::",
+            "198.51.100.9, junk-2",
+        ] {
             let found = proxies.client_address(peer, &forwarded(junk));
             assert_eq!(found, unknown, "{junk:?}");
             assert_ne!(found.to_string(), peer.to_string());
@@ -288,7 +294,10 @@ mod tests {
             client("198.51.100.9")
         );
         assert_eq!(
-            proxies.client_address(ip("10.2.3.4"), &forwarded("[2001:db8::1]:4711, 10.0.0.5:80")),
+            proxies.client_address(
+                ip("10.2.3.4"),
+                &forwarded("[2001:db8::1]:4711, 10.0.0.5:80")
+            ),
             client("2001:db8::1")
         );
     }

@@ -392,7 +392,10 @@ fn connection_limits_default_to_30_seconds_and_1024_connections() {
     // S57.
     let defaults = from_env(&[]).unwrap();
     let limits = defaults.serving_limits();
-    assert_eq!(limits.header_read_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(
+        limits.header_read_timeout,
+        std::time::Duration::from_secs(30)
+    );
     assert_eq!(limits.request_timeout, std::time::Duration::from_secs(30));
     assert_eq!(limits.max_connections, 1024);
     let set = from_env(&[
@@ -424,7 +427,10 @@ fn connection_limits_default_to_30_seconds_and_1024_connections() {
 fn serving_https_without_smtp_needs_the_outbox_allowed() {
     let mut config = config_with(Some("https://id.example".into()));
     config.smtp_url = None;
-    let error = config.check_mail_delivery_for_serving().unwrap_err().to_string();
+    let error = config
+        .check_mail_delivery_for_serving()
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("GATEHOUSE_SMTP_URL") && error.contains("GATEHOUSE_ALLOW_OUTBOX"),
         "names both settings: {error}"

@@ -506,7 +506,10 @@ async fn rotating_keys_prints_three_new_key_ids() {
 #[tokio::test]
 async fn serving_https_without_smtp_needs_the_outbox_allowed_and_the_demo_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    let https = ("GATEHOUSE_PUBLIC_URL".to_string(), "https://id.example".to_string());
+    let https = (
+        "GATEHOUSE_PUBLIC_URL".to_string(),
+        "https://id.example".to_string(),
+    );
     let options = ServerOptions {
         env: vec![https.clone()],
         ..Default::default()

@@ -163,7 +163,10 @@ async fn changing_the_password_needs_a_recent_sign_in() {
         "{}",
         page.body
     );
-    assert!(app.is_signed_in(&browser).await, "the session itself lives on");
+    assert!(
+        app.is_signed_in(&browser).await,
+        "the session itself lives on"
+    );
     let other = app.browser();
     let page = app
         .enter_email_and_password(&other, "ann@example.com", PASSWORD)

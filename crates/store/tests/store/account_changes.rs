@@ -82,7 +82,10 @@ pub async fn signing_out_of_a_product_withdraws_its_consent(store: &Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.revoke_product_grants(&id(1), "c1", NOW + 1).await.unwrap(),
+        store
+            .revoke_product_grants(&id(1), "c1", NOW + 1)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(store.find_consent(&id(1), "c1").await.unwrap(), None);
@@ -92,7 +95,10 @@ pub async fn signing_out_of_a_product_withdraws_its_consent(store: &Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.revoke_product_grants(&id(1), "c1", NOW + 3).await.unwrap(),
+        store
+            .revoke_product_grants(&id(1), "c1", NOW + 3)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
