@@ -1,6 +1,7 @@
 //! Changing the account's e-mail address: needs a recent sign-in (S34), is verified by a
 //! code sent to the new address, and the old address is told (S52). A new address that
-//! belongs to another account gets the same pages but can never complete (S46).
+//! belongs to another account gets the same pages but can never complete (S46). The change
+//! revokes the trusted devices and the unused reset links in its own transaction (S29).
 
 use crate::audit::{Event, Record};
 use crate::budget::{Budget, CodeGuess};

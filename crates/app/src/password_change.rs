@@ -1,10 +1,11 @@
-//! Changing the password from a signed-in session (S6): the current password is required,
-//! guesses at it count against the account like any other password guess (S47), the new one
-//! must pass the rules of S1-S3, and everything else the account holds (other sessions,
-//! trusted devices, sign-ins in progress) ends in the same transaction. The owner is told.
+//! Changing the password (S6): it needs a recent sign-in (S34, `FreshSession`) and the
+//! current password, guesses at which count against the account like any other password
+//! guess (S47); the new one must pass the rules of S1-S3, and everything else the account
+//! holds (other sessions, trusted devices, sign-ins in progress) ends in the same
+//! transaction. The owner is told.
 
 use crate::audit::{Change, Event, Record};
-use crate::sessions::SignedIn;
+use crate::sessions::FreshSession;
 use crate::{AppError, ClientInfo, Gatehouse, Inconsistent};
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{Email, Password, PasswordError};
@@ -29,7 +30,7 @@ conflict_means!(PasswordChangeError, Conflict);
 impl Gatehouse {
     pub async fn change_password(
         &self,
-        session: &SignedIn,
+        session: &FreshSession,
         current: &str,
         new: &str,
         client: &ClientInfo,

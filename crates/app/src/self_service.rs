@@ -168,8 +168,9 @@ impl Gatehouse {
         })
     }
 
-    /// Ends every token a product holds for this account: it must send the person through
-    /// the sign-in again. Taking access away needs no recent sign-in, only a session.
+    /// Ends every token a product holds for this account and withdraws the consent given to
+    /// it: it must send the person through the sign-in again, and a third-party product is
+    /// asked about again. Taking access away needs no recent sign-in, only a session.
     pub async fn sign_out_of_product(
         &self,
         session: &SignedIn,

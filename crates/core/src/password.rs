@@ -1,5 +1,6 @@
-//! Passwords: length rules (S1), the refusal of common and personal passwords (S2), NFKC
-//! normalisation without truncation (S3), and Argon2id hashing in PHC strings (S4).
+//! Passwords: length rules (S1), the refusal of guessable and personal passwords (S2, by
+//! zxcvbn's estimate, with the reason it gives in our own words), NFKC normalisation
+//! without truncation (S3), and Argon2id hashing in PHC strings (S4).
 //!
 //! Hashing is slow on purpose; this module only computes. Where it runs (a bounded pool off
 //! the async runtime, DESIGN.md §5) is the `app` crate's business.
@@ -11,6 +12,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
+use zxcvbn::feedback::Warning;
+use zxcvbn::matching::patterns::MatchPattern;
+use zxcvbn::Score;
 
 /// S1: NIST SP 800-63B §5.1.1.2 minimum and a generous maximum, in code points.
 pub const MIN_CHARS: usize = 8;
@@ -21,63 +25,14 @@ const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
 const ARGON2_ITERATIONS: u32 = 2;
 const ARGON2_LANES: u32 = 1;
 
-/// A few of the most used passwords of at least 8 characters (from public breach corpora),
-/// plus the service's own name. A deployment that wants a full list can extend this later.
-const COMMON_PASSWORDS: &[&str] = &[
-    "password",
-    "password1",
-    "password12",
-    "password123",
-    "password1234",
-    "passw0rd",
-    "12345678",
-    "123456789",
-    "1234567890",
-    "11111111",
-    "00000000",
-    "87654321",
-    "12341234",
-    "qwertyuiop",
-    "qwerty123",
-    "qwerty12",
-    "1q2w3e4r",
-    "1qaz2wsx",
-    "iloveyou",
-    "sunshine",
-    "princess",
-    "football",
-    "baseball",
-    "superman",
-    "trustno1",
-    "welcome1",
-    "abc12345",
-    "abcd1234",
-    "letmein1",
-    "dragon12",
-    "monkey12",
-    "starwars",
-    "whatever",
-    "zaq12wsx",
-    "aaaaaaaa",
-    "asdfghjk",
-    "asdfasdf",
-    "changeme",
-    "computer",
-    "internet",
-    "michael1",
-    "jennifer",
-    "1234qwer",
-    "qwertyui",
-    "passwort",
-    "azertyui",
-    "gatehouse",
-    "gatehouse1",
-    "gatehouse123",
-    "administrator",
-    "admin123",
-    "letmein123",
-    "welcome123",
-];
+/// S2: how much of a new password the guessability check reads. zxcvbn's matching grows
+/// quickly with the input (it reads only the first 100 characters itself, for the same
+/// reason); a longer password is judged by its start, which is where a weak pattern would
+/// have to be for the whole to be weak.
+const GUESSABILITY_CHARS: usize = 100;
+
+/// The service's name, which people are tempted to build a password on (S2).
+const SERVICE_NAME: &str = "gatehouse";
 
 /// A password as typed, normalised (NFKC, S3) and length-checked. It never prints.
 #[derive(Clone)]
@@ -95,16 +50,123 @@ pub enum PasswordError {
     TooShort,
     #[error("Use at most {MAX_CHARS} characters")]
     TooLong,
-    #[error("This password is too common; choose one that others are unlikely to use")]
-    Common,
+    /// S2: among the first guesses an attacker tries; the reason says why.
+    #[error("{0}")]
+    Guessable(Weakness),
     #[error("Don't use your email address or the service's name as your password")]
     Personal,
+}
+
+/// Why a new password is easy to guess, in our own words: zxcvbn's warning, mapped to what
+/// the page says (S2: the refusal says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Weakness {
+    /// On the lists of passwords leaked most often.
+    #[error("This password is too common; choose one that others are unlikely to use")]
+    Common,
+    /// A listed password with a few letters swapped or digits added.
+    #[error("This password is too common: a well-known password with small changes is among the first guesses")]
+    LikeCommon,
+    #[error("Keyboard patterns like qwerty or asdf are easy to guess; use a few words instead")]
+    KeyboardPattern,
+    #[error("Repeated characters or words are easy to guess; use a few different words")]
+    Repeats,
+    #[error("Sequences like abc or 6543 are easy to guess; use a few words instead")]
+    Sequence,
+    #[error("Years and dates are easy to guess; use a few words instead")]
+    Date,
+    #[error("A single word is easy to guess; add another word or two")]
+    SingleWord,
+    #[error("Names are easy to guess; add a few uncommon words")]
+    Name,
+    /// No one pattern to blame: the whole is simply guessed too soon.
+    #[error("This password is easy to guess; a few uncommon words together make a strong one")]
+    Predictable,
+}
+
+impl Weakness {
+    fn from_warning(warning: Option<Warning>) -> Self {
+        match warning {
+            Some(
+                Warning::ThisIsATop10Password
+                | Warning::ThisIsATop100Password
+                | Warning::ThisIsACommonPassword,
+            ) => Self::Common,
+            Some(Warning::ThisIsSimilarToACommonlyUsedPassword) => Self::LikeCommon,
+            Some(
+                Warning::StraightRowsOfKeysAreEasyToGuess
+                | Warning::ShortKeyboardPatternsAreEasyToGuess,
+            ) => Self::KeyboardPattern,
+            Some(
+                Warning::RepeatsLikeAaaAreEasyToGuess
+                | Warning::RepeatsLikeAbcAbcAreOnlySlightlyHarderToGuess,
+            ) => Self::Repeats,
+            Some(Warning::SequencesLikeAbcAreEasyToGuess) => Self::Sequence,
+            Some(Warning::RecentYearsAreEasyToGuess | Warning::DatesAreOftenEasyToGuess) => {
+                Self::Date
+            }
+            Some(Warning::AWordByItselfIsEasyToGuess) => Self::SingleWord,
+            Some(
+                Warning::NamesAndSurnamesByThemselvesAreEasyToGuess
+                | Warning::CommonNamesAndSurnamesAreEasyToGuess,
+            ) => Self::Name,
+            None => Self::Predictable,
+        }
+    }
+}
+
+/// S2: zxcvbn's verdict on a normalised new password, told what it should expect people to
+/// build on (the service's name, the parts of their address). Refused below score 3, which
+/// zxcvbn's authors mark as the line for "too weak": under about 10^8 guesses, which a
+/// leaked fast hash gives up in seconds and an online attacker reaches with patience. That
+/// rule also covers every dictionary hit on its own (a listed password scores 0-2). A
+/// refusal that rests on the person's own address or our name says so (`Personal`).
+fn guessability(password: &str, owner: &Email) -> Result<(), PasswordError> {
+    let start: String = password.chars().take(GUESSABILITY_CHARS).collect();
+    let inputs = user_inputs(owner);
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let verdict = zxcvbn::zxcvbn(&start, &inputs);
+    if verdict.score() >= Score::Three {
+        return Ok(());
+    }
+    let personal = verdict.sequence().iter().any(|part| {
+        matches!(&part.pattern, MatchPattern::Dictionary(word)
+            if inputs.contains(&word.matched_word.as_str()))
+    });
+    if personal {
+        return Err(PasswordError::Personal);
+    }
+    Err(PasswordError::Guessable(Weakness::from_warning(
+        verdict.feedback().and_then(|f| f.warning()),
+    )))
+}
+
+/// What zxcvbn should treat as known to an attacker aiming at this person: the service's
+/// name, the address, and its parts ("ann.lee@example.com": ann, lee, example, com).
+fn user_inputs(owner: &Email) -> Vec<String> {
+    let address = owner.as_str();
+    let mut inputs = vec![SERVICE_NAME.to_string(), address.to_string()];
+    inputs.extend(
+        address
+            .split(['@', '.', '_', '-', '+'])
+            .filter(|part| !part.is_empty())
+            .map(str::to_string),
+    );
+    inputs
 }
 
 impl Password {
     /// Normalises a password for checking at sign-in. Length limits apply here too so that
     /// a megabyte "password" never reaches Argon2, but nothing is ever cut short (S3).
+    ///
+    /// The maximum is checked on the input as typed, before normalising: NFKC can turn one
+    /// code point into eighteen (U+FDFA), so normalising first would let a short request
+    /// make us build a string many times its size (S57). The normalised form is checked
+    /// again, so what is hashed keeps within the same limits.
     pub fn parse(raw: &str) -> Result<Self, PasswordError> {
+        if raw.chars().nth(MAX_CHARS).is_some() {
+            return Err(PasswordError::TooLong);
+        }
         let normalised: String = raw.nfkc().collect();
         let length = normalised.chars().count();
         if length < MIN_CHARS {
@@ -116,22 +178,21 @@ impl Password {
         Ok(Self(Secret::new(normalised)))
     }
 
-    /// The stricter check for a password being set (S2): the length rules, then no common
-    /// password, no variant of the person's address and no service name.
+    /// The stricter check for a password being set (S2): the length rules, then no variant
+    /// of the person's address and no service name, then nothing zxcvbn finds easy to guess
+    /// (`guessability`), each refusal with its reason.
     pub fn parse_new(raw: &str, owner: &Email) -> Result<Self, PasswordError> {
         let password = Self::parse(raw)?;
         let folded = password.0.expose().to_lowercase();
-        if COMMON_PASSWORDS.contains(&folded.as_str()) {
-            return Err(PasswordError::Common);
-        }
         let address = owner.as_str();
         let local_part = address.split('@').next().unwrap_or(address);
         if folded == address || (local_part.len() >= 4 && folded.contains(local_part)) {
             return Err(PasswordError::Personal);
         }
-        if folded.contains("gatehouse") && folded.chars().count() < 16 {
+        if folded.contains(SERVICE_NAME) && folded.chars().count() < 16 {
             return Err(PasswordError::Personal);
         }
+        guessability(password.0.expose(), owner)?;
         Ok(password)
     }
 
@@ -292,6 +353,21 @@ mod tests {
     }
 
     #[test]
+    fn an_overlong_password_is_refused_before_it_is_normalised() {
+        // U+FDFA becomes 18 code points under NFKC: 1,000 of them would be 18,000.
+        assert_eq!(
+            Password::parse(&"\u{fdfa}".repeat(1000)).err(),
+            Some(PasswordError::TooLong)
+        );
+        // 257 code points typed, which NFKC would fold into 129 ("e" and a combining
+        // accent become "é"): the limit is on what was sent, not on what it folds into.
+        let typed = format!("{}e", "e\u{301}".repeat(128));
+        assert_eq!(typed.chars().count(), 257);
+        assert_eq!(Password::parse(&typed).err(), Some(PasswordError::TooLong));
+        assert!(Password::parse(&"e\u{301}".repeat(128)).is_ok());
+    }
+
+    #[test]
     fn length_counts_code_points_not_bytes() {
         // Four emoji are 16 bytes but only 4 characters.
         assert_eq!(
@@ -301,12 +377,76 @@ mod tests {
         assert!(Password::parse(&"🔑".repeat(200)).is_ok());
     }
 
+    /// S2: the reason a guessable password is refused, as the page shows it.
+    fn refusal(password: &str) -> String {
+        match Password::parse_new(password, &owner()) {
+            Err(PasswordError::Guessable(reason)) => reason.to_string(),
+            other => unreachable!("{password:?} should be refused as guessable: {other:?}"),
+        }
+    }
+
     #[test]
-    fn common_and_personal_passwords_are_refused_with_a_reason() {
+    fn common_passwords_are_refused_saying_why() {
+        assert!(refusal("password1234").contains("too common"));
+        for (password, reason) in [
+            ("password1", "too common"),
+            ("qwerty123", "too common"),
+            ("iloveyou2", "too common"),
+            ("abcdefghijklmnop", "Sequences"),
+            ("xyxyxyxyxyxyxyxy", "Repeated"),
+            ("25.12.1990", "dates"),
+            ("christopher", "Names"),
+        ] {
+            let text = refusal(password);
+            assert!(text.contains(reason), "{password:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_long_random_passphrase_and_the_passwords_of_our_tests_are_accepted() {
+        for password in [
+            "correct horse battery staple",
+            "violet-anchor-river-42",
+            "umbrella quietly orbits marmalade",
+            "tR7#kq!Vz2pL@x9m",
+        ] {
+            assert!(
+                Password::parse_new(password, &owner()).is_ok(),
+                "{password:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parts_of_the_persons_address_count_as_known_to_an_attacker() {
+        let password = "quokkazanzibar";
+        // Strong enough for a stranger; built of the owner's own address for her.
+        assert!(Password::parse_new(password, &owner()).is_ok());
+        let owner = Email::parse("zanzibar.quokka@example.com").unwrap_or_else(|_| unreachable!());
         assert_eq!(
-            Password::parse_new("password1234", &owner()).err(),
-            Some(PasswordError::Common)
+            Password::parse_new(password, &owner).err(),
+            Some(PasswordError::Personal)
         );
+    }
+
+    #[test]
+    fn a_long_password_is_judged_quickly() {
+        // zxcvbn's cost grows with the input: a 64-character password, and one far longer,
+        // must not keep a request busy (S57); it reads the first 100 characters only.
+        for password in ["correct horse battery staple ".repeat(3), "x7".repeat(128)] {
+            let started = std::time::Instant::now();
+            let _ = Password::parse_new(&password, &owner());
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{} characters took {:?}",
+                password.chars().count(),
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn personal_passwords_are_refused_with_a_reason() {
         assert_eq!(
             Password::parse_new("ann@example.com", &owner()).err(),
             Some(PasswordError::Personal)

@@ -205,6 +205,7 @@ async fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { listen } => {
             let config = Config::load(config_file, listen.as_deref())?;
+            config.check_mail_delivery_for_serving()?;
             Application::build(config, OutboxMode::Quiet)
                 .await?
                 .run()

@@ -1,11 +1,13 @@
 //! The `gatehouse` binary: parse the command line, load the configuration, run the command.
-//! Everything else lives in `cli` (what each command does) and `startup` (building and
-//! running the server), so tests start exactly what operators start.
+//! Everything else lives in `cli` (what each command does), `startup` (building and
+//! running the server) and `serving` (connections and their limits), so tests start
+//! exactly what operators start.
 
 mod cli;
 mod config;
 mod logging;
 mod metrics_server;
+mod serving;
 mod startup;
 
 use std::process::ExitCode;

@@ -127,13 +127,13 @@ impl Application {
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
         tracing::info!(%address, "Gatehouse is ready");
-        axum::serve(
+        crate::serving::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            self.config.serving_limits(),
+            shutdown_signal(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped with an error")?;
+        .await;
         self.gatehouse.store().close().await;
         tracing::info!("Gatehouse stopped");
         Ok(())

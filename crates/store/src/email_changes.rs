@@ -1,6 +1,6 @@
 //! Changes of e-mail address waiting for verification at the new address.
 
-use crate::{to_u32, Store, StoreError, StoreResult};
+use crate::{to_u32, trusted_devices, Store, StoreError, StoreResult};
 use gatehouse_core::AccountId;
 use sqlx::Row;
 
@@ -81,8 +81,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The new address takes effect, in one transaction with the end of the pending change;
-    /// `Conflict` when another account took the address meanwhile.
+    /// The new address takes effect, in one transaction with the end of the pending change,
+    /// of the account's trusted devices (S29: trust was given to whoever held the old
+    /// address) and of its unused reset links (mailed to the old address, they must not
+    /// outlive it); `Conflict` when another account took the address meanwhile. The account
+    /// row is locked first, as everywhere.
     pub async fn complete_email_change(
         &self,
         account_id: &AccountId,
@@ -101,6 +104,14 @@ impl Store {
             .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
+        trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
+        sqlx::query(
+            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

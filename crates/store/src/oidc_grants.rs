@@ -497,23 +497,36 @@ impl Store {
             .map_err(Into::into)
     }
 
-    /// Ends every grant the account gave one product; the number ended.
+    /// Ends every grant the account gave one product and, in the same transaction, the
+    /// consent it gave it: signing out of a third-party product means it must ask again.
+    /// The number of grants ended; when none was live, nothing changes.
     pub async fn revoke_product_grants(
         &self,
         account_id: &AccountId,
         client_id: &str,
         now: i64,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
+        let mut tx = self.pool().begin().await?;
+        let ended = sqlx::query(
             "UPDATE oidc_grants SET revoked_at = $1
              WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(account_id.as_str())
         .bind(client_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if ended == 0 {
+            return Ok(0);
+        }
+        sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account_id.as_str())
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     pub async fn find_consent(

@@ -49,6 +49,10 @@ impl Store {
     /// Consumes the link (compare-and-set), sets the new password and ends everything the
     /// account holds, the other reset links included (`end_account_access`). Returns the
     /// account id, or `Conflict` when the link was used or expired meanwhile.
+    ///
+    /// The account row is locked before the link's row, the order of every other path that
+    /// touches both (a password change or a disable ends the links after updating the
+    /// account): the other order deadlocks against them on PostgreSQL.
     pub async fn reset_password(
         &self,
         token_hash: &[u8; 32],
@@ -56,20 +60,19 @@ impl Store {
         now: i64,
     ) -> StoreResult<AccountId> {
         let mut tx = self.pool().begin().await?;
+        // A plain read: which account, without locking the link yet.
         let stored: Option<String> = sqlx::query_scalar(
-            "UPDATE password_resets SET used_at = $1
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
-             RETURNING account_id",
+            "SELECT account_id FROM password_resets
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
         )
-        .bind(now)
         .bind(token_hash.to_vec())
+        .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(account_id) = stored.as_deref().map(account_id).transpose()? else {
-            return Err(StoreError::Conflict(
-                "the reset link was used or has expired",
-            ));
+            return Err(used_or_expired());
         };
+        // First lock: the account row.
         let changed = sqlx::query(
             "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND disabled_at IS NULL",
         )
@@ -81,8 +84,26 @@ impl Store {
         if changed.rows_affected() != 1 {
             return Err(StoreError::Conflict("the account is disabled"));
         }
+        // Second: the link, consumed with a compare-and-set; losing it to a parallel use
+        // (or a change that ended it) rolls the new password back with it.
+        let consumed = sqlx::query(
+            "UPDATE password_resets SET used_at = $1
+             WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(token_hash.to_vec())
+        .bind(account_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if consumed.rows_affected() != 1 {
+            return Err(used_or_expired());
+        }
         crate::accounts::end_account_access(&mut tx, &account_id, None, now).await?;
         tx.commit().await?;
         Ok(account_id)
     }
+}
+
+fn used_or_expired() -> StoreError {
+    StoreError::Conflict("the reset link was used or has expired")
 }

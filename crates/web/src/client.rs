@@ -2,8 +2,17 @@
 //!
 //! S50: the address is the TCP peer, unless that peer is a configured trusted proxy; only
 //! then is `X-Forwarded-For` read, from the right, skipping further trusted proxies, and
-//! the first address that is not one of ours is the client. A header that does not parse
-//! is ignored: a junk header neither bypasses nor resets a limit [authentik CVE-2024-47070].
+//! the first address that is not one of ours is the client. Each hop was written by the
+//! proxy to its right, so what lies left of the client is the sender's own say and is never
+//! read: junk there changes nothing.
+//!
+//! A hop that does not parse ends the walk where it stands. Whoever wrote it (the nearest
+//! good hop to its right, or the peer) vouches for a client we cannot name, so that client
+//! is `ClientAddress::Unknown` via that hop: never an address further left (the sender
+//! would pick it), never the proxy's own address (its bucket would be shared by everyone
+//! who sends junk), and the same for every junk, so varying it neither bypasses nor resets
+//! a limit [authentik CVE-2024-47070]. Hops written as `IP:port` or `[IPv6]:port`, as some
+//! proxies do, are read as their address.
 
 use crate::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -12,6 +21,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use gatehouse_app::ClientInfo;
 use std::convert::Infallible;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 /// Enough of a user agent to tell browsers apart in a log; no more.
@@ -57,33 +67,64 @@ impl TrustedProxies {
     }
 
     /// The client behind `peer`, given the request's headers.
-    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> ClientAddress {
         if !self.contains(peer) {
-            return peer;
+            return ClientAddress::Ip(peer);
         }
         // A proxy may add its own header line instead of appending to the last one; the
         // lines together are one list (RFC 9110 §5.3), else a forged first line would count.
-        let lines: Option<Vec<&str>> = headers
+        // A line that is not text is one hop that does not parse.
+        let hops: Vec<Option<IpAddr>> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .map(|v| v.to_str().ok())
+            .flat_map(|line| match line.to_str() {
+                Ok(text) => text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|hop| !hop.is_empty())
+                    .map(parse_hop)
+                    .collect(),
+                Err(_) => vec![None],
+            })
             .collect();
-        let Some(lines) = lines.filter(|l| !l.is_empty()) else {
-            return peer;
-        };
-        let forwarded = lines.join(",");
-        let hops: Result<Vec<IpAddr>, _> = forwarded
-            .split(',')
-            .map(|h| h.trim().parse::<IpAddr>())
-            .collect();
-        let Ok(hops) = hops else {
-            return peer;
-        };
-        hops.into_iter()
-            .rev()
-            .find(|hop| !self.contains(*hop))
-            .unwrap_or(peer)
+        let mut vouching = peer;
+        for hop in hops.into_iter().rev() {
+            match hop {
+                Some(address) if self.contains(address) => vouching = address,
+                Some(address) => return ClientAddress::Ip(address),
+                None => return ClientAddress::Unknown { via: vouching },
+            }
+        }
+        ClientAddress::Ip(vouching)
     }
+}
+
+/// Who a request comes from, as far as S50 lets us tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAddress {
+    Ip(IpAddr),
+    /// Behind the trusted proxy `via`, which forwarded a hop that does not parse.
+    Unknown {
+        via: IpAddr,
+    },
+}
+
+/// The text limits are keyed on and the activity list shows: an address, or one fixed name
+/// per proxy for the clients it could not name (its own bucket, not the proxy's).
+impl fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(address) => write!(f, "{address}"),
+            Self::Unknown { via } => write!(f, "unknown via {via}"),
+        }
+    }
+}
+
+/// One hop: an address, or an address with a port (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
 }
 
 fn in_block(address: IpAddr, block: IpAddr, bits: u8) -> bool {
@@ -161,11 +202,11 @@ mod tests {
         let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
         assert_eq!(
             proxies.client_address(ip("198.51.100.9"), &forwarded("192.0.2.1")),
-            ip("198.51.100.9")
+            client("198.51.100.9")
         );
         assert_eq!(
             TrustedProxies::default().client_address(ip("10.1.1.1"), &forwarded("192.0.2.1")),
-            ip("10.1.1.1")
+            client("10.1.1.1")
         );
     }
 
@@ -176,20 +217,93 @@ mod tests {
         let headers = forwarded("203.0.113.66, 198.51.100.9, 192.0.2.7");
         assert_eq!(
             proxies.client_address(ip("10.2.3.4"), &headers),
-            ip("198.51.100.9")
+            client("198.51.100.9")
+        );
+    }
+
+    fn client(address: &str) -> ClientAddress {
+        ClientAddress::Ip(ip(address))
+    }
+
+    #[test]
+    fn junk_left_of_the_client_changes_nothing() {
+        // The sender's own header, to which the proxy appended the address it saw: once a
+        // junk hop dropped the whole header, and every such sender shared the proxy's bucket.
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        for junk in [
+            "not an address, 198.51.100.9",
+            "::::, 198.51.100.9",
+            "203.0.113.66, <script>, 198.51.100.9, 10.0.0.5",
+        ] {
+            assert_eq!(
+                proxies.client_address(ip("10.2.3.4"), &forwarded(junk)),
+                client("198.51.100.9"),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_junk_hop_ends_the_walk_in_a_bucket_of_its_own() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let peer = ip("10.2.3.4");
+        let unknown = ClientAddress::Unknown { via: peer };
+        // S50: the sender picks neither the address left of the junk nor the proxy's bucket,
+        // and every junk gives the same client, so varying it resets nothing.
+        for junk in [
+            "not an address",
+            "198.51.100.9, ::::",
+            "198.51.100.9, junk-2",
+        ] {
+            let found = proxies.client_address(peer, &forwarded(junk));
+            assert_eq!(found, unknown, "{junk:?}");
+            assert_ne!(found.to_string(), peer.to_string());
+        }
+        // Junk behind a second trusted proxy is that proxy's unknown client.
+        assert_eq!(
+            proxies.client_address(peer, &forwarded("198.51.100.9, junk, 10.9.9.9")),
+            ClientAddress::Unknown {
+                via: ip("10.9.9.9")
+            }
+        );
+        assert_eq!(unknown.to_string(), "unknown via 10.2.3.4");
+        // A line that is not even text is one junk hop, not a reason to drop the others.
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.9"));
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        assert_eq!(proxies.client_address(peer, &headers), unknown);
+    }
+
+    #[test]
+    fn an_empty_header_or_only_proxies_leave_the_nearest_proxy() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(
+            proxies.client_address(ip("10.2.3.4"), &forwarded("")),
+            client("10.2.3.4")
+        );
+        assert_eq!(
+            proxies.client_address(ip("10.2.3.4"), &forwarded("10.0.0.9, 10.0.0.8")),
+            client("10.0.0.9")
         );
     }
 
     #[test]
-    fn a_junk_header_neither_bypasses_nor_resets_a_limit() {
+    fn hops_with_ports_are_read_as_their_address() {
         let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
-        for junk in ["not an address", "198.51.100.9, ::::", ""] {
-            assert_eq!(
-                proxies.client_address(ip("10.2.3.4"), &forwarded(junk)),
+        assert_eq!(
+            proxies.client_address(ip("10.2.3.4"), &forwarded("198.51.100.9:4711")),
+            client("198.51.100.9")
+        );
+        assert_eq!(
+            proxies.client_address(
                 ip("10.2.3.4"),
-                "{junk:?}"
-            );
-        }
+                &forwarded("[2001:db8::1]:4711, 10.0.0.5:80")
+            ),
+            client("2001:db8::1")
+        );
     }
 
     #[test]
@@ -226,7 +340,7 @@ mod tests {
         headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.9"));
         assert_eq!(
             proxies.client_address(ip("10.2.3.4"), &headers),
-            ip("198.51.100.9")
+            client("198.51.100.9")
         );
     }
 }

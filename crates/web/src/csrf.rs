@@ -72,7 +72,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             .ok_or(Rejection::CsrfMismatch)?;
         let body = bytes::Bytes::from_request(request, state)
             .await
-            .map_err(|_| Rejection::BadForm)?;
+            .map_err(|refused| {
+                if refused.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Rejection::TooLarge
+                } else {
+                    Rejection::BadForm
+                }
+            })?;
         let fields: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&body).map_err(|_| Rejection::BadForm)?;
         let presented = fields

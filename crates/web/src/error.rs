@@ -33,6 +33,8 @@ pub enum Rejection {
     CrossSite,
     CsrfMismatch,
     BadForm,
+    /// S57: a body over the limit every route has (`BODY_LIMIT_BYTES`).
+    TooLarge,
     /// A protocol request with a parameter given twice (RFC 6749 §3.1).
     RepeatedParameter,
 }
@@ -51,6 +53,10 @@ impl IntoResponse for Rejection {
             Self::BadForm => (
                 StatusCode::BAD_REQUEST,
                 "The form was incomplete. Go back and try again.",
+            ),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form was too large to be read. Go back and try again.",
             ),
             Self::RepeatedParameter => (
                 StatusCode::BAD_REQUEST,

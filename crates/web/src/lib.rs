@@ -18,6 +18,7 @@ mod request_id;
 mod session;
 mod words;
 
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
@@ -26,6 +27,11 @@ use gatehouse_app::Gatehouse;
 pub use crate::metrics::{REQUEST_DURATION, REQUEST_DURATION_BUCKETS};
 pub use client::TrustedProxies;
 pub use cookies::CookiePolicy;
+
+/// S57: the most any request body may hold. Every body Gatehouse reads is a small form (the
+/// pages, and the token, revocation and introspection endpoints): the largest, a token
+/// request, is a few kilobytes.
+pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -87,6 +93,7 @@ pub fn router(
             state.clone(),
             headers::security_headers,
         ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -6,7 +6,11 @@ use gatehouse_app::sign_in::{BrowserCookies, SignInError};
 #[tokio::test]
 async fn a_two_hundred_character_emoji_password_signs_in() {
     let h = Harness::new().await;
-    let emoji = "🔐".repeat(200);
+    // 200 emoji in no pattern (one repeated 200 times is refused as guessable, S2).
+    let emoji: String = (0..200u32)
+        .filter_map(|i| char::from_u32(0x1F300 + (i * 37) % 256))
+        .collect();
+    assert_eq!(emoji.chars().count(), 200);
     h.app
         .add_account("emoji@example.com", &emoji)
         .await
@@ -55,8 +59,10 @@ async fn nfc_and_nfd_spellings_of_a_password_both_sign_in() {
 #[tokio::test]
 async fn a_password_is_never_truncated() {
     let h = Harness::new().await;
-    let long = "x".repeat(80);
-    h.app.add_account("long@example.com", &long).await.unwrap();
+    // 80 bytes (one letter repeated 80 times is refused as guessable, S2).
+    let long = "eighty bytes of an ordinary sentence, typed slowly by a patient person at home!!";
+    assert_eq!(long.len(), 80);
+    h.app.add_account("long@example.com", long).await.unwrap();
     let flow = h
         .app
         .start_sign_in("long@example.com", None, &client())

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use url::Url;
 
 mod layers;
@@ -49,6 +50,10 @@ pub struct FileConfig {
     sms_per_number_per_hour: Option<u32>,
     sms_per_client_per_hour: Option<u32>,
     sms_per_day: Option<u32>,
+    header_read_timeout_secs: Option<u32>,
+    request_timeout_secs: Option<u32>,
+    max_connections: Option<u32>,
+    allow_outbox: Option<bool>,
     log_format: Option<String>,
     metrics_listen: Option<String>,
 }
@@ -88,6 +93,15 @@ pub struct Config {
     pub sms_per_number_per_hour: u32,
     pub sms_per_client_per_hour: u32,
     pub sms_per_day: u32,
+    /// S57: a client must finish its request head within this many seconds.
+    pub header_read_timeout_secs: u32,
+    /// S57: a request not answered within this many seconds is cut off (408 or 503).
+    pub request_timeout_secs: u32,
+    /// S57: connections beyond this many wait until one closes.
+    pub max_connections: u32,
+    /// `serve` with an https public URL and no SMTP refuses to start unless this is set:
+    /// codes written to files in the clear are a demo convenience, not a deployment.
+    pub allow_outbox: bool,
     /// How log lines are written on stderr: today's text, or one JSON object per line.
     pub log_format: LogFormat,
     /// Where `/metrics` is served; off when unset, and never on `listen`.
@@ -389,24 +403,40 @@ impl Config {
             .get("GATEHOUSE_ALLOW_SIGN_UP", file.allow_sign_up)?
             .unwrap_or(false);
 
-        let sms_limit = |name: &str, file_value: Option<u32>, default: u32| -> Result<u32> {
+        let at_least_one = |name: &str, file_value: Option<u32>, default: u32| -> Result<u32> {
             let value = layers.get(name, file_value)?.unwrap_or(default);
             if value == 0 {
                 bail!("{name} must be at least 1");
             }
             Ok(value)
         };
-        let sms_per_number_per_hour = sms_limit(
+        let sms_per_number_per_hour = at_least_one(
             "GATEHOUSE_SMS_PER_NUMBER_PER_HOUR",
             file.sms_per_number_per_hour,
             5,
         )?;
-        let sms_per_client_per_hour = sms_limit(
+        let sms_per_client_per_hour = at_least_one(
             "GATEHOUSE_SMS_PER_CLIENT_PER_HOUR",
             file.sms_per_client_per_hour,
             10,
         )?;
-        let sms_per_day = sms_limit("GATEHOUSE_SMS_PER_DAY", file.sms_per_day, 1000)?;
+        let sms_per_day = at_least_one("GATEHOUSE_SMS_PER_DAY", file.sms_per_day, 1000)?;
+
+        let header_read_timeout_secs = at_least_one(
+            "GATEHOUSE_HEADER_READ_TIMEOUT_SECS",
+            file.header_read_timeout_secs,
+            30,
+        )?;
+        let request_timeout_secs = at_least_one(
+            "GATEHOUSE_REQUEST_TIMEOUT_SECS",
+            file.request_timeout_secs,
+            30,
+        )?;
+        let max_connections =
+            at_least_one("GATEHOUSE_MAX_CONNECTIONS", file.max_connections, 1024)?;
+        let allow_outbox = layers
+            .get("GATEHOUSE_ALLOW_OUTBOX", file.allow_outbox)?
+            .unwrap_or(false);
 
         let proxies = layers
             .get("GATEHOUSE_TRUSTED_PROXIES", file.trusted_proxies)?
@@ -428,6 +458,10 @@ impl Config {
         }
 
         Ok(Self {
+            header_read_timeout_secs,
+            request_timeout_secs,
+            max_connections,
+            allow_outbox,
             trusted_proxies,
             log_format,
             metrics_listen,
@@ -475,6 +509,30 @@ impl Config {
     pub fn public_origin(&self) -> Option<String> {
         let url = Url::parse(self.public_url.as_deref()?).ok()?;
         Some(url.origin().ascii_serialization())
+    }
+
+    /// The connection limits `serving` applies (S57).
+    pub fn serving_limits(&self) -> crate::serving::Limits {
+        crate::serving::Limits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.into()),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.into()),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// `gatehouse serve` refuses a deployment whose sign-in codes would go to the outbox: an
+    /// https public URL says people rely on it, and nobody would receive their code (unless
+    /// the operator says they collect the outbox on purpose, `allow_outbox`).
+    pub fn check_mail_delivery_for_serving(&self) -> Result<()> {
+        if self.serves_https() && self.smtp_url.is_none() && !self.allow_outbox {
+            bail!(
+                "GATEHOUSE_SMTP_URL is not set, so sign-in codes would only be written to the \
+                 outbox folder: set GATEHOUSE_SMTP_URL, or GATEHOUSE_ALLOW_OUTBOX=true to \
+                 serve {} with the outbox anyway",
+                self.public_url.as_deref().unwrap_or_default()
+            );
+        }
+        Ok(())
     }
 
     /// Cookies are Secure and `__Host-` prefixed when people reach us over HTTPS.

@@ -331,6 +331,10 @@ fn config_with(public_url: Option<String>) -> Config {
         sms_per_day: 1000,
         log_format: LogFormat::Text,
         metrics_listen: None,
+        header_read_timeout_secs: 30,
+        request_timeout_secs: 30,
+        max_connections: 1024,
+        allow_outbox: false,
     }
 }
 
@@ -427,4 +431,78 @@ fn metrics_are_off_unless_given_their_own_address() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("must differ"), "{error}");
+}
+
+fn from_env(vars: &[(&str, &str)]) -> Result<Config> {
+    let env = env_of(vars);
+    Config::from_layers(
+        FileConfig::default(),
+        &Layers {
+            env: &env,
+            flags: &listen_flag(None),
+        },
+    )
+}
+
+#[test]
+fn connection_limits_default_to_30_seconds_and_1024_connections() {
+    // S57.
+    let defaults = from_env(&[]).unwrap();
+    let limits = defaults.serving_limits();
+    assert_eq!(
+        limits.header_read_timeout,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(limits.request_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(limits.max_connections, 1024);
+    let set = from_env(&[
+        ("GATEHOUSE_HEADER_READ_TIMEOUT_SECS", "2"),
+        ("GATEHOUSE_REQUEST_TIMEOUT_SECS", "5"),
+        ("GATEHOUSE_MAX_CONNECTIONS", "4"),
+    ])
+    .unwrap()
+    .serving_limits();
+    assert_eq!(
+        (
+            set.header_read_timeout.as_secs(),
+            set.request_timeout.as_secs(),
+            set.max_connections
+        ),
+        (2, 5, 4)
+    );
+    for name in [
+        "GATEHOUSE_HEADER_READ_TIMEOUT_SECS",
+        "GATEHOUSE_REQUEST_TIMEOUT_SECS",
+        "GATEHOUSE_MAX_CONNECTIONS",
+    ] {
+        let error = from_env(&[(name, "0")]).unwrap_err().to_string();
+        assert!(error.contains(name), "{error}");
+    }
+}
+
+#[test]
+fn serving_https_without_smtp_needs_the_outbox_allowed() {
+    let mut config = config_with(Some("https://id.example".into()));
+    config.smtp_url = None;
+    let error = config
+        .check_mail_delivery_for_serving()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("GATEHOUSE_SMTP_URL") && error.contains("GATEHOUSE_ALLOW_OUTBOX"),
+        "names both settings: {error}"
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+    config.allow_outbox = true;
+    assert!(config.check_mail_delivery_for_serving().is_ok());
+    // Plain http (a trial on one's own machine) and a configured SMTP server are fine.
+    assert!(config_with(Some("https://id.example".into()))
+        .check_mail_delivery_for_serving()
+        .is_ok());
+    let mut local = config_with(None);
+    local.smtp_url = None;
+    assert!(local.check_mail_delivery_for_serving().is_ok());
+    let allowed = from_env(&[("GATEHOUSE_ALLOW_OUTBOX", "true")]).unwrap();
+    assert!(allowed.allow_outbox);
+    assert!(!from_env(&[]).unwrap().allow_outbox, "off by default");
 }

@@ -508,3 +508,47 @@ async fn rotating_keys_prints_three_new_key_ids() {
         .iter()
         .all(|kid| !first.contains(kid)));
 }
+
+#[tokio::test]
+async fn serving_https_without_smtp_needs_the_outbox_allowed_and_the_demo_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let https = (
+        "GATEHOUSE_PUBLIC_URL".to_string(),
+        "https://id.example".to_string(),
+    );
+    let options = ServerOptions {
+        env: vec![https.clone()],
+        ..Default::default()
+    };
+    // Nobody would receive a code: one line naming both ways out, and nothing created.
+    let out = run_cli(binary(), dir.path(), &options, &["serve"], None).await;
+    assert_one_line_error(&out, "GATEHOUSE_ALLOW_OUTBOX");
+    assert!(out.stderr.contains("GATEHOUSE_SMTP_URL"), "{}", out.stderr);
+    assert!(
+        !dir.path().join("gatehouse.db").exists(),
+        "nothing was created"
+    );
+
+    let allowed = gatehouse_testkit::TestServer::start(
+        binary(),
+        ServerOptions {
+            env: vec![
+                https.clone(),
+                ("GATEHOUSE_ALLOW_OUTBOX".into(), "true".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(allowed.base_url.starts_with("http://"));
+    let demo = gatehouse_testkit::TestServer::start(
+        binary(),
+        ServerOptions {
+            command: Some("demo"),
+            env: vec![https],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(demo.output().contains("demo email"), "{}", demo.output());
+}

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod floods;
 mod helpers;
+mod limits;
 mod observability;
 mod oidc_code_flow;
 mod oidc_consent;

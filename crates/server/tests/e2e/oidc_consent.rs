@@ -105,3 +105,61 @@ async fn a_first_party_product_never_shows_a_consent_page() {
     let callback = straight_back(&page, shop.redirect_uri());
     code_of(&callback, &shop, &start);
 }
+
+/// Signing out of a third-party product on the account page withdraws the consent too: the
+/// next authorization asks again, rather than handing the product a fresh sign-in silently.
+#[tokio::test]
+async fn signing_out_of_a_third_party_product_means_it_must_ask_again() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let partner = product(&app, "Partner", &["--third-party"], ClientAuth::Basic).await;
+    let browser = app.signed_in_browser("ann@example.com").await;
+    let start = partner.start(&["email"], &[]);
+    let mut trip = Trip::default();
+    let (_, page) = open(&browser, &start.url, partner.redirect_uri(), &mut trip)
+        .await
+        .page();
+    let allowed = press(&browser, &page, "Allow").await;
+    let callback = continue_from(
+        &browser,
+        browser.url("/"),
+        allowed,
+        partner.redirect_uri(),
+        &mut trip,
+    )
+    .await
+    .callback();
+    code_of(&callback, &partner, &start);
+    finish(&partner, &callback, start).await;
+
+    let done = browser
+        .post(
+            "/account/products/sign-out",
+            &[("client_id", &partner.registered.client_id)],
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/account?notice=product-signed-out")
+    );
+
+    let start = partner.start(&["email"], &[("prompt", "none")]);
+    let page = browser.get_url(&start.url).await;
+    let callback = straight_back(&page, partner.redirect_uri());
+    assert_eq!(
+        callback.get("error"),
+        Some("consent_required"),
+        "{}",
+        callback.url
+    );
+    let start = partner.start(&["email"], &[]);
+    let mut trip = Trip::default();
+    let (_, page) = open(&browser, &start.url, partner.redirect_uri(), &mut trip)
+        .await
+        .page();
+    assert_eq!(
+        page.html().heading().as_deref(),
+        Some("Allow Partner?"),
+        "asked again"
+    );
+}

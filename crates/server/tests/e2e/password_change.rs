@@ -118,3 +118,62 @@ async fn password_fields_work_with_password_managers() {
         "S5"
     );
 }
+
+/// Moves every session's sign-in `secs` into the past, as if it had signed in that long ago
+/// (the server's clock cannot be moved from outside).
+async fn sign_ins_happened_earlier(app: &TestApp, secs: i64) {
+    use sqlx::any::AnyPoolOptions;
+    sqlx::any::install_default_drivers();
+    let url = format!(
+        "sqlite://{}",
+        app.server.data_dir.join("gatehouse.db").display()
+    );
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET created_at = created_at - $1")
+        .bind(secs)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_a_recent_sign_in() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let browser = app.signed_in_browser("ann@example.com").await;
+    sign_ins_happened_earlier(&app, 11 * 60).await;
+    let page = browser
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    // S34: sent to sign in again, and nothing changed.
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in?return_to=/account&notice=reauthenticate"),
+        "{}",
+        page.body
+    );
+    assert!(
+        app.is_signed_in(&browser).await,
+        "the session itself lives on"
+    );
+    let other = app.browser();
+    let page = app
+        .enter_email_and_password(&other, "ann@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/code"),
+        "the old password still works"
+    );
+}

@@ -1,4 +1,11 @@
-//! The cases, backend-agnostic: each takes a migrated, empty store.
+//! The cases, backend-agnostic: each takes a migrated, empty store. Those of changes to an
+//! account that must hold together are in `account_changes`, listed here too.
+
+pub use crate::account_changes::{
+    a_reset_and_a_password_change_in_parallel_never_deadlock,
+    an_email_change_revokes_trusted_devices_and_reset_links,
+    signing_out_of_a_product_withdraws_its_consent,
+};
 
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};
@@ -9,14 +16,14 @@ use gatehouse_store::{
     KNOWN_BROWSERS_PER_ACCOUNT,
 };
 
-const NOW: i64 = 1_800_000_000;
+pub(crate) const NOW: i64 = 1_800_000_000;
 
 /// A fixed, valid account id: `id(1)` is `00000000-0000-7000-8000-000000000001`.
-fn id(n: u8) -> AccountId {
+pub(crate) fn id(n: u8) -> AccountId {
     AccountId::parse(&format!("00000000-0000-7000-8000-{n:012}")).unwrap()
 }
 
-async fn account(store: &Store, id: &AccountId, email: &str) {
+pub(crate) async fn account(store: &Store, id: &AccountId, email: &str) {
     store
         .insert_account(
             id,
@@ -28,7 +35,7 @@ async fn account(store: &Store, id: &AccountId, email: &str) {
         .unwrap();
 }
 
-fn flow(id: &str, account_id: Option<&AccountId>) -> FlowRow {
+pub(crate) fn flow(id: &str, account_id: Option<&AccountId>) -> FlowRow {
     FlowRow {
         id: id.into(),
         email: "ann@example.com".into(),
@@ -49,7 +56,7 @@ fn flow(id: &str, account_id: Option<&AccountId>) -> FlowRow {
     }
 }
 
-fn session(id: &str, account_id: &AccountId, token: u8) -> NewSession {
+pub(crate) fn session(id: &str, account_id: &AccountId, token: u8) -> NewSession {
     NewSession {
         id: id.into(),
         token_hash: [token; 32],
@@ -780,7 +787,7 @@ fn client(id: &str) -> ClientRow {
 }
 
 /// A client, an account, and a grant with one unused code `[1; 32]`.
-async fn granted(store: &Store) -> String {
+pub(crate) async fn granted(store: &Store) -> String {
     account(store, &id(1), "ann@example.com").await;
     store.insert_client(&client("c1")).await.unwrap();
     let grant = NewGrant {
@@ -807,7 +814,7 @@ async fn granted(store: &Store) -> String {
     grant.id
 }
 
-fn token(byte: u8, kind: TokenKind) -> NewToken {
+pub(crate) fn token(byte: u8, kind: TokenKind) -> NewToken {
     NewToken {
         token_hash: [byte; 32],
         kind,

@@ -5,6 +5,7 @@
 // Test helpers may unwrap: a panic in a test is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_changes;
 mod cases;
 
 use gatehouse_store::Store;
@@ -93,6 +94,9 @@ on_both_backends!(
     a_client_without_a_secret_is_public,
     known_browsers_belong_to_one_account_and_are_bounded,
     pruning_forgets_stale_counters_but_keeps_locks,
+    an_email_change_revokes_trusted_devices_and_reset_links,
+    signing_out_of_a_product_withdraws_its_consent,
+    a_reset_and_a_password_change_in_parallel_never_deadlock,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only

@@ -271,10 +271,11 @@ pub struct PasswordChangeForm {
     new_password: String,
 }
 
-/// S6: the current password and a new one that passes the rules; other sessions end.
+/// S6: the current password and a new one that passes the rules; other sessions end. Like
+/// every change of how one signs in, it needs a recent sign-in (S34).
 pub async fn post_password(
     action: PageRequest,
-    SignedInSession(session): SignedInSession,
+    RecentSession(session): RecentSession,
     CsrfForm(form): CsrfForm<PasswordChangeForm>,
 ) -> Response {
     let (current, new) = (&form.current_password, &form.new_password);
