@@ -250,6 +250,12 @@ impl Gatehouse {
         Ok(Claim::Refused)
     }
 
+    /// Whether the budget would admit a guess now, without claiming anything.
+    async fn admits(&self, budget: &Budget) -> Result<bool, AppError> {
+        let seen = self.inner.store.find_failure_record(&budget.key).await?;
+        Ok(budget.policy.admit(seen, self.now()) == Admission::Allowed)
+    }
+
     /// A success ends the budget's run of failures.
     pub(crate) async fn reset(&self, budget: &Budget) -> Result<(), AppError> {
         Ok(self.inner.store.reset_failures(&budget.key).await?)
@@ -290,13 +296,18 @@ impl Gatehouse {
                 Claim::Refused => PasswordClaim::Refused,
             });
         }
+        let account = Budget::account(normalised_email);
+        // A locked or waiting account refuses whatever the address has left: asking first
+        // (a read) keeps a flood at a locked account from writing anything (S55).
+        if !self.admits(&account).await? {
+            return Ok(PasswordClaim::Refused);
+        }
         let address = client.address.as_deref().map(Budget::client);
         if let Some(address) = &address {
             if self.claim(address).await? == Claim::Refused {
                 return Ok(PasswordClaim::Refused);
             }
         }
-        let account = Budget::account(normalised_email);
         match self.claim(&account).await? {
             Claim::Granted => Ok(PasswordClaim::Elsewhere { address, account }),
             Claim::Refused => {
