@@ -55,34 +55,35 @@ impl Store {
         new_hash: &str,
         now: i64,
     ) -> StoreResult<AccountId> {
-        let mut tx = self.pool().begin().await?;
-        let stored: Option<String> = sqlx::query_scalar(
-            "UPDATE password_resets SET used_at = $1
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
-             RETURNING account_id",
-        )
-        .bind(now)
-        .bind(token_hash.to_vec())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(account_id) = stored.as_deref().map(account_id).transpose()? else {
-            return Err(StoreError::Conflict(
-                "the reset link was used or has expired",
-            ));
-        };
-        let changed = sqlx::query(
-            "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND disabled_at IS NULL",
-        )
-        .bind(new_hash)
-        .bind(now)
-        .bind(account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the account is disabled"));
-        }
-        crate::accounts::end_account_access(&mut tx, &account_id, None, now).await?;
-        tx.commit().await?;
-        Ok(account_id)
+        self.in_transaction(|mut tx| async move {
+            let stored: Option<String> = sqlx::query_scalar(
+                "UPDATE password_resets SET used_at = $1
+                 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
+                 RETURNING account_id",
+            )
+            .bind(now)
+            .bind(token_hash.to_vec())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(account_id) = stored.as_deref().map(account_id).transpose()? else {
+                return Err(StoreError::Conflict(
+                    "the reset link was used or has expired",
+                ));
+            };
+            let changed = sqlx::query(
+                "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND disabled_at IS NULL",
+            )
+            .bind(new_hash)
+            .bind(now)
+            .bind(account_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() != 1 {
+                return Err(StoreError::Conflict("the account is disabled"));
+            }
+            crate::accounts::end_account_access(&mut tx, &account_id, None, now).await?;
+            tx.commit(account_id).await
+        })
+        .await
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cases;
+mod retries;
 
 use gatehouse_store::Store;
 use gatehouse_testkit::TestDatabase;
