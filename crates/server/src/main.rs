@@ -2,6 +2,7 @@
 //! Everything else lives in `cli` (what each command does) and `startup` (building and
 //! running the server), so tests start exactly what operators start.
 
+mod backup;
 mod cli;
 mod config;
 mod startup;

@@ -8,10 +8,13 @@
 
 mod account_page;
 mod authenticator;
+mod backup;
 mod backup_codes;
 mod cli;
 mod crash;
+mod deploy;
 mod helpers;
+mod nodes;
 mod oidc_code_flow;
 mod oidc_consent;
 mod oidc_errors;

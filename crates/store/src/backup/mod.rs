@@ -87,18 +87,24 @@ pub struct RestoreSummary {
 
 impl std::fmt::Display for RestoreSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |count: u64, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
         write!(
             f,
-            "ended {} sessions, {} trusted devices, {} sign-ins in progress, {} product grants \
-             (their codes and tokens), {} reset links and {} other pending codes; {} accounts \
-             will be asked to get a new backup code",
-            self.sessions,
-            self.trusted_devices,
-            self.sign_ins,
-            self.product_grants,
-            self.reset_links,
-            self.pending_codes,
-            self.accounts
+            "ended {}, {}, {}, {} (their codes and tokens), {} and {}; {} will be asked to get \
+             a new backup code",
+            n(self.sessions, "session", "sessions"),
+            n(self.trusted_devices, "trusted device", "trusted devices"),
+            n(self.sign_ins, "sign-in in progress", "sign-ins in progress"),
+            n(self.product_grants, "product grant", "product grants"),
+            n(self.reset_links, "reset link", "reset links"),
+            n(
+                self.pending_codes,
+                "other pending code",
+                "other pending codes"
+            ),
+            n(self.accounts, "account", "accounts"),
         )
     }
 }
