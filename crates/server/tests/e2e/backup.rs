@@ -5,7 +5,7 @@
 
 use crate::helpers::{TestApp, PASSWORD};
 use crate::oidc_support::{first_sign_in, product, token_error};
-use gatehouse_testkit::{ClientAuth, OidcClient, ServerOptions, TestDatabase};
+use gatehouse_testkit::{Browser, ClientAuth, OidcClient, ServerOptions, TestDatabase};
 use openidconnect::OAuth2TokenResponse;
 use std::path::Path;
 
@@ -31,6 +31,11 @@ async fn a_restore_brings_the_backup_back_and_ends_every_way_in_it_held() {
     let shop = product(&app, "Shop", &[], ClientAuth::Basic).await;
     let (_, tokens, _) = first_sign_in(&app, &shop, &["offline_access"], "ann@example.com").await;
     let refresh = tokens.refresh_token().expect("a refresh token").clone();
+    // Cy has a saved backup code at the backup point.
+    app.add_user("cy@example.com").await;
+    let cy_code = app
+        .sign_in_saving_backup_code(&app.browser(), "cy@example.com", false)
+        .await;
 
     let folder = tempfile::tempdir().unwrap();
     let backup = folder.path().join("gatehouse-backup.db");
@@ -43,8 +48,10 @@ async fn a_restore_brings_the_backup_back_and_ends_every_way_in_it_held() {
     );
     assert!(app.is_signed_in(&browser).await, "the server served on");
 
-    // After the backup point: an account that the restore will not bring back.
+    // After the backup point: an account that the restore will not bring back, and Cy
+    // uses her backup code (and saves the next one).
     app.add_user("bob@example.com").await;
+    sign_in_with_backup_code(&app, "cy@example.com", &cy_code).await;
     let out = gatehouse(&app, &["restore", text(&backup)]).await;
     assert_ne!(out.code, 0, "a restore is refused while the server runs");
     assert!(out.stderr.contains("is in use"), "{}", out.stderr);
@@ -56,7 +63,7 @@ async fn a_restore_brings_the_backup_back_and_ends_every_way_in_it_held() {
     let summary = out.stdout.trim();
     assert!(
         summary.starts_with(&format!(
-            "restored {}: ended 2 sessions, 1 trusted device,",
+            "restored {}: ended 3 sessions, 1 trusted device,",
             text(&backup)
         )),
         "{summary}"
@@ -115,6 +122,34 @@ async fn a_restore_brings_the_backup_back_and_ends_every_way_in_it_held() {
         "{}",
         account.text()
     );
+
+    // What a restore cannot undo (docs/deploy.md): Cy's code, used after the backup point,
+    // works once more; the new one she saves on the way ends the suggestion.
+    let cy = sign_in_with_backup_code(&app, "cy@example.com", &cy_code).await;
+    let account = cy.get("/account").await.html();
+    assert!(
+        !account.mentions("restored from a backup"),
+        "{}",
+        account.text()
+    );
+}
+
+/// A sign-in with a backup code in a fresh browser, saving the next code it shows.
+async fn sign_in_with_backup_code(app: &TestApp, email: &str, code: &str) -> Browser {
+    let browser = app.browser();
+    app.sign_in_until_code(&browser, email).await;
+    let page = browser
+        .post("/sign-in/backup-code", &[("backup_code", code)])
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/save-backup-code"),
+        "{}",
+        page.body
+    );
+    let page = browser.post("/sign-in/save-backup-code", &[]).await;
+    assert_eq!(page.location.as_deref(), Some("/account"));
+    browser
 }
 
 #[tokio::test]
