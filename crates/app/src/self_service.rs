@@ -68,6 +68,9 @@ pub struct AccountOverview {
     pub session: SignedIn,
     pub has_authenticator: bool,
     pub active_backup_codes: u32,
+    /// Restored from a backup and no new backup code saved since (S54): a code used after
+    /// the backup point may work once more.
+    pub restored_from_backup: bool,
     pub phone: Option<crate::phone::PhoneSummary>,
     pub devices: Vec<DeviceEntry>,
     pub sessions: Vec<SessionEntry>,
@@ -155,12 +158,14 @@ impl Gatehouse {
             .collect();
         let has_authenticator = self.has_authenticator(&session.account_id).await?;
         let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
+        let restored_from_backup = store.is_restored_account(&session.account_id).await?;
         let phone = self.phone_summary(&session.account_id).await?;
         Ok(AccountOverview {
             phone,
             session: session.clone(),
             has_authenticator,
             active_backup_codes,
+            restored_from_backup,
             devices,
             sessions,
             products,

@@ -49,6 +49,23 @@ enum Command {
     },
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to PATH while the server runs (never
+    /// over an existing file). For PostgreSQL use pg_dump (docs/deploy.md).
+    Backup { path: PathBuf },
+    /// With the server stopped: put a backup in place of the database, then end every
+    /// session, trusted device, code, sign-in in progress and product token in it (S54).
+    Restore {
+        /// A file `gatehouse backup` wrote (SQLite).
+        #[arg(
+            required_unless_present = "after_pg_restore",
+            conflicts_with = "after_pg_restore"
+        )]
+        path: Option<PathBuf>,
+        /// PostgreSQL: the database was just restored with pg_restore; only migrate it and
+        /// end everything in it, as a restore from a file does.
+        #[arg(long)]
+        after_pg_restore: bool,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -245,6 +262,12 @@ async fn execute(cli: Cli) -> Result<()> {
             let kids = app.gatehouse.rotate_signing_keys().await?;
             println!("{}", serde_json::json!({ "new_key_ids": kids }));
             Ok(())
+        }
+        Command::Backup { path } => {
+            crate::backup::backup(&Config::load(config_file, None)?, &path).await
+        }
+        Command::Restore { path, .. } => {
+            crate::backup::restore(&Config::load(config_file, None)?, path.as_deref()).await
         }
         Command::Migrate => {
             let config = Config::load(config_file, None)?;

@@ -3,6 +3,7 @@
 //! running the server) and `serving` (connections and their limits), so tests start
 //! exactly what operators start.
 
+mod backup;
 mod cli;
 mod config;
 mod logging;

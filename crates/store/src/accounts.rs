@@ -2,10 +2,10 @@
 //! the one list of what "everything the account holds" is, which a password change, a
 //! reset and a disable all end.
 
-use crate::{get_account_id, oidc_grants, trusted_devices, Store, StoreError, StoreResult};
+use crate::{get_account_id, oidc_grants, trusted_devices, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 #[derive(Clone)]
 pub struct AccountRow {
@@ -45,7 +45,7 @@ pub struct RemovedSecondFactors {
 /// One list for every caller, so that a new kind of access is ended everywhere or nowhere
 /// (S6, S29, S33).
 pub(crate) async fn end_account_access(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     account_id: &AccountId,
     keep_session: Option<&str>,
     now: i64,
@@ -164,38 +164,40 @@ impl Store {
         keep_session_id: &str,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        let changed = sqlx::query(
-            "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4",
-        )
-        .bind(new_hash)
-        .bind(now)
-        .bind(id.as_str())
-        .bind(old_hash)
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the password changed meanwhile"));
-        }
-        end_account_access(&mut tx, id, Some(keep_session_id), now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.in_transaction(|mut tx| async move {
+            let changed = sqlx::query(
+                "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4",
+            )
+            .bind(new_hash)
+            .bind(now)
+            .bind(id.as_str())
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() != 1 {
+                return Err(StoreError::Conflict("the password changed meanwhile"));
+            }
+            end_account_access(&mut tx, id, Some(keep_session_id), now).await?;
+            tx.commit(()).await
+        })
+        .await
     }
 
     /// Disables an account and, in the same transaction, ends everything it holds
     /// (`end_account_access`; S29, S33).
     pub async fn disable_account(&self, id: &AccountId, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "UPDATE accounts SET disabled_at = $1, updated_at = $1 WHERE id = $2 AND disabled_at IS NULL",
-        )
-        .bind(now)
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        end_account_access(&mut tx, id, None, now).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        self.in_transaction(|mut tx| async move {
+            let done = sqlx::query(
+                "UPDATE accounts SET disabled_at = $1, updated_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+            )
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            end_account_access(&mut tx, id, None, now).await?;
+            tx.commit(done.rows_affected() == 1).await
+        })
+        .await
     }
 
     /// For someone who lost both their second factor and their backup code: removes the
@@ -206,24 +208,27 @@ impl Store {
         account_id: &AccountId,
         now: i64,
     ) -> StoreResult<RemovedSecondFactors> {
-        let mut tx = self.pool().begin().await?;
-        let authenticator: Option<Option<i64>> = sqlx::query_scalar(
-            "DELETE FROM totp_credentials WHERE account_id = $1 RETURNING confirmed_at",
-        )
-        .bind(account_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let phone: Option<Option<i64>> =
-            sqlx::query_scalar("DELETE FROM phones WHERE account_id = $1 RETURNING verified_at")
-                .bind(account_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-        tx.commit().await?;
-        Ok(RemovedSecondFactors {
-            authenticator: authenticator.flatten().is_some(),
-            phone: phone.flatten().is_some(),
+        self.in_transaction(|mut tx| async move {
+            let authenticator: Option<Option<i64>> = sqlx::query_scalar(
+                "DELETE FROM totp_credentials WHERE account_id = $1 RETURNING confirmed_at",
+            )
+            .bind(account_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let phone: Option<Option<i64>> = sqlx::query_scalar(
+                "DELETE FROM phones WHERE account_id = $1 RETURNING verified_at",
+            )
+            .bind(account_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
+            let removed = RemovedSecondFactors {
+                authenticator: authenticator.flatten().is_some(),
+                phone: phone.flatten().is_some(),
+            };
+            tx.commit(removed).await
         })
+        .await
     }
 
     /// Re-enables an account and clears its failure counters, which is also how an account
@@ -234,20 +239,22 @@ impl Store {
         counter_keys: &[String],
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done =
-            sqlx::query("UPDATE accounts SET disabled_at = NULL, updated_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        for key in counter_keys {
-            sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        self.in_transaction(|mut tx| async move {
+            let done = sqlx::query(
+                "UPDATE accounts SET disabled_at = NULL, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            for key in counter_keys {
+                sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit(done.rows_affected() == 1).await
+        })
+        .await
     }
 }

@@ -3,10 +3,9 @@
 //! ten parallel sign-ins with one code give one success (S23), and a pending code can
 //! never be redeemed (S22).
 
-use crate::{Store, StoreResult};
+use crate::{Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
 use gatehouse_core::BackupCodeStatus;
-use sqlx::{Any, Transaction};
 
 #[derive(Debug, Clone)]
 pub struct NewBackupCode {
@@ -16,7 +15,7 @@ pub struct NewBackupCode {
 }
 
 pub(crate) async fn redeem(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     account_id: &AccountId,
     code_hash: &[u8; 32],
     now: i64,
@@ -36,7 +35,7 @@ pub(crate) async fn redeem(
 /// Abandoned pending codes are dropped whenever a new set is shown, so an abandoned page
 /// leaves no code that could later become active (S22).
 pub(crate) async fn replace_pending(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     account_id: &AccountId,
     flow_id: &str,
     codes: &[NewBackupCode],
@@ -64,7 +63,7 @@ pub(crate) async fn replace_pending(
 /// The account is named so the lookup runs on the `(account_id, status)` index; `flow_id`
 /// alone has none.
 pub(crate) async fn confirm_flow(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     account_id: &AccountId,
     flow_id: &str,
     now: i64,
@@ -78,6 +77,9 @@ pub(crate) async fn confirm_flow(
     .bind(flow_id)
     .execute(&mut **tx)
     .await?;
+    if done.rows_affected() > 0 {
+        crate::backup::clear_restored_mark(tx, account_id).await?;
+    }
     Ok(done.rows_affected())
 }
 
@@ -90,27 +92,28 @@ impl Store {
         flow_key: &str,
         codes: &[(NewBackupCode, Vec<u8>)],
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM backup_codes WHERE account_id = $1 AND status = 'pending'")
-            .bind(account_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        for (code, sealed) in codes {
-            sqlx::query(
-                "INSERT INTO backup_codes (id, account_id, code_hash, status, flow_id, created_at, sealed_display)
-                 VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
-            )
-            .bind(&code.id)
-            .bind(account_id.as_str())
-            .bind(code.code_hash.to_vec())
-            .bind(flow_key)
-            .bind(code.created_at)
-            .bind(sealed.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.in_transaction(|mut tx| async move {
+            sqlx::query("DELETE FROM backup_codes WHERE account_id = $1 AND status = 'pending'")
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            for (code, sealed) in codes {
+                sqlx::query(
+                    "INSERT INTO backup_codes (id, account_id, code_hash, status, flow_id, created_at, sealed_display)
+                     VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
+                )
+                .bind(&code.id)
+                .bind(account_id.as_str())
+                .bind(code.code_hash.to_vec())
+                .bind(flow_key)
+                .bind(code.created_at)
+                .bind(sealed.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit(()).await
+        })
+        .await
     }
 
     /// (id, sealed display) of the pending codes issued under `flow_key`.
@@ -140,40 +143,42 @@ impl Store {
         flow_key: &str,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool().begin().await?;
-        // The guard is a write, so it locks the pending rows: of two parallel confirmations
-        // (a double-submitted form) the second waits here, then finds nothing pending and
-        // changes nothing. A plain read would let it go on and retire the codes the first
-        // had just made active, leaving the account with none.
-        let claimed = sqlx::query(
-            "UPDATE backup_codes SET confirmed_at = $1
-             WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
-        )
-        .bind(now)
-        .bind(account_id.as_str())
-        .bind(flow_key)
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            return Ok(0);
-        }
-        sqlx::query("UPDATE backup_codes SET status = 'used', used_at = $1 WHERE account_id = $2 AND status = 'active'")
+        self.in_transaction(|mut tx| async move {
+            // The guard is a write, so it locks the pending rows: of two parallel
+            // confirmations (a double-submitted form) the second waits here, then finds
+            // nothing pending and changes nothing. A plain read would let it go on and retire
+            // the codes the first had just made active, leaving the account with none.
+            let claimed = sqlx::query(
+                "UPDATE backup_codes SET confirmed_at = $1
+                 WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
+            )
             .bind(now)
             .bind(account_id.as_str())
+            .bind(flow_key)
             .execute(&mut *tx)
             .await?;
-        let activated = sqlx::query(
-            "UPDATE backup_codes SET status = 'active', confirmed_at = $1, flow_id = NULL, sealed_display = NULL
-             WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
-        )
-        .bind(now)
-        .bind(account_id.as_str())
-        .bind(flow_key)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(activated)
+            if claimed.rows_affected() == 0 {
+                return tx.commit(0).await;
+            }
+            sqlx::query("UPDATE backup_codes SET status = 'used', used_at = $1 WHERE account_id = $2 AND status = 'active'")
+                .bind(now)
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let activated = sqlx::query(
+                "UPDATE backup_codes SET status = 'active', confirmed_at = $1, flow_id = NULL, sealed_display = NULL
+                 WHERE account_id = $2 AND flow_id = $3 AND status = 'pending'",
+            )
+            .bind(now)
+            .bind(account_id.as_str())
+            .bind(flow_key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            crate::backup::clear_restored_mark(&mut tx, account_id).await?;
+            tx.commit(activated).await
+        })
+        .await
     }
 
     pub async fn count_active_backup_codes(&self, account_id: &AccountId) -> StoreResult<u32> {

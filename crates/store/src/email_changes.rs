@@ -22,24 +22,25 @@ impl Store {
         taken: bool,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
+        self.in_transaction(|mut tx| async move {
+            sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO email_changes (account_id, new_email, code_hash, taken, attempts, expires_at)
+                 VALUES ($1, $2, $3, $4, 0, $5)",
+            )
             .bind(account_id.as_str())
+            .bind(new_email)
+            .bind(code_hash.to_vec())
+            .bind(i64::from(taken))
+            .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO email_changes (account_id, new_email, code_hash, taken, attempts, expires_at)
-             VALUES ($1, $2, $3, $4, 0, $5)",
-        )
-        .bind(account_id.as_str())
-        .bind(new_email)
-        .bind(code_hash.to_vec())
-        .bind(i64::from(taken))
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit(()).await
+        })
+        .await
     }
 
     pub async fn find_email_change(
@@ -92,27 +93,30 @@ impl Store {
         new_email: &str,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
-            .bind(new_email)
+        self.in_transaction(|mut tx| async move {
+            sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
+                .bind(new_email)
+                .bind(now)
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    StoreError::on_constraint(e, "the address belongs to another account")
+                })?;
+            sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
+            sqlx::query(
+                "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+            )
             .bind(now)
             .bind(account_id.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::on_constraint(e, "the address belongs to another account"))?;
-        sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
-            .bind(account_id.as_str())
-            .execute(&mut *tx)
             .await?;
-        trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-        sqlx::query(
-            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit(()).await
+        })
+        .await
     }
 }

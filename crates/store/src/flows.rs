@@ -8,7 +8,7 @@ use crate::known_browsers::{self, KnownBrowser};
 use crate::sessions::{self, NewSession};
 use crate::totp;
 use crate::trusted_devices::{self, NewTrustedDevice};
-use crate::{get_optional_account_id, to_u32, Store, StoreError, StoreResult};
+use crate::{get_optional_account_id, to_u32, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
@@ -154,28 +154,49 @@ impl Store {
     /// Applies one step of `flow_id`. Returns `Conflict` (and writes nothing) when the flow
     /// moved on meanwhile or a one-time thing was already consumed.
     pub async fn commit_flow(&self, flow_id: &str, commit: FlowCommit) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        if let Some(guard) = &commit.account_guard {
-            // A no-op write that takes the account row's lock and checks it in one statement.
-            let still = sqlx::query(
-                "UPDATE accounts SET updated_at = updated_at
-                 WHERE id = $1 AND disabled_at IS NULL AND ($2 IS NULL OR password_hash = $2)",
-            )
-            .bind(guard.account_id.as_str())
-            .bind(guard.password_hash.as_ref().map(|hash| hash.0.as_str()))
-            .execute(&mut *tx)
+        let commit = &commit;
+        self.in_transaction(|mut tx| async move {
+            apply_commit(&mut tx, flow_id, commit).await?;
+            tx.commit(()).await
+        })
+        .await
+    }
+
+    /// Housekeeping: forgets sign-ins that can no longer be finished.
+    pub async fn delete_expired_flows(&self, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sign_in_flows WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.pool())
             .await?;
-            if still.rows_affected() != 1 {
-                return Err(StoreError::Conflict("the account changed meanwhile"));
-            }
+        Ok(done.rows_affected())
+    }
+}
+
+/// Everything one `FlowCommit` writes, inside the transaction `commit_flow` runs (again,
+/// whole, if the database aborted it).
+async fn apply_commit(tx: &mut Tx, flow_id: &str, commit: &FlowCommit) -> StoreResult<()> {
+    if let Some(guard) = &commit.account_guard {
+        // A no-op write that takes the account row's lock and checks it in one statement.
+        let still = sqlx::query(
+            "UPDATE accounts SET updated_at = updated_at
+             WHERE id = $1 AND disabled_at IS NULL AND ($2 IS NULL OR password_hash = $2)",
+        )
+        .bind(guard.account_id.as_str())
+        .bind(guard.password_hash.as_ref().map(|hash| hash.0.as_str()))
+        .execute(&mut **tx)
+        .await?;
+        if still.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the account changed meanwhile"));
         }
-        let moved = match &commit.next {
+    }
+    let moved =
+        match &commit.next {
             Some(next) => sqlx::query(
                 "UPDATE sign_in_flows SET account_id = $1, step = $2, proof = $3, attempts = $4,
-                    expires_at = $5, version = version + 1, code_hash = $6, code_expires_at = $7,
-                    codes_sent = $8, last_code_sent_at = $9, sealed_backup_codes = $10,
-                    second_step_method = $11, browser_hash = $12
-                 WHERE id = $13 AND version = $14",
+                expires_at = $5, version = version + 1, code_hash = $6, code_expires_at = $7,
+                codes_sent = $8, last_code_sent_at = $9, sealed_backup_codes = $10,
+                second_step_method = $11, browser_hash = $12
+             WHERE id = $13 AND version = $14",
             )
             .bind(next.account_id.as_ref().map(AccountId::as_str))
             .bind(&next.step)
@@ -191,58 +212,47 @@ impl Store {
             .bind(&next.browser_hash)
             .bind(flow_id)
             .bind(commit.expected_version)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?,
             None => {
                 sqlx::query("DELETE FROM sign_in_flows WHERE id = $1 AND version = $2")
                     .bind(flow_id)
                     .bind(commit.expected_version)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?
             }
         };
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the sign-in moved on"));
-        }
-        if let Some((account_id, code_hash)) = &commit.redeem_backup_code {
-            if !backup_codes::redeem(&mut tx, account_id, code_hash, commit.now).await? {
-                return Err(StoreError::Conflict("backup code is not active"));
-            }
-        }
-        if let Some((account_id, codes)) = &commit.new_pending_backup_codes {
-            backup_codes::replace_pending(&mut tx, account_id, flow_id, codes).await?;
-        }
-        if let Some(account_id) = &commit.confirm_backup_codes_of_flow {
-            if backup_codes::confirm_flow(&mut tx, account_id, flow_id, commit.now).await? == 0 {
-                return Err(StoreError::Conflict("no pending backup code to confirm"));
-            }
-        }
-        if let Some((account_id, step)) = &commit.use_totp_step {
-            if !totp::use_step(&mut tx, account_id, *step).await? {
-                return Err(StoreError::Conflict(
-                    "that authenticator code was already used",
-                ));
-            }
-        }
-        if let Some(device) = &commit.trusted_device {
-            trusted_devices::insert(&mut tx, device).await?;
-        }
-        if let Some(session) = &commit.session {
-            sessions::insert(&mut tx, session).await?;
-        }
-        if let Some(browser) = &commit.known_browser {
-            known_browsers::remember(&mut tx, browser).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    if moved.rows_affected() != 1 {
+        return Err(StoreError::Conflict("the sign-in moved on"));
     }
-
-    /// Housekeeping: forgets sign-ins that can no longer be finished.
-    pub async fn delete_expired_flows(&self, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM sign_in_flows WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
+    if let Some((account_id, code_hash)) = &commit.redeem_backup_code {
+        if !backup_codes::redeem(tx, account_id, code_hash, commit.now).await? {
+            return Err(StoreError::Conflict("backup code is not active"));
+        }
     }
+    if let Some((account_id, codes)) = &commit.new_pending_backup_codes {
+        backup_codes::replace_pending(tx, account_id, flow_id, codes).await?;
+    }
+    if let Some(account_id) = &commit.confirm_backup_codes_of_flow {
+        if backup_codes::confirm_flow(tx, account_id, flow_id, commit.now).await? == 0 {
+            return Err(StoreError::Conflict("no pending backup code to confirm"));
+        }
+    }
+    if let Some((account_id, step)) = &commit.use_totp_step {
+        if !totp::use_step(tx, account_id, *step).await? {
+            return Err(StoreError::Conflict(
+                "that authenticator code was already used",
+            ));
+        }
+    }
+    if let Some(device) = &commit.trusted_device {
+        trusted_devices::insert(tx, device).await?;
+    }
+    if let Some(session) = &commit.session {
+        sessions::insert(tx, session).await?;
+    }
+    if let Some(browser) = &commit.known_browser {
+        known_browsers::remember(tx, browser).await?;
+    }
+    Ok(())
 }

@@ -4,9 +4,8 @@
 //! cannot lock the owner out. Rows are written only by a finished sign-in, at most
 //! [`KNOWN_BROWSERS_PER_ACCOUNT`] per account (the least recently seen go first, S57).
 
-use crate::{Store, StoreResult};
+use crate::{Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::{Any, Transaction};
 
 /// Enough for a person's phones, laptops and work machines; a bound, so a flood of
 /// sign-ins from new browsers cannot grow an account's rows without limit (S57).
@@ -23,10 +22,7 @@ pub struct KnownBrowser {
 
 /// Remembers the browser inside the sign-in's last commit (or refreshes when it was last
 /// seen), then drops the account's least recently seen browsers beyond the bound.
-pub(crate) async fn remember(
-    tx: &mut Transaction<'_, Any>,
-    browser: &KnownBrowser,
-) -> StoreResult<()> {
+pub(crate) async fn remember(tx: &mut Tx, browser: &KnownBrowser) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO known_browsers (id, browser_hash, account_id, first_seen_at, last_seen_at)
          VALUES ($1, $2, $3, $4, $4)

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod backend;
+mod backup;
 mod backup_codes;
 mod counters;
 mod email_changes;
@@ -27,6 +28,7 @@ mod trusted_devices;
 
 pub use accounts::{AccountRow, RemovedSecondFactors};
 pub use backend::Backend;
+pub use backup::{BackupError, RestoreError, RestoreSummary};
 pub use backup_codes::NewBackupCode;
 pub use email_changes::EmailChangeRow;
 pub use events::SecurityEvent;
@@ -47,7 +49,11 @@ pub use trusted_devices::{NewTrustedDevice, TrustedDeviceRow};
 
 use gatehouse_core::AccountId;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -86,8 +92,8 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(backend.max_connections())
+        let pool = backend
+            .pool_options(AnyPoolOptions::new())
             .after_connect(move |conn, _meta| Box::pin(async move { backend.prepare(conn).await }))
             .connect(&backend.normalise_url(url))
             .await?;
@@ -117,6 +123,81 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// The one way a transaction begins. `work` gets it, runs its statements and ends with
+    /// `tx.commit(value)`; an error before that rolls it back. When the database aborts the
+    /// transaction as a deadlock's victim or a serialization failure
+    /// (`backend::is_retryable`), which several nodes writing the same rows can cause,
+    /// nothing of it was written, so `work` runs again in a new transaction after a short
+    /// random pause, up to `TRANSACTION_ATTEMPTS` times in all; after that, that error is
+    /// returned, as any other is at once.
+    pub(crate) async fn in_transaction<T, Work, Done>(&self, mut work: Work) -> StoreResult<T>
+    where
+        Work: FnMut(Tx) -> Done,
+        Done: Future<Output = StoreResult<Committed<T>>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let outcome = match self.pool().begin().await {
+                Ok(tx) => work(Tx(tx)).await.map(|Committed(value)| value),
+                Err(error) => Err(error.into()),
+            };
+            match outcome {
+                Err(StoreError::Unexpected(error))
+                    if attempt < TRANSACTION_ATTEMPTS && backend::is_retryable(&error) =>
+                {
+                    tracing::debug!(attempt, %error, "transaction aborted by the database; running it again");
+                    tokio::time::sleep(retry_pause(attempt)).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// A transaction `Store::in_transaction` began; statements run on it as on a connection
+/// (`.execute(&mut *tx)`, or `&mut **tx` through a `&mut Tx`).
+pub(crate) struct Tx(Transaction<'static, Any>);
+
+/// What a transaction's work hands back once it committed; only `Tx::commit` makes one, so
+/// work that forgets to commit does not compile.
+pub(crate) struct Committed<T>(T);
+
+impl Tx {
+    pub(crate) async fn commit<T>(self, value: T) -> StoreResult<Committed<T>> {
+        self.0.commit().await?;
+        Ok(Committed(value))
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.0
+    }
+}
+
+/// A transaction's first run and up to five more after the database aborted it.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// 5, 10, 20, 40, 80 ms, each plus up to as much again at random, so that two transactions
+/// that deadlocked each other do not meet again in step.
+fn retry_pause(attempt: u32) -> Duration {
+    let base_ms = 5u64 << attempt.saturating_sub(1).min(4);
+    // A fresh `RandomState` is randomly keyed: enough randomness for a jitter, no crate.
+    let jitter_ms = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % (base_ms + 1);
+    Duration::from_millis(base_ms + jitter_ms)
 }
 
 /// The one way a stored name or id is read back into its type: text the type does not know

@@ -6,10 +6,10 @@
 //! a code is redeemed once (S39), a refresh token rotates once (S44), an authorization
 //! request yields one code. Everything is keyed by SHA-256 hashes; no token is stored.
 
-use crate::{get_account_id, Store, StoreError, StoreResult};
+use crate::{get_account_id, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationRequestRow {
@@ -129,23 +129,6 @@ impl TokenRow {
     }
 }
 
-/// Why `consume_then_issue` wrote nothing.
-enum ConsumeError {
-    AlreadyConsumed,
-    Store(sqlx::Error),
-    Inner(StoreError),
-}
-
-impl ConsumeError {
-    fn or_conflict(self, what: &'static str) -> StoreError {
-        match self {
-            Self::AlreadyConsumed => StoreError::Conflict(what),
-            Self::Store(error) => error.into(),
-            Self::Inner(error) => error,
-        }
-    }
-}
-
 /// S33: ends every grant of an account, inside the transaction that disables the account
 /// or changes its password; bind `now`, then the account id.
 pub(crate) const REVOKE_ACCOUNT_GRANTS: &str =
@@ -182,11 +165,7 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow, sqlx::Error> {
     })
 }
 
-async fn insert_tokens(
-    tx: &mut Transaction<'_, Any>,
-    grant_id: &str,
-    tokens: &[NewToken],
-) -> StoreResult<()> {
+async fn insert_tokens(tx: &mut Tx, grant_id: &str, tokens: &[NewToken]) -> StoreResult<()> {
     for token in tokens {
         sqlx::query(
             "INSERT INTO oidc_tokens (token_hash, grant_id, kind, scope, created_at, expires_at, used_at)
@@ -282,47 +261,48 @@ impl Store {
         grant: &NewGrant,
         code: &NewCode,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        if let Some(id_hash) = request {
-            let done = sqlx::query("DELETE FROM authorization_requests WHERE id = $1")
-                .bind(id_hash.to_vec())
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(
-                    "the authorization request was already answered",
-                ));
+        self.in_transaction(|mut tx| async move {
+            if let Some(id_hash) = request {
+                let done = sqlx::query("DELETE FROM authorization_requests WHERE id = $1")
+                    .bind(id_hash.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(
+                        "the authorization request was already answered",
+                    ));
+                }
             }
-        }
-        sqlx::query(
-            "INSERT INTO oidc_grants (id, client_id, account_id, scope, nonce, auth_time, proof,
-                created_at, expires_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-        )
-        .bind(&grant.id)
-        .bind(&grant.client_id)
-        .bind(grant.account_id.as_str())
-        .bind(&grant.scope)
-        .bind(&grant.nonce)
-        .bind(grant.auth_time)
-        .bind(&grant.proof)
-        .bind(grant.created_at)
-        .bind(grant.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at)
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(code.code_hash.to_vec())
-        .bind(&grant.id)
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
-        .bind(code.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query(
+                "INSERT INTO oidc_grants (id, client_id, account_id, scope, nonce, auth_time, proof,
+                    created_at, expires_at, revoked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+            )
+            .bind(&grant.id)
+            .bind(&grant.client_id)
+            .bind(grant.account_id.as_str())
+            .bind(&grant.scope)
+            .bind(&grant.nonce)
+            .bind(grant.auth_time)
+            .bind(&grant.proof)
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at)
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(code.code_hash.to_vec())
+            .bind(&grant.id)
+            .bind(&code.redirect_uri)
+            .bind(&code.code_challenge)
+            .bind(code.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit(()).await
+        })
+        .await
     }
 
     /// A code in whatever state it is (used, expired): the token endpoint tells them apart.
@@ -364,37 +344,37 @@ impl Store {
         let consume = "UPDATE authorization_codes SET used_at = $1
              WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1
                AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)";
-        self.consume_then_issue(consume, code_hash, grant_id, now, tokens)
+        let already = "the code was already used";
+        self.consume_then_issue(consume, already, code_hash, grant_id, now, tokens)
             .await
-            .map_err(|e| e.or_conflict("the code was already used"))
     }
 
     /// One transaction: the compare-and-set `consume` (bound to `now`, the hash and the
-    /// grant) must change exactly one row, then `tokens` are stored.
+    /// grant) must change exactly one row, else `Conflict(already)`; then `tokens` are
+    /// stored.
     async fn consume_then_issue(
         &self,
         consume: &str,
+        already: &'static str,
         hash: &[u8; 32],
         grant_id: &str,
         now: i64,
         tokens: &[NewToken],
-    ) -> Result<(), ConsumeError> {
-        let mut tx = self.pool().begin().await.map_err(ConsumeError::Store)?;
-        let done = sqlx::query(consume)
-            .bind(now)
-            .bind(hash.to_vec())
-            .bind(grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(ConsumeError::Store)?;
-        if done.rows_affected() != 1 {
-            return Err(ConsumeError::AlreadyConsumed);
-        }
-        insert_tokens(&mut tx, grant_id, tokens)
-            .await
-            .map_err(ConsumeError::Inner)?;
-        tx.commit().await.map_err(ConsumeError::Store)?;
-        Ok(())
+    ) -> StoreResult<()> {
+        self.in_transaction(|mut tx| async move {
+            let done = sqlx::query(consume)
+                .bind(now)
+                .bind(hash.to_vec())
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(already));
+            }
+            insert_tokens(&mut tx, grant_id, tokens).await?;
+            tx.commit(()).await
+        })
+        .await
     }
 
     /// Ends a grant: every code, access token and refresh token it issued stops working.
@@ -449,9 +429,9 @@ impl Store {
         let consume = "UPDATE oidc_tokens SET used_at = $1
              WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL AND expires_at > $1
                AND grant_id IN (SELECT id FROM oidc_grants WHERE id = $3 AND revoked_at IS NULL)";
-        self.consume_then_issue(consume, old_hash, grant_id, now, tokens)
+        let already = "the refresh token was already used";
+        self.consume_then_issue(consume, already, old_hash, grant_id, now, tokens)
             .await
-            .map_err(|e| e.or_conflict("the refresh token was already used"))
     }
 
     /// Revokes one access token (RFC 7009 §2.1: its grant may live on).
@@ -506,27 +486,27 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool().begin().await?;
-        let ended = sqlx::query(
-            "UPDATE oidc_grants SET revoked_at = $1
-             WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(account_id.as_str())
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if ended == 0 {
-            return Ok(0);
-        }
-        sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+        self.in_transaction(|mut tx| async move {
+            let ended = sqlx::query(
+                "UPDATE oidc_grants SET revoked_at = $1
+                 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
             .bind(account_id.as_str())
             .bind(client_id)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(ended)
+            .await?
+            .rows_affected();
+            if ended > 0 {
+                sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+                    .bind(account_id.as_str())
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit(ended).await
+        })
+        .await
     }
 
     pub async fn find_consent(

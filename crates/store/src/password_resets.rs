@@ -59,48 +59,49 @@ impl Store {
         new_hash: &str,
         now: i64,
     ) -> StoreResult<AccountId> {
-        let mut tx = self.pool().begin().await?;
-        // A plain read: which account, without locking the link yet.
-        let stored: Option<String> = sqlx::query_scalar(
-            "SELECT account_id FROM password_resets
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
-        )
-        .bind(token_hash.to_vec())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(account_id) = stored.as_deref().map(account_id).transpose()? else {
-            return Err(used_or_expired());
-        };
-        // First lock: the account row.
-        let changed = sqlx::query(
-            "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND disabled_at IS NULL",
-        )
-        .bind(new_hash)
-        .bind(now)
-        .bind(account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the account is disabled"));
-        }
-        // Second: the link, consumed with a compare-and-set; losing it to a parallel use
-        // (or a change that ended it) rolls the new password back with it.
-        let consumed = sqlx::query(
-            "UPDATE password_resets SET used_at = $1
-             WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1",
-        )
-        .bind(now)
-        .bind(token_hash.to_vec())
-        .bind(account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if consumed.rows_affected() != 1 {
-            return Err(used_or_expired());
-        }
-        crate::accounts::end_account_access(&mut tx, &account_id, None, now).await?;
-        tx.commit().await?;
-        Ok(account_id)
+        self.in_transaction(|mut tx| async move {
+            // A plain read: which account, without locking the link yet.
+            let stored: Option<String> = sqlx::query_scalar(
+                "SELECT account_id FROM password_resets
+                 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+            )
+            .bind(token_hash.to_vec())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(account_id) = stored.as_deref().map(account_id).transpose()? else {
+                return Err(used_or_expired());
+            };
+            // First lock: the account row.
+            let changed = sqlx::query(
+                "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3 AND disabled_at IS NULL",
+            )
+            .bind(new_hash)
+            .bind(now)
+            .bind(account_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() != 1 {
+                return Err(StoreError::Conflict("the account is disabled"));
+            }
+            // Second: the link, consumed with a compare-and-set; losing it to a parallel use
+            // (or a change that ended it) rolls the new password back with it.
+            let consumed = sqlx::query(
+                "UPDATE password_resets SET used_at = $1
+                 WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(token_hash.to_vec())
+            .bind(account_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if consumed.rows_affected() != 1 {
+                return Err(used_or_expired());
+            }
+            crate::accounts::end_account_access(&mut tx, &account_id, None, now).await?;
+            tx.commit(account_id).await
+        })
+        .await
     }
 }
 

@@ -59,26 +59,27 @@ impl Store {
         code_expires_at: i64,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM phones WHERE account_id = $1 AND verified_at IS NULL")
+        self.in_transaction(|mut tx| async move {
+            sqlx::query("DELETE FROM phones WHERE account_id = $1 AND verified_at IS NULL")
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO phones (account_id, number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts, created_at)
+                 VALUES ($1, $2, $3, NULL, $4, $5, 0, $6)",
+            )
             .bind(account_id.as_str())
+            .bind(number_sealed.to_vec())
+            .bind(last_digits)
+            .bind(code_hash.to_vec())
+            .bind(code_expires_at)
+            .bind(now)
             .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO phones (account_id, number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts, created_at)
-             VALUES ($1, $2, $3, NULL, $4, $5, 0, $6)",
-        )
-        .bind(account_id.as_str())
-        .bind(number_sealed.to_vec())
-        .bind(last_digits)
-        .bind(code_hash.to_vec())
-        .bind(code_expires_at)
-        .bind(now)
-        .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::on_constraint(e, "a verified phone is already set up"))?;
+            tx.commit(()).await
+        })
         .await
-        .map_err(|e| StoreError::on_constraint(e, "a verified phone is already set up"))?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Counts a verification guess before it is checked.
@@ -107,19 +108,21 @@ impl Store {
         code_hash: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
-        let verify = sqlx::query(
-            "UPDATE phones SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
-             WHERE account_id = $2 AND verified_at IS NULL AND code_hash = $3",
-        )
-        .bind(now)
-        .bind(account_id.as_str())
-        .bind(code_hash.to_vec());
+        let verify = || {
+            sqlx::query(
+                "UPDATE phones SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
+                 WHERE account_id = $2 AND verified_at IS NULL AND code_hash = $3",
+            )
+            .bind(now)
+            .bind(account_id.as_str())
+            .bind(code_hash.to_vec())
+        };
         change_second_factor(self, verify, account_id, now, Revoke::IfChanged).await
     }
 
     pub async fn delete_phone(&self, account_id: &AccountId, now: i64) -> StoreResult<bool> {
         let delete =
-            sqlx::query("DELETE FROM phones WHERE account_id = $1").bind(account_id.as_str());
+            || sqlx::query("DELETE FROM phones WHERE account_id = $1").bind(account_id.as_str());
         change_second_factor(self, delete, account_id, now, Revoke::Always).await
     }
 }

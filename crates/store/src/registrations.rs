@@ -95,29 +95,32 @@ impl Store {
         account_id: &AccountId,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "DELETE FROM registrations WHERE id = $1 RETURNING email, password_hash",
-        )
-        .bind(registration_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((email, Some(password_hash))) = row else {
-            return Err(StoreError::Conflict("the registration cannot complete"));
-        };
-        sqlx::query(
-            "INSERT INTO accounts (id, email, password_hash, disabled_at, created_at, updated_at)
-             VALUES ($1, $2, $3, NULL, $4, $4)",
-        )
-        .bind(account_id.as_str())
-        .bind(&email)
-        .bind(&password_hash)
-        .bind(now)
-        .execute(&mut *tx)
+        self.in_transaction(|mut tx| async move {
+            let row: Option<(String, Option<String>)> = sqlx::query_as(
+                "DELETE FROM registrations WHERE id = $1 RETURNING email, password_hash",
+            )
+            .bind(registration_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((email, Some(password_hash))) = row else {
+                return Err(StoreError::Conflict("the registration cannot complete"));
+            };
+            sqlx::query(
+                "INSERT INTO accounts (id, email, password_hash, disabled_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, NULL, $4, $4)",
+            )
+            .bind(account_id.as_str())
+            .bind(&email)
+            .bind(&password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::on_constraint(e, "an account with this email already exists")
+            })?;
+            tx.commit(()).await
+        })
         .await
-        .map_err(|e| StoreError::on_constraint(e, "an account with this email already exists"))?;
-        tx.commit().await?;
-        Ok(())
     }
 
     pub async fn delete_expired_registrations(&self, now: i64) -> StoreResult<u64> {

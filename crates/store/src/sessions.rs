@@ -1,10 +1,10 @@
 //! Sessions: a hashed 256-bit token, an absolute expiry and an idle timeout enforced here,
 //! on the server (S32), and an end that is recorded, not just a cookie cleared (S33).
 
-use crate::{account_id, get_account_id, Store, StoreResult};
+use crate::{account_id, get_account_id, Store, StoreResult, Tx};
 use gatehouse_core::{AccountId, Proof};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -46,7 +46,7 @@ fn proof(stored: &str) -> Result<Proof, sqlx::Error> {
     crate::parse_stored(stored, "sign-in proof", Proof::parse)
 }
 
-pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, session: &NewSession) -> StoreResult<()> {
+pub(crate) async fn insert(tx: &mut Tx, session: &NewSession) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, account_id, proof, created_at, last_seen_at,
             expires_at, ended_at, user_agent, client_address)

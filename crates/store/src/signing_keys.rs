@@ -76,27 +76,28 @@ impl Store {
         keys: &[SigningKeyRow],
         retire_others_at: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        if let Some(now) = retire_others_at {
-            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-                .bind(now)
+        self.in_transaction(|mut tx| async move {
+            if let Some(now) = retire_others_at {
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for key in keys {
+                sqlx::query(&format!(
+                    "INSERT INTO signing_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(key.sealed_key.clone())
+                .bind(&key.public_jwk)
+                .bind(key.created_at)
+                .bind(key.retired_at)
                 .execute(&mut *tx)
                 .await?;
-        }
-        for key in keys {
-            sqlx::query(&format!(
-                "INSERT INTO signing_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
-            ))
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(key.sealed_key.clone())
-            .bind(&key.public_jwk)
-            .bind(key.created_at)
-            .bind(key.retired_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            }
+            tx.commit(()).await
+        })
+        .await
     }
 }

@@ -1,9 +1,9 @@
 //! Authenticator-app credentials: one per account, sealed secret, last accepted step.
 
 use crate::trusted_devices::{change_second_factor, Revoke};
-use crate::{Store, StoreError, StoreResult};
+use crate::{Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 #[derive(Clone)]
 pub struct TotpRow {
@@ -22,11 +22,7 @@ impl std::fmt::Debug for TotpRow {
 }
 
 /// S17: moves the last used step forward, only forward.
-pub(crate) async fn use_step(
-    tx: &mut Transaction<'_, Any>,
-    account_id: &AccountId,
-    step: i64,
-) -> StoreResult<bool> {
+pub(crate) async fn use_step(tx: &mut Tx, account_id: &AccountId, step: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE totp_credentials SET last_used_step = $1
          WHERE account_id = $2 AND confirmed_at IS NOT NULL
@@ -66,23 +62,26 @@ impl Store {
         secret_sealed: &[u8],
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1 AND confirmed_at IS NULL")
+        self.in_transaction(|mut tx| async move {
+            sqlx::query(
+                "DELETE FROM totp_credentials WHERE account_id = $1 AND confirmed_at IS NULL",
+            )
             .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO totp_credentials (account_id, secret_sealed, last_used_step, created_at, confirmed_at)
-             VALUES ($1, $2, NULL, $3, NULL)",
-        )
-        .bind(account_id.as_str())
-        .bind(secret_sealed.to_vec())
-        .bind(now)
-        .execute(&mut *tx)
+            sqlx::query(
+                "INSERT INTO totp_credentials (account_id, secret_sealed, last_used_step, created_at, confirmed_at)
+                 VALUES ($1, $2, NULL, $3, NULL)",
+            )
+            .bind(account_id.as_str())
+            .bind(secret_sealed.to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::on_constraint(e, "an authenticator app is already set up"))?;
+            tx.commit(()).await
+        })
         .await
-        .map_err(|e| StoreError::on_constraint(e, "an authenticator app is already set up"))?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// S18: the enrolment counts only now, after a correct code, and that code's step is
@@ -97,21 +96,25 @@ impl Store {
         step: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let confirm = sqlx::query(
-            "UPDATE totp_credentials SET confirmed_at = $1, last_used_step = $2
-             WHERE account_id = $3 AND confirmed_at IS NULL AND secret_sealed = $4",
-        )
-        .bind(now)
-        .bind(step)
-        .bind(account_id.as_str())
-        .bind(secret_sealed.to_vec());
+        let confirm = || {
+            sqlx::query(
+                "UPDATE totp_credentials SET confirmed_at = $1, last_used_step = $2
+                 WHERE account_id = $3 AND confirmed_at IS NULL AND secret_sealed = $4",
+            )
+            .bind(now)
+            .bind(step)
+            .bind(account_id.as_str())
+            .bind(secret_sealed.to_vec())
+        };
         change_second_factor(self, confirm, account_id, now, Revoke::IfChanged).await
     }
 
     /// Removes the app (confirmed or not) and revokes every trusted device (S29).
     pub async fn delete_totp(&self, account_id: &AccountId, now: i64) -> StoreResult<bool> {
-        let delete = sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
-            .bind(account_id.as_str());
+        let delete = || {
+            sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
+                .bind(account_id.as_str())
+        };
         change_second_factor(self, delete, account_id, now, Revoke::Always).await
     }
 }

@@ -1,9 +1,9 @@
 //! Trusted devices (S26-S30): a hashed token bound to one account with a fixed expiry.
 //! Finding one is the whole check; an unknown, expired or revoked token simply is not found.
 
-use crate::{Store, StoreResult};
+use crate::{Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 
 /// A live trusted device, as the account page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +25,7 @@ pub struct NewTrustedDevice {
     pub expires_at: i64,
 }
 
-pub(crate) async fn insert(
-    tx: &mut Transaction<'_, Any>,
-    device: &NewTrustedDevice,
-) -> StoreResult<()> {
+pub(crate) async fn insert(tx: &mut Tx, device: &NewTrustedDevice) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO trusted_devices (id, token_hash, account_id, user_agent, created_at,
             last_used_at, expires_at, revoked_at)
@@ -48,7 +45,7 @@ pub(crate) async fn insert(
 /// Revokes every trusted device of the account inside a larger change (S29: password,
 /// second factor or account changes end them all). Returns how many were live.
 pub(crate) async fn revoke_all_in(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     account_id: &AccountId,
     now: i64,
 ) -> StoreResult<u64> {
@@ -73,22 +70,25 @@ pub(crate) enum Revoke {
 }
 
 /// A change to a second factor and the revocation of every trusted device of the account,
-/// in one transaction (S29). True when the change touched exactly one row.
+/// in one transaction (S29). True when the change touched exactly one row. `change` builds
+/// the statement afresh, since a transaction the database aborted runs again whole.
 pub(crate) async fn change_second_factor<'q>(
     store: &Store,
-    change: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    change: impl Fn() -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     account_id: &AccountId,
     now: i64,
     revoke: Revoke,
 ) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await?;
-    let changed = change.execute(&mut *tx).await?.rows_affected() == 1;
-    if !changed && revoke == Revoke::IfChanged {
-        return Ok(false);
-    }
-    revoke_all_in(&mut tx, account_id, now).await?;
-    tx.commit().await?;
-    Ok(changed)
+    let change = &change;
+    store
+        .in_transaction(|mut tx| async move {
+            let changed = change().execute(&mut *tx).await?.rows_affected() == 1;
+            if changed || revoke == Revoke::Always {
+                revoke_all_in(&mut tx, account_id, now).await?;
+            }
+            tx.commit(changed).await
+        })
+        .await
 }
 
 impl Store {
@@ -165,9 +165,10 @@ impl Store {
         account_id: &AccountId,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool().begin().await?;
-        let revoked = revoke_all_in(&mut tx, account_id, now).await?;
-        tx.commit().await?;
-        Ok(revoked)
+        self.in_transaction(|mut tx| async move {
+            let revoked = revoke_all_in(&mut tx, account_id, now).await?;
+            tx.commit(revoked).await
+        })
+        .await
     }
 }

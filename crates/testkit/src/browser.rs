@@ -73,6 +73,18 @@ impl Browser {
         }
     }
 
+    /// The same browser, cookies and all, sent to another address: the other node behind a
+    /// load balancer, or the server started again on a new port. Cookies belong to a host,
+    /// not a port, so it presents everything it holds, as a real browser would.
+    pub fn at(&self, base_url: &str) -> Self {
+        Self {
+            base: base_url.to_string(),
+            jar: Arc::clone(&self.jar),
+            client: self.client.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
     /// A second browser sharing nothing with this one.
     pub fn fresh(&self) -> Self {
         Self::with_user_agent(&self.base, &self.user_agent)

@@ -4,6 +4,9 @@
 use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
 
+/// The PostgreSQL server `scripts/test` uses when `GATEHOUSE_TEST_DATABASE_URL` is not set.
+const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
 pub struct TestDatabase {
     pub url: String,
     admin_url: Option<String>,
@@ -29,6 +32,15 @@ impl TestDatabase {
         std::env::var("GATEHOUSE_TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())
+    }
+
+    /// A fresh PostgreSQL database for a test that is about PostgreSQL itself (several
+    /// nodes, deadlocks, pg_dump): on the server `GATEHOUSE_TEST_DATABASE_URL` names, else
+    /// on the local one `scripts/test` expects. It never falls back to SQLite nor skips: no
+    /// PostgreSQL is a failed test.
+    pub async fn postgres_required() -> Self {
+        let admin = Self::postgres_admin_url().unwrap_or_else(|| LOCAL_POSTGRES.to_string());
+        Self::postgres(&admin).await
     }
 
     pub async fn postgres(admin_url: &str) -> Self {

@@ -8,12 +8,15 @@
 
 mod account_page;
 mod authenticator;
+mod backup;
 mod backup_codes;
 mod cli;
 mod crash;
+mod deploy;
 mod floods;
 mod helpers;
 mod limits;
+mod nodes;
 mod observability;
 mod oidc_code_flow;
 mod oidc_consent;

@@ -7,6 +7,7 @@
 
 mod account_changes;
 mod cases;
+mod retries;
 
 use gatehouse_store::Store;
 use gatehouse_testkit::TestDatabase;

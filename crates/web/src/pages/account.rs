@@ -34,6 +34,7 @@ struct AccountPage<'a> {
     used_backup_code: bool,
     has_authenticator: bool,
     active_backup_codes: u32,
+    restored_from_backup: bool,
     /// "•••• 0123" and whether it is verified.
     phone: Option<(String, bool)>,
     devices: Vec<DeviceLine>,
@@ -216,6 +217,7 @@ pub(crate) async fn account_page(
             used_backup_code: overview.session.proof == Proof::BackupCode,
             has_authenticator: overview.has_authenticator,
             active_backup_codes: overview.active_backup_codes,
+            restored_from_backup: overview.restored_from_backup,
             phone: overview
                 .phone
                 .as_ref()
