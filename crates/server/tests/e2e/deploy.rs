@@ -61,6 +61,7 @@ fn every_setting_in_the_deploy_files_is_one_the_binary_reads() {
     let sources: String = [
         "crates/server/src/config/mod.rs",
         "crates/server/src/cli.rs",
+        "crates/server/src/logging.rs",
     ]
     .iter()
     .map(|path| read(path))
