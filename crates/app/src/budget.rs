@@ -72,6 +72,8 @@ impl PasswordClaim {
 /// One attempt budget: its counter key and the policy that admits guesses against it.
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {
+    /// What it counts, for metrics: a fixed name, never anything of the key (S51).
+    kind: &'static str,
     key: String,
     policy: LockoutPolicy,
 }
@@ -80,6 +82,7 @@ impl Budget {
     /// Password guesses at an address, known or not, so the delay reveals nothing (S46, S47).
     pub(crate) fn account(normalised_email: &str) -> Self {
         Self {
+            kind: "account",
             key: format!("account:{normalised_email}"),
             policy: LockoutPolicy::ACCOUNT,
         }
@@ -88,6 +91,7 @@ impl Budget {
     /// Password guesses from one client address (IPv6: its /64).
     pub(crate) fn client(address: &str) -> Self {
         Self {
+            kind: "client",
             key: client_key(address),
             policy: LockoutPolicy::CLIENT_ADDRESS,
         }
@@ -97,6 +101,7 @@ impl Budget {
     /// (S10, S19, S25); only a success resets it.
     pub(crate) fn second_step(account_id: &AccountId) -> Self {
         Self {
+            kind: "second_step",
             key: format!("second-step:{account_id}"),
             policy: LockoutPolicy::SECOND_STEP,
         }
@@ -106,6 +111,7 @@ impl Budget {
     /// strangers' failures never spend it, and it never locks.
     pub(crate) fn known_browser(account_id: &AccountId, browser_id: &str) -> Self {
         Self {
+            kind: "known_browser",
             key: format!("known-browser:{account_id}:{browser_id}"),
             policy: LockoutPolicy::KNOWN_BROWSER,
         }
@@ -115,9 +121,16 @@ impl Budget {
     /// only the account being created resets it.
     pub(crate) fn sign_up_guess(normalised_email: &str) -> Self {
         Self {
+            kind: "sign_up_guess",
             key: format!("signup-guess:{normalised_email}"),
             policy: LockoutPolicy::SIGN_UP_GUESS,
         }
+    }
+
+    /// What the budget counts, as metrics name it.
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
     }
 
     /// The counter key, for the store's transactions that reset several budgets at once.
@@ -144,6 +157,8 @@ pub(crate) fn client_key(address: &str) -> String {
 /// An hourly (or daily) allowance of messages: a fixed window of `limit` takes.
 #[derive(Debug, Clone)]
 pub(crate) struct Window {
+    /// What it limits, for metrics: a fixed name, never anything of the key (S51).
+    kind: &'static str,
     key: String,
     secs: i64,
     limit: u32,
@@ -153,43 +168,60 @@ impl Window {
     /// S9: codes per account per hour, whatever carries them (sign-in codes by mail or
     /// text, phone verification, e-mail change).
     pub(crate) fn codes(account_id: &AccountId, limit: u32) -> Self {
-        Self::hourly(format!("codes:{account_id}"), limit)
+        Self::hourly("codes_per_account", format!("codes:{account_id}"), limit)
     }
 
     /// Sign-up mails per address per hour.
     pub(crate) fn sign_ups(normalised_email: &str, limit: u32) -> Self {
-        Self::hourly(format!("signup:{normalised_email}"), limit)
+        Self::hourly("sign_ups", format!("signup:{normalised_email}"), limit)
     }
 
     /// New sign-ins started from one client address (S57): each is a row until it expires.
     pub(crate) fn sign_ins_from(address: &str, limit: u32) -> Self {
-        Self::hourly(format!("sign-ins-{}", client_key(address)), limit)
+        Self::hourly(
+            "sign_ins_per_client",
+            format!("sign-ins-{}", client_key(address)),
+            limit,
+        )
     }
 
     /// Reset requests from one client address per hour (S57), whatever address they name.
     pub(crate) fn resets_from(address: &str, limit: u32) -> Self {
-        Self::hourly(format!("resets-{}", client_key(address)), limit)
+        Self::hourly(
+            "resets_per_client",
+            format!("resets-{}", client_key(address)),
+            limit,
+        )
     }
 
     /// Sign-ups started, and passwords hashed for them, from one client address per hour
     /// (S55, S57).
     pub(crate) fn sign_ups_from(address: &str, limit: u32) -> Self {
-        Self::hourly(format!("sign-ups-{}", client_key(address)), limit)
+        Self::hourly(
+            "sign_ups_per_client",
+            format!("sign-ups-{}", client_key(address)),
+            limit,
+        )
     }
 
     /// Authorization codes issued to one session per hour (S57): each is a grant row.
     pub(crate) fn codes_for_session(session_id: &str, limit: u32) -> Self {
-        Self::hourly(format!("session-codes:{session_id}"), limit)
+        Self::hourly(
+            "codes_per_session",
+            format!("session-codes:{session_id}"),
+            limit,
+        )
     }
 
     /// Reset links per address per hour (no mail bombing, S9).
     pub(crate) fn resets(normalised_email: &str, limit: u32) -> Self {
-        Self::hourly(format!("reset:{normalised_email}"), limit)
+        Self::hourly("resets", format!("reset:{normalised_email}"), limit)
     }
 
     /// Authorization requests waiting for a sign-in, per client address (S57).
     pub(crate) fn authorization_requests(address: &str, secs: i64, limit: u32) -> Self {
         Self {
+            kind: "authorization_requests",
             key: format!("authorize:{}", client_key(address)),
             secs,
             limit,
@@ -198,25 +230,31 @@ impl Window {
 
     /// Texts to one number per hour; the number is named by a keyed hash, never in clear.
     pub(crate) fn texts_to_number(number_key: String, limit: u32) -> Self {
-        Self::hourly(number_key, limit)
+        Self::hourly("texts_per_number", number_key, limit)
     }
 
     /// Texts caused from one client address per hour (IPv6: its /64, as in S47).
     pub(crate) fn texts_from(address: &str, limit: u32) -> Self {
-        Self::hourly(format!("sms-{}", client_key(address)), limit)
+        Self::hourly(
+            "texts_per_client",
+            format!("sms-{}", client_key(address)),
+            limit,
+        )
     }
 
     /// Texts for the whole service per UTC day.
     pub(crate) fn texts_per_day(now: i64, limit: u32) -> Self {
         Self {
+            kind: "texts_per_day",
             key: format!("sms-day:{}", now.div_euclid(86_400)),
             secs: 86_400,
             limit,
         }
     }
 
-    fn hourly(key: String, limit: u32) -> Self {
+    fn hourly(kind: &'static str, key: String, limit: u32) -> Self {
         Self {
+            kind,
             key,
             secs: 3600,
             limit,
@@ -233,7 +271,7 @@ impl Gatehouse {
             let now = self.now();
             let seen = self.inner.store.find_failure_record(&budget.key).await?;
             if budget.policy.admit(seen, now) != Admission::Allowed {
-                crate::metrics::throttle_refused(&budget.key);
+                crate::metrics::throttle_refused(budget.kind);
                 return Ok(Claim::Refused);
             }
             let restart = budget.policy.forget_if_stale(seen, now) != seen;
@@ -246,7 +284,7 @@ impl Gatehouse {
                 return Ok(Claim::Granted);
             }
         }
-        crate::metrics::throttle_refused(&budget.key);
+        crate::metrics::throttle_refused(budget.kind);
         Ok(Claim::Refused)
     }
 
@@ -378,7 +416,7 @@ impl Gatehouse {
             .take_from_window(&window.key, window.secs, window.limit, now)
             .await?;
         if !taken {
-            crate::metrics::throttle_refused(&window.key);
+            crate::metrics::throttle_refused(window.kind);
         }
         Ok(taken)
     }

@@ -89,6 +89,18 @@ impl TestServer {
     }
 
     /// Kills the process at once, as a crash or power cut would (SIGKILL).
+    /// A connection on the server's own SQLite file, behind its back: for tests that must
+    /// read or set what no page shows (the audit rows, a count only days of delays reach).
+    pub async fn sqlite(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", self.data_dir.join("gatehouse.db").display());
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap()
+    }
+
     /// The server's CPU time so far (user + system, in clock ticks), read from `/proc`: what
     /// a request costs the server, whatever the load generator costs (S55).
     pub fn cpu_ticks(&self) -> u64 {

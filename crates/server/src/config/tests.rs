@@ -381,20 +381,10 @@ fn debug_output_never_shows_a_secret() {
 
 #[test]
 fn log_format_is_text_unless_json_is_asked_for_and_anything_else_is_refused() {
-    let load = |vars: &[(&str, &str)]| {
-        let env = env_of(vars);
-        Config::from_layers(
-            FileConfig::default(),
-            &Layers {
-                env: &env,
-                flags: &listen_flag(None),
-            },
-        )
-    };
-    assert_eq!(load(&[]).unwrap().log_format, LogFormat::Text);
-    let json = load(&[("GATEHOUSE_LOG_FORMAT", "json")]).unwrap();
+    assert_eq!(from_env(&[]).unwrap().log_format, LogFormat::Text);
+    let json = from_env(&[("GATEHOUSE_LOG_FORMAT", "json")]).unwrap();
     assert_eq!(json.log_format, LogFormat::Json);
-    let error = load(&[("GATEHOUSE_LOG_FORMAT", "xml")])
+    let error = from_env(&[("GATEHOUSE_LOG_FORMAT", "xml")])
         .unwrap_err()
         .to_string();
     assert!(
@@ -405,29 +395,19 @@ fn log_format_is_text_unless_json_is_asked_for_and_anything_else_is_refused() {
 
 #[test]
 fn metrics_are_off_unless_given_their_own_address() {
-    let load = |vars: &[(&str, &str)]| {
-        let env = env_of(vars);
-        Config::from_layers(
-            FileConfig::default(),
-            &Layers {
-                env: &env,
-                flags: &listen_flag(None),
-            },
-        )
-    };
-    assert_eq!(load(&[]).unwrap().metrics_listen, None);
+    assert_eq!(from_env(&[]).unwrap().metrics_listen, None);
     assert_eq!(
-        load(&[("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:9100")])
+        from_env(&[("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:9100")])
             .unwrap()
             .metrics_listen,
         Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
     );
-    let error = load(&[("GATEHOUSE_METRICS_LISTEN", "9100")])
+    let error = from_env(&[("GATEHOUSE_METRICS_LISTEN", "9100")])
         .unwrap_err()
         .to_string();
     assert!(error.contains("GATEHOUSE_METRICS_LISTEN"), "{error}");
     // The public address is never the metrics address.
-    let error = load(&[("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:8080")])
+    let error = from_env(&[("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:8080")])
         .unwrap_err()
         .to_string();
     assert!(error.contains("must differ"), "{error}");

@@ -3,22 +3,12 @@
 
 use crate::helpers::{TestApp, PASSWORD};
 use gatehouse_testkit::TestServer;
-use sqlx::any::AnyPoolOptions;
 
 /// Sets an account's password-failure count as if that many wrong passwords had come from
 /// strangers. Reaching 100 for real takes days of growing delays; the count is all the
 /// server keeps of them.
 async fn set_account_failures(server: &TestServer, email: &str, failures: i64) {
-    sqlx::any::install_default_drivers();
-    let url = format!(
-        "sqlite://{}",
-        server.data_dir.join("gatehouse.db").display()
-    );
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let pool = server.sqlite().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

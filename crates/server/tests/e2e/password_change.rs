@@ -122,17 +122,7 @@ async fn password_fields_work_with_password_managers() {
 /// Moves every session's sign-in `secs` into the past, as if it had signed in that long ago
 /// (the server's clock cannot be moved from outside).
 async fn sign_ins_happened_earlier(app: &TestApp, secs: i64) {
-    use sqlx::any::AnyPoolOptions;
-    sqlx::any::install_default_drivers();
-    let url = format!(
-        "sqlite://{}",
-        app.server.data_dir.join("gatehouse.db").display()
-    );
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let pool = app.server.sqlite().await;
     sqlx::query("UPDATE sessions SET created_at = created_at - $1")
         .bind(secs)
         .execute(&pool)

@@ -4,7 +4,6 @@
 
 use crate::helpers::{TestApp, PASSWORD};
 use gatehouse_testkit::{Browser, Page, ServerOptions};
-use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
 fn request_id(page: &Page) -> String {
@@ -35,16 +34,7 @@ async fn post_password_with(browser: &Browser, email: &str, headers: &[(&str, &s
 
 /// The request ids of an account's password events, read from the server's database.
 async fn password_event_request_ids(app: &TestApp) -> Vec<Option<String>> {
-    sqlx::any::install_default_drivers();
-    let url = format!(
-        "sqlite://{}",
-        app.server.data_dir.join("gatehouse.db").display()
-    );
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let pool = app.server.sqlite().await;
     let ids = sqlx::query_scalar(
         "SELECT request_id FROM security_events WHERE event = 'password' ORDER BY occurred_at, id",
     )
