@@ -19,6 +19,21 @@ if [[ ! -x "$OATHTOOL_PATH" ]]; then
 fi
 export OATHTOOL_PATH
 
+# Products we did not write: Apache httpd with mod_auth_openidc, and Python's Authlib in the
+# venv scripts/test makes (python/requirements.txt).
+APACHE_PATH="${APACHE_PATH:-/usr/sbin/apache2}"
+if [[ ! -x "$APACHE_PATH" || ! -f /usr/lib/apache2/modules/mod_auth_openidc.so ]]; then
+  echo "e2e: Apache with mod_auth_openidc not found; install Debian's packages (apt-get install -y apache2 libapache2-mod-auth-openidc) or set APACHE_PATH." >&2
+  exit 1
+fi
+export APACHE_PATH
+AUTHLIB_PYTHON="${AUTHLIB_PYTHON:-$PWD/python/.venv/bin/python}"
+if [[ ! -x "$AUTHLIB_PYTHON" ]]; then
+  echo "e2e: no Python venv with Authlib at $AUTHLIB_PYTHON; run scripts/test, or: python3 -m venv python/.venv && python/.venv/bin/pip install -r python/requirements.txt" >&2
+  exit 1
+fi
+export AUTHLIB_PYTHON
+
 npm ci --no-audit --no-fund
 rm -rf test-results
 node --test --test-concurrency=1 tests/
