@@ -12,7 +12,8 @@
 //   /signed-out.html            public: "Signed out of Apache" (the post-logout redirect URI)
 //   /protected/                 behind mod_auth_openidc: "Protected by Apache" and the claims
 //                               Apache passes on (OIDC_CLAIM_email, OIDC_CLAIM_sub,
-//                               OIDC_CLAIM_amr, REMOTE_USER), printed by server-side includes
+//                               OIDC_CLAIM_amr, OIDC_access_token, REMOTE_USER), printed by
+//                               server-side includes
 //                               (mod_include), and the link "Sign out"
 //   /protected/redirect_uri     mod_auth_openidc's OIDCRedirectURI; "?logout=URL" is its
 //                               RP-initiated logout
@@ -102,6 +103,7 @@ const protectedPage = (logoutHref) => `<!DOCTYPE html>
 <dt>email</dt><dd id="email"><!--#echo var="OIDC_CLAIM_email" --></dd>
 <dt>sub</dt><dd id="sub"><!--#echo var="OIDC_CLAIM_sub" --></dd>
 <dt>amr</dt><dd id="amr"><!--#echo var="OIDC_CLAIM_amr" --></dd>
+<dt>access token</dt><dd id="access-token"><!--#echo var="OIDC_access_token" --></dd>
 <dt>REMOTE_USER</dt><dd id="remote-user"><!--#echo var="REMOTE_USER" --></dd>
 </dl>
 <p><a href="${logoutHref}">Sign out</a></p>
@@ -154,7 +156,10 @@ export function apacheConfig({ root, port, origin, issuer, clientId, clientSecre
     `OIDCClientSecret ${q(clientSecret)}`,
     `OIDCRedirectURI ${q(`${origin}/protected/redirect_uri`)}`,
     `OIDCCryptoPassphrase ${q(passphrase)}`,
-    `OIDCScope "openid email"`,
+    `OIDCScope "openid email offline_access"`,
+    // Test only: refresh whenever the access token has less than its whole life (900 s) left,
+    // that is on every request, so that a reload shows the refresh grant working.
+    `OIDCRefreshAccessTokenBeforeExpiry 900`,
     `OIDCResponseType code`,
     `OIDCPKCEMethod S256`,
     `OIDCProviderTokenEndpointAuth client_secret_basic`,

@@ -20,6 +20,7 @@ then ends the whole grant (S44). Any failure ends the script with a traceback an
 Environment: GATEHOUSE_ISSUER, GATEHOUSE_CLIENT_ID, GATEHOUSE_CLIENT_SECRET, REDIRECT_URI.
 """
 
+import base64
 import json
 import os
 import sys
@@ -54,11 +55,13 @@ def refused(step):
 
 
 updates = []
+tokens = {}
 
 
 def update_token(name, token, refresh_token=None, access_token=None):
     """Authlib calls this after it refreshed a token by itself: the product stores it."""
     updates.append({"name": name, "token": dict(token), "refresh_token": refresh_token})
+    tokens["current"] = dict(token)
 
 
 app = Flask(__name__)
@@ -72,7 +75,6 @@ oauth.register(
     client_secret=os.environ["GATEHOUSE_CLIENT_SECRET"],
     client_kwargs={"scope": SCOPE, "code_challenge_method": "S256"},
 )
-tokens = {}
 
 
 @app.route("/login")
@@ -86,8 +88,15 @@ def callback():
     # the ID token (signature against the JWKS, iss, aud, nonce...) into token["userinfo"].
     token = oauth.gatehouse.authorize_access_token()
     tokens["first"] = token
+    tokens["current"] = dict(token)
     session["sub"] = token["userinfo"]["sub"]
     return jsonify(dict(token["userinfo"]))
+
+
+@app.route("/profile")
+def profile():
+    # Refreshes first, by itself, if the stored access token has expired (then update_token).
+    return jsonify(dict(oauth.gatehouse.userinfo(token=tokens["current"])))
 
 
 def main():
@@ -114,13 +123,14 @@ def main():
     expect(token.get("refresh_token"), "a refresh token with offline_access")
 
     # userinfo with the access token.
-    userinfo = dict(oauth.gatehouse.userinfo(token=token))
+    userinfo = browser.get("/profile").get_json()
     expect(userinfo.get("sub") == claims["sub"], "userinfo: the ID token's sub")
+    expect(not updates, "no refresh while the access token is fresh")
 
     # Authlib refreshes by itself when the access token has expired, and hands the product the
     # new tokens through update_token; the refreshed ID token validates too (no nonce in it).
-    expired = dict(token, expires_at=int(time.time()) - 60)
-    userinfo_after_refresh = dict(oauth.gatehouse.userinfo(token=expired))
+    tokens["current"]["expires_at"] = int(time.time()) - 60
+    userinfo_after_refresh = browser.get("/profile").get_json()
     expect(len(updates) == 1, f"update_token called {len(updates)} times")
     refreshed = updates[0]["token"]
     expect(refreshed["refresh_token"] != token["refresh_token"], "the refresh token rotates")
@@ -159,9 +169,11 @@ def main():
     expect(after.status_code == 401, f"userinfo after the reuse answered {after.status_code}")
     refusals["reused_refresh_token"] = reused.json()["error"]
 
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     say(
         {
             "ok": True,
+            "alg": header["alg"],
             "claims": claims,
             "userinfo": userinfo,
             "refreshed_claims": refreshed_claims,
@@ -171,4 +183,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with app.app_context():
+        main()

@@ -1,7 +1,8 @@
 // Issue 11, "Products we did not write": Apache httpd with mod_auth_openidc (Debian's packages)
 // protects a page (lib/apache.mjs). Chromium opens the protected page, is sent to Gatehouse,
 // signs in with the e-mailed code (and saves the first backup code), comes back through
-// "Returning you to Apache" and sees the claims Apache passes on (email, sub, amr). Apache's
+// "Returning you to Apache" and sees the claims Apache passes on (email, sub, amr); a reload
+// shows mod_auth_openidc refreshing the access token behind the page (offline_access). Apache's
 // logout (OIDCRedirectURI?logout=URL) sends the browser to Gatehouse's end_session_endpoint with
 // id_token_hint and post_logout_redirect_uri; confirming "Sign out" ends the Gatehouse session
 // and returns to Apache's signed-out page. The protected page then asks for the whole sign-in
@@ -24,7 +25,13 @@ async function protectedPageClaims(you, state) {
   await you.page.waitForURL((url) => url.origin === apache.origin && url.pathname === '/protected/', { waitUntil: 'load' });
   await you.expectVisible(you.heading('Protected by Apache'), `${state}: heading "Protected by Apache"`);
   const read = async (id) => (await you.page.locator(`#${id}`).textContent()).trim();
-  return { email: await read('email'), sub: await read('sub'), amr: await read('amr'), remoteUser: await read('remote-user') };
+  return {
+    email: await read('email'),
+    sub: await read('sub'),
+    amr: await read('amr'),
+    accessToken: await read('access-token'),
+    remoteUser: await read('remote-user'),
+  };
 }
 
 /** Fails with Apache's error log, where mod_auth_openidc says what it refused. */
@@ -65,9 +72,15 @@ test('Apache with mod_auth_openidc signs in through Gatehouse (e-mailed code, th
       assert.equal(first.remoteUser, first.sub, 'REMOTE_USER is the sub (OIDCRemoteUserClaim sub)');
       assert.deepEqual(first.amr.split(',').sort(), ['email', 'mfa', 'pwd'], 'amr: password and an e-mailed code');
 
-      // A reload stays signed in on Apache's own session: no new trip to Gatehouse.
+      // A reload stays signed in on Apache's own session, no new trip to Gatehouse in the
+      // browser; behind it mod_auth_openidc refreshes the access token (the refresh grant with
+      // rotation, offline_access) and goes on with the new one.
       await page.reload();
-      assert.equal((await protectedPageClaims(you, 'Apache (reloaded)')).sub, first.sub);
+      const reloaded = await protectedPageClaims(you, 'Apache (reloaded)');
+      assert.equal(reloaded.sub, first.sub);
+      assert.equal(new URL(page.url()).origin, apache.origin, 'the reload stays on Apache');
+      assert.match(first.accessToken, /\S/, 'Apache holds an access token');
+      assert.notEqual(reloaded.accessToken, first.accessToken, 'mod_auth_openidc refreshed the access token');
 
       // Apache's logout: to Gatehouse's confirmation, "Sign out", back to Apache's signed-out page.
       await you.navigate(() => you.link('Sign out').click());

@@ -3,30 +3,35 @@
 // python/requirements.txt) does discovery, the code flow with PKCE, ID-token validation against
 // the JWKS, userinfo and a refresh, all by Authlib's own code. This file owns Gatehouse, the mail
 // and Chromium: it opens the authorization URL the app made, signs in as a person does (the
-// e-mailed code, the first backup code saved), catches the browser on its way back to the
-// redirect URI (nothing listens there) and hands that URL to the app, then compares what the app
+// e-mailed code, the first backup code saved), catches the browser on its way back at the
+// redirect URI (a loopback listener of this file's) and hands that URL to the app, then compares what the app
 // learned with what it should have.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
+import http from 'node:http';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { useGatehouse, withVisitor } from '../lib/harness.mjs';
 import { E2E_DIR, withTimeout } from '../lib/server.mjs';
 
 const PYTHON = process.env.AUTHLIB_PYTHON ?? path.join(E2E_DIR, 'python', '.venv', 'bin', 'python');
 const SCRIPT = path.join(E2E_DIR, 'python', 'authlib_product.py');
-const REDIRECT_URI = 'http://localhost:8765/authlib/callback';
 const STEP_TIMEOUT_MS = 30_000;
+const ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 
 const account = { email: 'grace@example.com', password: 'python-meadow-compass-58' };
+const catcher = await startRedirectCatcher();
+const REDIRECT_URI = catcher.redirectUri;
+after(() => catcher.stop());
 const env = useGatehouse({
   label: 'authlib',
   accounts: [account],
-  clients: [{ name: 'Authlib product', redirectUris: [REDIRECT_URI] }],
+  // One client per signing algorithm Gatehouse offers (RS256, the default; ES256; EdDSA).
+  clients: ALGORITHMS.map((alg) => ({ name: `Authlib product (${alg})`, redirectUris: [REDIRECT_URI], signingAlg: alg === 'RS256' ? undefined : alg })),
 });
 
 /** The Python product: its JSON lines in order, a line to its stdin, and how it ended. */
@@ -76,51 +81,79 @@ async function startAuthlibProduct(client) {
   };
 }
 
-test('Authlib (Python, Flask) signs in through Gatehouse: discovery, code flow with PKCE, ID token checked against the JWKS, userinfo, refresh', { timeout: 90_000 }, (t) =>
+/**
+ * The redirect URI's listener: a loopback page that keeps each URL the browser brought back
+ * (the Python product has no port of its own; the test hands it the URL).
+ */
+async function startRedirectCatcher() {
+  const waiting = [];
+  const server = http.createServer((req, res) => {
+    const url = `http://localhost:${server.address().port}${req.url}`;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!DOCTYPE html><html lang="en"><title>Back at the product</title><main><h1>Back at the product</h1></main></html>');
+    waiting.shift()?.(url);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return {
+    redirectUri: `http://localhost:${server.address().port}/authlib/callback`,
+    /** The next URL brought back, once the browser gets there. */
+    next: () => withTimeout(new Promise((resolve) => waiting.push(resolve)), 15_000, 'the way back to the redirect URI'),
+    stop: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** Runs the Python product for `client`; `browse(authorize)` does the browser's part and returns the callback URL. */
+async function runAuthlibProduct(t, client, browse) {
+  const product = await startAuthlibProduct(client);
+  try {
+    const { authorize } = await product.next('the authorization URL');
+    const request = new URL(authorize);
+    assert.equal(`${request.origin}${request.pathname}`, `${env.server.baseUrl}/oauth2/authorize`, 'Authlib found the authorization endpoint by discovery');
+    assert.equal(request.searchParams.get('code_challenge_method'), 'S256');
+    const callback = await browse(authorize);
+    assert.equal(new URL(callback).searchParams.get('state'), request.searchParams.get('state'), 'the state comes back');
+    product.send(callback);
+    const result = await product.next('the result');
+    t.diagnostic(`${client.name}: ID token signed ${result.alg}; Authlib's refusals: ${JSON.stringify(result.refusals)}`);
+    const { code: exitCode } = await withTimeout(product.exited, 10_000, 'the Python product exit');
+    assert.equal(exitCode, 0, `the Python product failed:\n${product.stderr()}`);
+    assert.equal(result.ok, true);
+    assert.equal(result.claims.nonce, request.searchParams.get('nonce'));
+    return result;
+  } finally {
+    product.kill();
+  }
+}
+
+test('Authlib (Python, Flask) signs in through Gatehouse: discovery, code flow with PKCE, ID token checked against the JWKS (RS256, ES256, EdDSA), userinfo, refresh', { timeout: 120_000 }, (t) =>
   withVisitor(env, t, async (you, { page }) => {
-    const [client] = env.clients;
-    const product = await startAuthlibProduct(client);
-    try {
-      const { authorize } = await product.next('the authorization URL');
-      const request = new URL(authorize);
-      assert.equal(`${request.origin}${request.pathname}`, `${env.server.baseUrl}/oauth2/authorize`, 'Authlib found the authorization endpoint by discovery');
-      assert.equal(request.searchParams.get('code_challenge_method'), 'S256');
-
-      // The browser's part: sign in, and catch the redirect back (nothing listens there).
-      let callback;
-      let caughtIt;
-      const caught = new Promise((resolve) => {
-        caughtIt = resolve;
+    const results = [];
+    for (const [index, client] of env.clients.entries()) {
+      const result = await runAuthlibProduct(t, client, async (authorize) => {
+        const back = catcher.next();
+        await page.goto(authorize);
+        if (index === 0) {
+          // The first product: the whole sign-in, the e-mailed code, the first backup code.
+          await you.expectSignInPage('sign-in (for Authlib product)');
+          await you.submitEmail(account.email);
+          const since = env.mail.mark();
+          await you.submitPassword(account.password);
+          await you.expectCodePage(account.email);
+          const { code } = await env.mail.nextCode(account.email, { since });
+          await you.submitCode(code);
+          await you.expectSaveBackupCodePage();
+          await you.confirmBackupCodeSaved();
+        }
+        // The others go straight back through the live Gatehouse session.
+        return back;
       });
-      await page.route(
-        (url) => url.href.startsWith(REDIRECT_URI),
-        async (route) => {
-          callback = route.request().url();
-          caughtIt(callback);
-          await route.fulfill({ status: 200, contentType: 'text/html', body: '<!DOCTYPE html><title>back</title><main><h1>Back at the product</h1></main>' });
-        },
-      );
-      await page.goto(authorize);
-      await you.expectSignInPage('sign-in (for Authlib product)');
-      await you.submitEmail(account.email);
-      const since = env.mail.mark();
-      await you.submitPassword(account.password);
-      await you.expectCodePage(account.email);
-      const { code } = await env.mail.nextCode(account.email, { since });
-      await you.submitCode(code);
-      await you.expectSaveBackupCodePage();
-      await you.confirmBackupCodeSaved();
-      await withTimeout(caught, 15_000, 'the way back to the redirect URI');
-      assert.equal(new URL(callback).searchParams.get('state'), request.searchParams.get('state'), 'the state comes back');
-
-      product.send(callback);
-      const result = await product.next('the result');
-      t.diagnostic(`Authlib's refusals: ${JSON.stringify(result.refusals)}`);
-      assert.equal(result.ok, true);
+      assert.equal(result.alg, ALGORITHMS[index], `${client.name}: the ID token is signed with the client's algorithm`);
       assert.equal(result.claims.iss, env.server.baseUrl);
       assert.equal(result.claims.aud, client.client_id);
       assert.equal(result.claims.email, account.email);
-      assert.equal(result.claims.nonce, request.searchParams.get('nonce'));
       assert.deepEqual([...result.claims.amr].sort(), ['email', 'mfa', 'pwd']);
       assert.deepEqual(result.userinfo, { sub: result.claims.sub, email: account.email, email_verified: true });
       assert.equal(result.refreshed_claims.sub, result.claims.sub);
@@ -128,9 +161,7 @@ test('Authlib (Python, Flask) signs in through Gatehouse: discovery, code flow w
       assert.match(result.refusals.forged_signature, /signature/i);
       assert.match(result.refusals.wrong_nonce, /nonce/i);
       assert.equal(result.refusals.reused_refresh_token, 'invalid_grant');
-      const { code: exitCode } = await withTimeout(product.exited, 10_000, 'the Python product exit');
-      assert.equal(exitCode, 0, `the Python product failed:\n${product.stderr()}`);
-    } finally {
-      product.kill();
+      results.push(result);
     }
+    assert.equal(new Set(results.map((r) => r.claims.sub)).size, 1, 'one person, one sub, whichever product');
   }));
