@@ -120,7 +120,7 @@ const SIGNED_OUT_PAGE = `<!DOCTYPE html>
 `;
 
 /** The whole httpd.conf: loopback only, everything under `root`, one protected folder. */
-export function apacheConfig({ root, port, origin, issuer, clientId, clientSecret, passphrase, user }) {
+export function apacheConfig({ root, port, origin, issuer, clientId, clientSecret, passphrase, user, authRequestMethod = 'GET' }) {
   const q = (text) => `"${String(text).replace(/["\\]/g, '\\$&')}"`;
   return [
     `ServerRoot ${q(root)}`,
@@ -162,6 +162,8 @@ export function apacheConfig({ root, port, origin, issuer, clientId, clientSecre
     `OIDCRefreshAccessTokenBeforeExpiry 900`,
     `OIDCResponseType code`,
     `OIDCPKCEMethod S256`,
+    // GET (a redirect), or POST (a self-submitting form; OpenID Connect Core §3.1.2.1).
+    `OIDCProviderAuthRequestMethod ${authRequestMethod}`,
     `OIDCProviderTokenEndpointAuth client_secret_basic`,
     `OIDCRemoteUserClaim sub`,
     `OIDCPassClaimsAs environment`,
@@ -183,9 +185,10 @@ export class ApacheProduct {
   #proc = undefined;
   #lines = [];
 
-  constructor({ name = 'Apache', host = 'localhost' } = {}) {
+  constructor({ name = 'Apache', host = 'localhost', authRequestMethod = 'GET' } = {}) {
     this.name = name;
     this.host = host;
+    this.authRequestMethod = authRequestMethod;
   }
 
   get protectedUrl() {
@@ -236,6 +239,7 @@ export class ApacheProduct {
       clientSecret: client.client_secret,
       passphrase: randomBytes(24).toString('hex'),
       user: asRoot ? 'www-data' : undefined,
+      authRequestMethod: this.authRequestMethod,
     });
     const conf = path.join(root, 'httpd.conf');
     await writeFile(conf, this.config, { mode: 0o600 });
@@ -297,7 +301,8 @@ export class ApacheProduct {
     }
     if (!this.#root) return;
     await mkdir(RESULTS_DIR, { recursive: true });
-    for (const [file, saved] of [['error.log', 'apache-error.log'], ['httpd.conf', 'apache-httpd.conf']]) {
+    const label = this.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+    for (const [file, saved] of [['error.log', `${label}-error.log`], ['httpd.conf', `${label}-httpd.conf`]]) {
       await copyFile(path.join(this.#root, file), path.join(RESULTS_DIR, saved)).catch(() => {});
     }
     if (!process.env.E2E_KEEP_DATA) await rm(this.#root, { recursive: true, force: true });

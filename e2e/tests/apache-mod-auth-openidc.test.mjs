@@ -13,16 +13,20 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApacheProduct } from '../lib/apache.mjs';
 import { useGatehouse, withVisitor } from '../lib/harness.mjs';
+import { signInForTheFirstTime } from '../lib/pages.mjs';
 
 const account = { email: 'ada@example.com', password: 'apache-harbour-lantern-73' };
+const another = { email: 'lin@example.com', password: 'apache-quarry-willow-19' };
 const apache = new ApacheProduct({ name: 'Apache' });
-const env = useGatehouse({ label: 'apache-mod-auth-openidc', accounts: [account], products: [apache] });
+// The same module sending its authorization request as a self-submitting form.
+const apachePost = new ApacheProduct({ name: 'Apache posting', authRequestMethod: 'POST' });
+const env = useGatehouse({ label: 'apache-mod-auth-openidc', accounts: [account, another], products: [apache, apachePost] });
 
 const compact = (code) => code.replaceAll('-', '').toLowerCase();
 
 /** The claims the protected page prints (mod_include echoing what mod_auth_openidc set). */
-async function protectedPageClaims(you, state) {
-  await you.page.waitForURL((url) => url.origin === apache.origin && url.pathname === '/protected/', { waitUntil: 'load' });
+async function protectedPageClaims(you, state, at = apache) {
+  await you.page.waitForURL((url) => url.origin === at.origin && url.pathname === '/protected/', { waitUntil: 'load' });
   await you.expectVisible(you.heading('Protected by Apache'), `${state}: heading "Protected by Apache"`);
   const read = async (id) => (await you.page.locator(`#${id}`).textContent()).trim();
   return {
@@ -35,11 +39,11 @@ async function protectedPageClaims(you, state) {
 }
 
 /** Fails with Apache's error log, where mod_auth_openidc says what it refused. */
-async function withApacheLog(step) {
+async function withApacheLog(step, at = apache) {
   try {
     return await step();
   } catch (error) {
-    error.message += `\n\n--- Apache error.log ---\n${(await apache.errorLog()).split('\n').slice(-40).join('\n')}`;
+    error.message += `\n\n--- Apache error.log ---\n${(await at.errorLog()).split('\n').slice(-40).join('\n')}`;
     throw error;
   }
 }
@@ -114,4 +118,24 @@ test('Apache with mod_auth_openidc signs in through Gatehouse (e-mailed code, th
       assert.deepEqual(second.amr.split(',').sort(), ['backup-code', 'mfa', 'pwd'], 'amr: password and a backup code');
       await env.mail.waitFor(account.email, (m) => /backup code was used/i.test(m.subject), { since });
     }),
+  ));
+
+// OpenID Connect Core §3.1.2.1: the authorization endpoint takes POST as well as GET. With
+// OIDCProviderAuthRequestMethod POST the module's page posts the request to Gatehouse (it got
+// 405 before); Gatehouse sends it on as a GET, where the browser's live session is seen (a
+// cross-site POST carries no SameSite=Lax cookie), so the person comes straight back signed in.
+test('mod_auth_openidc posting its authorization request (OIDCProviderAuthRequestMethod POST) comes straight back through the live Gatehouse session', { timeout: 90_000 }, (t) =>
+  withVisitor(env, t, (you, { page }) =>
+    withApacheLog(async () => {
+      await signInForTheFirstTime(you, env.mail, another);
+      const posted = [];
+      page.on('request', (request) => {
+        if (request.isNavigationRequest() && new URL(request.url()).pathname === '/oauth2/authorize') posted.push(request.method());
+      });
+      await page.goto(apachePost.protectedUrl);
+      const claims = await protectedPageClaims(you, 'Apache posting (signed in)', apachePost);
+      assert.deepEqual(posted.slice(0, 1), ['POST'], 'the module posted its authorization request');
+      assert.equal(claims.email, another.email);
+      assert.deepEqual(claims.amr.split(',').sort(), ['email', 'mfa', 'pwd'], 'the sign-in made on Gatehouse');
+    }, apachePost),
   ));

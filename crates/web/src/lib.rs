@@ -211,7 +211,10 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             "/reset-password",
             get(pages::reset::get_reset).post(pages::reset::post_reset),
         )
-        .route("/oauth2/authorize", get(pages::oidc::get_authorize))
+        .route(
+            "/oauth2/authorize",
+            get(pages::oidc::get_authorize).post(pages::oidc::post_authorize),
+        )
         .route("/oauth2/continue", get(pages::oidc::get_continue))
         .route("/oauth2/consent", post(pages::oidc::post_consent))
         .route(

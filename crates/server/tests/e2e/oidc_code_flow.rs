@@ -220,6 +220,51 @@ async fn a_product_signs_a_person_in_and_verifies_the_id_token() {
     assert_eq!(third.subject(), claims.subject(), "sub is stable");
 }
 
+/// OpenID Connect Core §3.1.2.1: the authorization endpoint takes a POSTed form as well as a
+/// GET (mod_auth_openidc's `OIDCProviderAuthRequestMethod POST`; it answered 405 before). The
+/// form is sent on to the GET endpoint, where the browser's live session is seen, so the product
+/// gets a code straight back.
+#[tokio::test]
+async fn an_authorization_request_may_be_posted_as_a_form() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann@example.com").await;
+    let shop = product(&app, "Shop", &[], ClientAuth::Basic).await;
+    let (browser, _, first) = first_sign_in(&app, &shop, &["email"], "ann@example.com").await;
+
+    let start = shop.start(&["email"], &[]);
+    let url = url::Url::parse(&start.url).expect("the authorization URL");
+    let fields: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // From the product's own page, as a browser sends it: another site, no CSRF token.
+    let posted = browser
+        .post_raw(
+            "/oauth2/authorize",
+            &form,
+            &[
+                ("origin", "https://shop.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let location = posted.location_header().expect("a Location");
+    let sent_on = url::Url::parse(&format!("http://gatehouse{location}")).expect("a URL");
+    assert_eq!(sent_on.path(), "/oauth2/authorize");
+    let mut sent: Vec<(String, String)> = sent_on.query_pairs().into_owned().collect();
+    let mut wanted = fields.clone();
+    sent.sort();
+    wanted.sort();
+    assert_eq!(sent, wanted, "the same request, as a GET");
+
+    let page = browser.get(&location).await;
+    let callback = straight_back(&page, shop.redirect_uri());
+    let (_, claims) = finish(&shop, &callback, start).await;
+    assert_eq!(claims.subject(), first.subject());
+}
+
 #[tokio::test]
 async fn two_accounts_get_different_subjects() {
     let app = TestApp::spawn().await;

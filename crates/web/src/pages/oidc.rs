@@ -154,6 +154,23 @@ pub async fn get_authorize(
     }
 }
 
+/// `POST /oauth2/authorize`: OpenID Connect Core §3.1.2.1 has the endpoint take POST as well
+/// as GET (mod_auth_openidc's `OIDCProviderAuthRequestMethod POST` sends a self-submitting
+/// form). The form becomes the query of a 303 to `GET /oauth2/authorize`, so one handler reads
+/// every request, and the browser's next request, a top-level GET, carries the SameSite=Lax
+/// session cookie that a cross-site POST never does: a live session is seen, `prompt=none`
+/// works. Nothing changes here, so no CSRF token is asked (S35 is about state changes).
+pub async fn post_authorize(body: bytes::Bytes) -> Response {
+    let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+        return Rejection::BadForm.into_response();
+    };
+    // Re-encoded, never copied: the Location holds only what the form decoder understood.
+    match serde_urlencoded::to_string(&fields) {
+        Ok(query) => see_other(&format!("/oauth2/authorize?{query}")),
+        Err(_) => Rejection::BadForm.into_response(),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ContinueQuery {
     request: Option<String>,
