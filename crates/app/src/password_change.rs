@@ -106,9 +106,7 @@ impl Gatehouse {
         })
         .await;
         if let Err(error) = self
-            .inner
-            .mailer
-            .send(&password_changed_notice(&email))
+            .send_mail(&password_changed_notice(&email))
             .await
         {
             tracing::error!(%error, "could not send the password-changed notice");

@@ -307,9 +307,7 @@ impl Gatehouse {
             .await;
         if let Ok(email) = Email::parse(&session.email) {
             if let Err(error) = self
-                .inner
-                .mailer
-                .send(&phone_changed_notice(&email, added))
+                .send_mail(&phone_changed_notice(&email, added))
                 .await
             {
                 tracing::error!(%error, "could not send a phone notice");

@@ -211,6 +211,15 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             "/reset-password",
             get(pages::reset::get_reset).post(pages::reset::post_reset),
         )
+        .route(
+            "/recovery/cancel",
+            get(pages::recovery::get_cancel).post(pages::recovery::post_cancel),
+        )
+        .route("/recovery/cancelled", get(pages::recovery::get_cancelled))
+        .route(
+            "/recover",
+            get(pages::recovery::get_recover).post(pages::recovery::post_recover),
+        )
         .route("/oauth2/authorize", get(pages::oidc::get_authorize))
         .route("/oauth2/continue", get(pages::oidc::get_continue))
         .route("/oauth2/consent", post(pages::oidc::post_consent))
