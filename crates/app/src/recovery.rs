@@ -43,11 +43,11 @@ pub enum RecoveryError {
     NotFound,
     #[error("the account is disabled (enable it first)")]
     Disabled,
-    #[error("a recovery of this account is already pending (its link can be issued from {})", gatehouse_core::display::format_utc(*ready_at))]
+    #[error("a recovery of this account is already pending (its link can be issued from {})", gatehouse_core::display::format_utc(*.ready_at))]
     AlreadyPending { ready_at: i64 },
     #[error("no recovery of this account is pending (start one with `gatehouse user recover EMAIL`)")]
     NonePending,
-    #[error("the waiting period is not over: the recovery link can be issued from {}", gatehouse_core::display::format_utc(*ready_at))]
+    #[error("the waiting period is not over: the recovery link can be issued from {}", gatehouse_core::display::format_utc(*.ready_at))]
     NotReady { ready_at: i64 },
     #[error("could not send the notice to the account's address, so no recovery was started: {0}")]
     NoticeNotSent(gatehouse_delivery::DeliveryError),

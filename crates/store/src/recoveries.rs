@@ -41,8 +41,10 @@ pub struct RecoveryRow {
 
 const COLUMNS: &str = "r.id, r.account_id, a.email, r.started_at, r.ready_at, r.link_expires_at";
 
-/// Only recoveries still running: a cancelled or completed one is history.
-const PENDING: &str = "r.cancelled_at IS NULL AND r.completed_at IS NULL";
+/// Only recoveries still running: a cancelled or completed one is history. (`PENDING_R` in
+/// the reads, which alias the table; updates name it plainly.)
+const PENDING_R: &str = "r.cancelled_at IS NULL AND r.completed_at IS NULL";
+const PENDING: &str = "cancelled_at IS NULL AND completed_at IS NULL";
 
 fn from_row(row: &AnyRow) -> Result<RecoveryRow, sqlx::Error> {
     Ok(RecoveryRow {
@@ -97,7 +99,7 @@ impl Store {
     ) -> StoreResult<Option<RecoveryRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM account_recoveries r JOIN accounts a ON a.id = r.account_id
-             WHERE r.account_id = $1 AND {PENDING}"
+             WHERE r.account_id = $1 AND {PENDING_R}"
         ))
         .bind(account_id.as_str())
         .fetch_optional(self.pool())
@@ -112,7 +114,7 @@ impl Store {
     ) -> StoreResult<Option<RecoveryRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM account_recoveries r JOIN accounts a ON a.id = r.account_id
-             WHERE r.cancel_token_hash = $1 AND {PENDING}"
+             WHERE r.cancel_token_hash = $1 AND {PENDING_R}"
         ))
         .bind(cancel_token_hash.to_vec())
         .fetch_optional(self.pool())
@@ -128,7 +130,7 @@ impl Store {
     ) -> StoreResult<Option<RecoveryRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM account_recoveries r JOIN accounts a ON a.id = r.account_id
-             WHERE r.link_token_hash = $1 AND r.link_expires_at > $2 AND {PENDING}
+             WHERE r.link_token_hash = $1 AND r.link_expires_at > $2 AND {PENDING_R}
                AND a.disabled_at IS NULL"
         ))
         .bind(link_token_hash.to_vec())
@@ -150,8 +152,8 @@ impl Store {
             return Ok(None);
         };
         let done = sqlx::query(&format!(
-            "UPDATE account_recoveries AS r SET cancelled_at = $1, cancelled_by = $2
-             WHERE r.id = $3 AND r.cancel_token_hash = $4 AND {PENDING}"
+            "UPDATE account_recoveries SET cancelled_at = $1, cancelled_by = $2
+             WHERE id = $3 AND cancel_token_hash = $4 AND {PENDING}"
         ))
         .bind(now)
         .bind(CancelledBy::Owner.stored())
@@ -173,8 +175,8 @@ impl Store {
             return Ok(None);
         };
         let done = sqlx::query(&format!(
-            "UPDATE account_recoveries AS r SET cancelled_at = $1, cancelled_by = $2
-             WHERE r.id = $3 AND {PENDING}"
+            "UPDATE account_recoveries SET cancelled_at = $1, cancelled_by = $2
+             WHERE id = $3 AND {PENDING}"
         ))
         .bind(now)
         .bind(by.stored())
@@ -194,8 +196,8 @@ impl Store {
         now: i64,
     ) -> StoreResult<bool> {
         let done = sqlx::query(&format!(
-            "UPDATE account_recoveries AS r SET link_token_hash = $1, link_expires_at = $2
-             WHERE r.id = $3 AND r.ready_at <= $4 AND {PENDING}"
+            "UPDATE account_recoveries SET link_token_hash = $1, link_expires_at = $2
+             WHERE id = $3 AND ready_at <= $4 AND {PENDING}"
         ))
         .bind(link_token_hash.to_vec())
         .bind(expires_at)
@@ -235,8 +237,8 @@ impl Store {
                     return Err(StoreError::Conflict("the account is disabled"));
                 }
                 let consumed = sqlx::query(&format!(
-                    "UPDATE account_recoveries AS r SET completed_at = $1
-                     WHERE r.id = $2 AND r.link_token_hash = $3 AND r.link_expires_at > $1
+                    "UPDATE account_recoveries SET completed_at = $1
+                     WHERE id = $2 AND link_token_hash = $3 AND link_expires_at > $1
                        AND {PENDING}"
                 ))
                 .bind(now)
