@@ -45,7 +45,9 @@ pub enum RecoveryError {
     Disabled,
     #[error("a recovery of this account is already pending (its link can be issued from {})", gatehouse_core::display::format_utc(*.ready_at))]
     AlreadyPending { ready_at: i64 },
-    #[error("no recovery of this account is pending (start one with `gatehouse user recover EMAIL`)")]
+    #[error(
+        "no recovery of this account is pending (start one with `gatehouse user recover EMAIL`)"
+    )]
     NonePending,
     #[error("the waiting period is not over: the recovery link can be issued from {}", gatehouse_core::display::format_utc(*.ready_at))]
     NotReady { ready_at: i64 },
@@ -184,8 +186,13 @@ impl Gatehouse {
             self.inner.store.delete_unannounced_recovery(&id).await?;
             return Err(RecoveryError::NoticeNotSent(error));
         }
-        self.recovery_event(RecoveryStep::Started, &account.id, &account.email, &operator())
-            .await;
+        self.recovery_event(
+            RecoveryStep::Started,
+            &account.id,
+            &account.email,
+            &operator(),
+        )
+        .await;
         let pending = self
             .inner
             .store
@@ -214,7 +221,8 @@ impl Gatehouse {
             &operator(),
         )
         .await;
-        self.send_recovery_notice(&recovery_cancelled_notice(&address)).await;
+        self.send_recovery_notice(&recovery_cancelled_notice(&address))
+            .await;
         Ok(PendingRecovery::from(&cancelled))
     }
 
@@ -330,7 +338,8 @@ impl Gatehouse {
         )
         .await;
         if let Ok(address) = Email::parse(&row.email) {
-            self.send_recovery_notice(&recovery_cancelled_notice(&address)).await;
+            self.send_recovery_notice(&recovery_cancelled_notice(&address))
+                .await;
         }
         Ok(())
     }
@@ -365,7 +374,8 @@ impl Gatehouse {
         self.recovery_event(RecoveryStep::Completed, &row.account_id, &row.email, client)
             .await;
         if let Ok(address) = Email::parse(&row.email) {
-            self.send_recovery_notice(&recovery_completed_notice(&address)).await;
+            self.send_recovery_notice(&recovery_completed_notice(&address))
+                .await;
         }
         Ok(())
     }

@@ -237,9 +237,10 @@ pub fn recovery_cancelled_notice(to: &Email) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),
         subject: "The recovery of your Gatehouse account was cancelled".into(),
-        body: "The recovery of your Gatehouse account was cancelled. Nothing about how you sign in\n\
+        body:
+            "The recovery of your Gatehouse account was cancelled. Nothing about how you sign in\n\
                has changed.\n"
-            .into(),
+                .into(),
     }
 }
 

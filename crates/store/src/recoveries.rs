@@ -148,7 +148,10 @@ impl Store {
         cancel_token_hash: &[u8; 32],
         now: i64,
     ) -> StoreResult<Option<RecoveryRow>> {
-        let Some(recovery) = self.find_recovery_by_cancel_token(cancel_token_hash).await? else {
+        let Some(recovery) = self
+            .find_recovery_by_cancel_token(cancel_token_hash)
+            .await?
+        else {
             return Ok(None);
         };
         let done = sqlx::query(&format!(

@@ -64,7 +64,11 @@ fn query() -> String {
 
 impl Store {
     /// Every enabled account's facts, by address.
-    pub async fn list_risk_facts(&self, now: i64, stale_before: i64) -> StoreResult<Vec<RiskFacts>> {
+    pub async fn list_risk_facts(
+        &self,
+        now: i64,
+        stale_before: i64,
+    ) -> StoreResult<Vec<RiskFacts>> {
         let rows = sqlx::query(&query())
             .bind(now)
             .bind(stale_before)

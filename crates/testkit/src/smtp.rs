@@ -110,7 +110,10 @@ impl SmtpSink {
 
     /// From now on, mail to `address` bounces: `RCPT TO` gets a permanent 550.
     pub fn refuse(&self, address: &str) {
-        self.refused.lock().unwrap().push(address.to_ascii_lowercase());
+        self.refused
+            .lock()
+            .unwrap()
+            .push(address.to_ascii_lowercase());
     }
 
     pub fn all(&self) -> Vec<ReceivedMail> {

@@ -83,7 +83,10 @@ async fn a_recovery_tells_the_owner_at_once_waits_72_hours_then_resets_the_secon
         h.app.recovery_target(&token).await.unwrap().masked_email,
         "a•••@example.com"
     );
-    assert_eq!(h.app.show_account(EMAIL).await.unwrap().active_backup_codes, 1);
+    assert_eq!(
+        h.app.show_account(EMAIL).await.unwrap().active_backup_codes,
+        1
+    );
     h.app.complete_recovery(&token, &client()).await.unwrap();
     assert!(matches!(
         h.app.complete_recovery(&token, &client()).await,
@@ -98,7 +101,10 @@ async fn a_recovery_tells_the_owner_at_once_waits_72_hours_then_resets_the_secon
     assert_eq!(shown.active_backup_codes, 0);
     assert_eq!(shown.live_sessions, 0);
     assert_eq!(
-        h.new_mail().iter().map(|m| subject_of(m)).collect::<Vec<_>>(),
+        h.new_mail()
+            .iter()
+            .map(|m| subject_of(m))
+            .collect::<Vec<_>>(),
         vec!["Your Gatehouse account was recovered"]
     );
 
@@ -137,7 +143,10 @@ async fn the_owners_link_cancels_once_and_the_operator_can_cancel_too() {
         Err(RecoveryLinkError::InvalidLink)
     ));
     assert_eq!(
-        h.new_mail().iter().map(|m| subject_of(m)).collect::<Vec<_>>(),
+        h.new_mail()
+            .iter()
+            .map(|m| subject_of(m))
+            .collect::<Vec<_>>(),
         vec!["The recovery of your Gatehouse account was cancelled"]
     );
     h.clock.advance(WAIT);
@@ -159,7 +168,13 @@ async fn the_owners_link_cancels_once_and_the_operator_can_cancel_too() {
         h.app.cancel_recovery(&second_cancel, &client()).await,
         Err(RecoveryLinkError::InvalidLink)
     ));
-    assert!(h.app.show_account(EMAIL).await.unwrap().pending_recovery.is_none());
+    assert!(h
+        .app
+        .show_account(EMAIL)
+        .await
+        .unwrap()
+        .pending_recovery
+        .is_none());
 }
 
 #[tokio::test]

@@ -502,7 +502,9 @@ fn the_recovery_wait_is_72_hours_unless_set_and_junk_is_refused_by_name() {
     };
     assert_eq!(load("", &[]).unwrap().recovery_wait_hours, 72);
     assert_eq!(
-        load("recovery_wait_hours = 24", &[]).unwrap().recovery_wait_hours,
+        load("recovery_wait_hours = 24", &[])
+            .unwrap()
+            .recovery_wait_hours,
         24
     );
     assert_eq!(

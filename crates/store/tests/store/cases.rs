@@ -84,7 +84,12 @@ fn code(id: &str, byte: u8) -> NewBackupCode {
 }
 
 /// A flow with pending codes `hashes`, confirmed, so they are active.
-pub(crate) async fn active_codes(store: &Store, account_id: &AccountId, flow_id: &str, hashes: &[u8]) {
+pub(crate) async fn active_codes(
+    store: &Store,
+    account_id: &AccountId,
+    flow_id: &str,
+    hashes: &[u8],
+) {
     let token = [flow_id.as_bytes()[0]; 32];
     store
         .insert_flow(&flow(flow_id, Some(account_id)), &token, NOW)

@@ -187,7 +187,9 @@ fn activity_label(what: &Activity) -> String {
         }
         Event::SignUpCodeSent(SignUpMail::Refused) => "Sign-up code refused (limit reached)",
         Event::Recovery(RecoveryStep::Started) => "Recovery started by an administrator",
-        Event::Recovery(RecoveryStep::CancelledByOwner) => "Recovery cancelled with the emailed link",
+        Event::Recovery(RecoveryStep::CancelledByOwner) => {
+            "Recovery cancelled with the emailed link"
+        }
         Event::Recovery(RecoveryStep::CancelledByOperator) => {
             "Recovery cancelled by an administrator"
         }
