@@ -9,6 +9,10 @@ CREATE TABLE account_recoveries (
     cancel_token_hash BLOB NOT NULL UNIQUE,
     started_at        BIGINT NOT NULL,
     ready_at          BIGINT NOT NULL,
+    -- when the owner's notice left; until then no link can be issued (S52, S53: a crash
+    -- between the start and its notice leaves a recovery nobody was told of, which the next
+    -- start replaces)
+    notified_at       BIGINT,
     link_token_hash   BLOB UNIQUE,
     link_expires_at   BIGINT,
     -- 'owner' (the cancel link) or 'operator' (`user recover --cancel`)

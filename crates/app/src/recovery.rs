@@ -149,9 +149,16 @@ impl Gatehouse {
             return Err(RecoveryError::Disabled);
         }
         if let Some(pending) = self.inner.store.find_pending_recovery(&account.id).await? {
-            return Err(RecoveryError::AlreadyPending {
-                ready_at: pending.ready_at,
-            });
+            if pending.notified {
+                return Err(RecoveryError::AlreadyPending {
+                    ready_at: pending.ready_at,
+                });
+            }
+            // Started, but its notice never left (S53): nobody was told, so it never counted.
+            self.inner
+                .store
+                .delete_unannounced_recovery(&pending.id)
+                .await?;
         }
         let now = self.now();
         let wait = self.inner.settings.recovery_wait_secs;
@@ -186,6 +193,7 @@ impl Gatehouse {
             self.inner.store.delete_unannounced_recovery(&id).await?;
             return Err(RecoveryError::NoticeNotSent(error));
         }
+        self.inner.store.mark_recovery_notified(&id, now).await?;
         self.recovery_event(
             RecoveryStep::Started,
             &account.id,
@@ -244,6 +252,9 @@ impl Gatehouse {
             .find_pending_recovery(&account.id)
             .await?
             .ok_or(RecoveryError::NonePending)?;
+        if !pending.notified {
+            return Err(RecoveryError::NonePending);
+        }
         if now < pending.ready_at {
             return Err(RecoveryError::NotReady {
                 ready_at: pending.ready_at,

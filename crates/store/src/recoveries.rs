@@ -37,9 +37,12 @@ pub struct RecoveryRow {
     pub ready_at: i64,
     /// When the newest recovery link stops working; `None` before one was issued.
     pub link_expires_at: Option<i64>,
+    /// Whether the owner's notice was sent; a recovery nobody was told of cannot go on.
+    pub notified: bool,
 }
 
-const COLUMNS: &str = "r.id, r.account_id, a.email, r.started_at, r.ready_at, r.link_expires_at";
+const COLUMNS: &str =
+    "r.id, r.account_id, a.email, r.started_at, r.ready_at, r.link_expires_at, r.notified_at";
 
 /// Only recoveries still running: a cancelled or completed one is history. (`PENDING_R` in
 /// the reads, which alias the table; updates name it plainly.)
@@ -54,6 +57,7 @@ fn from_row(row: &AnyRow) -> Result<RecoveryRow, sqlx::Error> {
         started_at: row.try_get("started_at")?,
         ready_at: row.try_get("ready_at")?,
         link_expires_at: row.try_get("link_expires_at")?,
+        notified: row.try_get::<Option<i64>, _>("notified_at")?.is_some(),
     })
 }
 
@@ -83,10 +87,20 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a recovery that never took effect: its notice could not be sent, so the
-    /// owner could not have cancelled it.
+    /// The owner's notice was sent: from now on the recovery can go on.
+    pub async fn mark_recovery_notified(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE account_recoveries SET notified_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a recovery that never took effect: its notice was not sent (it failed, or the
+    /// process stopped in between), so the owner could not have cancelled it.
     pub async fn delete_unannounced_recovery(&self, id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM account_recoveries WHERE id = $1 AND link_token_hash IS NULL")
+        sqlx::query("DELETE FROM account_recoveries WHERE id = $1 AND notified_at IS NULL")
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -189,8 +203,8 @@ impl Store {
         Ok((done.rows_affected() == 1).then_some(recovery))
     }
 
-    /// Gives a pending recovery whose wait is over a new recovery link, replacing any
-    /// earlier one (only the newest works). `false` when it is not pending or not ready.
+    /// Gives a pending recovery whose wait is over, and whose owner was told, a new
+    /// recovery link, replacing any earlier one (only the newest works). `false` otherwise.
     pub async fn set_recovery_link(
         &self,
         id: &str,
@@ -200,7 +214,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let done = sqlx::query(&format!(
             "UPDATE account_recoveries SET link_token_hash = $1, link_expires_at = $2
-             WHERE id = $3 AND ready_at <= $4 AND {PENDING}"
+             WHERE id = $3 AND ready_at <= $4 AND notified_at IS NOT NULL AND {PENDING}"
         ))
         .bind(link_token_hash.to_vec())
         .bind(expires_at)

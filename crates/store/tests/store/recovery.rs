@@ -8,6 +8,28 @@ use gatehouse_store::{
 
 const WAIT: i64 = 72 * 3600;
 
+/// A recovery as the use case leaves it once the owner's notice went out.
+async fn notified_recovery(
+    store: &Store,
+    id: &str,
+    account: u8,
+    cancel: u8,
+    started: i64,
+    ready: i64,
+) {
+    store
+        .insert_recovery(
+            id,
+            &crate::cases::id(account),
+            &[cancel; 32],
+            started,
+            ready,
+        )
+        .await
+        .unwrap();
+    store.mark_recovery_notified(id, started).await.unwrap();
+}
+
 /// One account, one pending recovery: a second start is a `Conflict`, and a cancelled one
 /// lets a new one start. The cancel link (S59) acts once, and only on its own recovery.
 pub async fn a_recovery_is_pending_once_and_its_cancel_link_acts_once(store: &Store) {
@@ -103,6 +125,25 @@ pub async fn a_recovery_link_works_after_the_wait_once_and_resets_the_second_ste
         .insert_recovery("r1", &id(1), &[1; 32], NOW - WAIT, NOW)
         .await
         .unwrap();
+    assert!(
+        !store
+            .set_recovery_link("r1", &[5; 32], NOW + 86_400, NOW)
+            .await
+            .unwrap(),
+        "not before the owner was told"
+    );
+    store
+        .mark_recovery_notified("r1", NOW - WAIT)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_pending_recovery(&id(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .notified
+    );
     assert!(
         !store
             .set_recovery_link("r1", &[5; 32], NOW + 86_400, NOW - 1)
@@ -231,10 +272,7 @@ pub async fn a_cancelled_recovery_or_a_disabled_account_cannot_be_recovered(stor
     account(store, &id(1), "ann@example.com").await;
     account(store, &id(2), "bob@example.com").await;
     for (n, recovery) in [(1u8, "r1"), (2, "r2")] {
-        store
-            .insert_recovery(recovery, &id(n), &[n; 32], NOW, NOW + WAIT)
-            .await
-            .unwrap();
+        notified_recovery(store, recovery, n, n, NOW, NOW + WAIT).await;
         assert!(store
             .set_recovery_link(recovery, &[n + 10; 32], NOW + WAIT + 86_400, NOW + WAIT)
             .await
