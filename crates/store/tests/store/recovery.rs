@@ -113,6 +113,13 @@ pub async fn a_recovery_is_pending_once_and_its_cancel_link_acts_once(store: &St
             .is_none(),
         "a recovery the operator cancelled cannot be cancelled again"
     );
+
+    // A recovery whose notice never left can be forgotten; one the owner was told of cannot.
+    store.delete_unannounced_recovery("r3").await.unwrap();
+    assert!(store.find_pending_recovery(&id(2)).await.unwrap().is_none());
+    notified_recovery(store, "r5", 2, 5, NOW + 40, NOW + 40 + WAIT).await;
+    store.delete_unannounced_recovery("r5").await.unwrap();
+    assert!(store.find_pending_recovery(&id(2)).await.unwrap().is_some());
 }
 
 /// The recovery link is issued only after the wait, works once, before it expires, and only
