@@ -1,7 +1,8 @@
 // Starts the real `gatehouse` binary for one test file: a fresh data folder, port 0, e-mail to
 // the loopback SMTP sink. Reads the base URL (and, for `demo`, the demo account and the demo
 // product's address) from what the process prints, and stops it with SIGTERM. Never shares a data
-// folder between servers. Also runs the admin CLI against a data folder: `user add`, `client add`.
+// folder between servers. Also runs the admin CLI against a data folder: `user add`, `client add`,
+// and any other command (`runCli`).
 
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -169,6 +170,23 @@ export async function addClient({
 }
 
 /**
+ * Runs `gatehouse ARGS…` against a data folder with settings `env` and resolves to
+ * { code, stdout, stderr } (stdout and stderr as text), whatever the exit code.
+ */
+export async function runCli({ dataDir, env = {}, args }) {
+  const proc = spawnGatehouse(args, { dataDir, env });
+  proc.child.stdin.end();
+  const { code, signal, error } = await withTimeout(proc.exited, CLI_TIMEOUT_MS, `gatehouse ${args.join(' ')}`);
+  if (error) throw new Error(`gatehouse ${args.join(' ')} could not run: ${error.message}`);
+  const of = (name) =>
+    proc.lines
+      .filter((line) => line.startsWith(`${name}: `))
+      .map((line) => line.slice(name.length + 2))
+      .join('\n');
+  return { code: code ?? signal, stdout: of('stdout'), stderr: of('stderr') };
+}
+
+/**
  * Starts `gatehouse serve` (or `demo`) and resolves once it prints its address (and, for demo,
  * the demo account and `demo product at http://ADDR`). `env` adds (or overrides) settings for the
  * process, such as the SMS provider's GATEHOUSE_SMS_*. Returns { baseUrl, demoAccount,
@@ -206,6 +224,8 @@ export async function startServer({ command = 'serve', dataDir, smtpPort, label 
     output: () => proc.lines.join('\n'),
     /** `gatehouse client add …` against this server's data folder and settings (see addClient). */
     addClient: (client) => addClient({ dataDir, env: settings, ...client }),
+    /** `gatehouse ARGS…` against this server's data folder and settings (see runCli). */
+    cli: (args) => runCli({ dataDir, env: settings, args }),
     /** Undefined while the server runs (or was stopped by us); else how it ended, for errors. */
     unexpectedExit() {
       if (stopping || (proc.child.exitCode === null && proc.child.signalCode === null)) return undefined;

@@ -1,4 +1,5 @@
-//! Account administration, as the CLI offers it: add, list, show, disable, enable.
+//! Account administration, as the CLI offers it: add, list, show, disable, enable, and the
+//! emergency second-factor reset (the helpdesk recovery with a notice is `recovery`).
 
 use crate::audit::{DeviceChange, Event, Record};
 use crate::budget::Budget;
@@ -33,6 +34,8 @@ pub struct AccountSummary {
     pub live_sessions: u32,
     /// Consecutive failed password attempts; 100 means locked (S47).
     pub failed_password_attempts: u32,
+    /// A helpdesk recovery started and neither cancelled nor completed (issue 12).
+    pub pending_recovery: Option<crate::recovery::PendingRecovery>,
 }
 
 /// An address as the operator typed it; the refusal says why, for the CLI to print.
@@ -119,7 +122,8 @@ impl Gatehouse {
         self.show_account(&row.email).await
     }
 
-    /// For someone who lost both their second factor and their backup code: removes the
+    /// The emergency path, with no notice period (`recovery` is the one with a notice and a
+    /// wait). For someone who lost both their second factor and their backup code: removes the
     /// authenticator app and the phone and revokes every trusted device, in one transaction
     /// (S53), so the next sign-in e-mails a code again. The event and the owner's notices
     /// name what was actually removed (S51, S52).
@@ -154,7 +158,7 @@ impl Gatehouse {
                 notices.push(phone_changed_notice(&address, false));
             }
             for notice in notices {
-                if let Err(error) = self.inner.mailer.send(&notice).await {
+                if let Err(error) = self.send_mail(&notice).await {
                     tracing::error!(%error, "could not send the second-factor reset notice");
                 }
             }
@@ -182,6 +186,7 @@ impl Gatehouse {
                 .count_live_sessions(&row.id, self.inner.settings.session_idle_secs, self.now())
                 .await?,
             failed_password_attempts: self.failures(&Budget::account(&row.email)).await?,
+            pending_recovery: self.pending_recovery(&row.id).await?,
             disabled: row.disabled_at.is_some(),
             id: row.id,
             email: row.email,

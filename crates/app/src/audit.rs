@@ -75,6 +75,21 @@ pub enum Change {
     Refused,
 }
 
+/// A step of a helpdesk recovery (issue 12, part 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryStep {
+    /// `gatehouse user recover E`: the owner was sent the cancel link.
+    Started,
+    /// "Cancel this recovery", with the owner's link (S59).
+    CancelledByOwner,
+    /// `gatehouse user recover --cancel E`.
+    CancelledByOperator,
+    /// The wait was over and the operator issued the recovery link.
+    LinkIssued,
+    /// The recovery link was used: second factors and backup codes removed.
+    Completed,
+}
+
 /// What happened, with its outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -105,6 +120,7 @@ pub enum Event {
     ProductSignIn(ProductAccess),
     /// A code or refresh token was presented twice: its grant was revoked (S39, S44).
     TokenReplayed,
+    Recovery(RecoveryStep),
 }
 
 /// What else an event names: the method used, or the product concerned.
@@ -223,6 +239,16 @@ impl Event {
                 },
             ),
             Self::TokenReplayed => ("token_replayed", "grant_revoked"),
+            Self::Recovery(step) => (
+                "account_recovery",
+                match step {
+                    RecoveryStep::Started => "started",
+                    RecoveryStep::CancelledByOwner => "cancelled",
+                    RecoveryStep::CancelledByOperator => "cancelled_by_operator",
+                    RecoveryStep::LinkIssued => "link_issued",
+                    RecoveryStep::Completed => DONE,
+                },
+            ),
         }
     }
 
@@ -237,7 +263,7 @@ impl Event {
     /// Every event with every outcome it can have: the stored vocabulary, read back by
     /// `from_stored`. The test below checks that it is complete for each kind's outcomes
     /// and that no two share a stored name.
-    const ALL: [Self; 44] = [
+    const ALL: [Self; 49] = [
         Self::Password(Attempt::Accepted),
         Self::Password(Attempt::Wrong),
         Self::Password(Attempt::Refused),
@@ -282,6 +308,11 @@ impl Event {
         Self::ProductSignIn(ProductAccess::Granted),
         Self::ProductSignIn(ProductAccess::Revoked),
         Self::TokenReplayed,
+        Self::Recovery(RecoveryStep::Started),
+        Self::Recovery(RecoveryStep::CancelledByOwner),
+        Self::Recovery(RecoveryStep::CancelledByOperator),
+        Self::Recovery(RecoveryStep::LinkIssued),
+        Self::Recovery(RecoveryStep::Completed),
     ];
 }
 

@@ -214,7 +214,7 @@ impl Gatehouse {
         self.record_for(session, event, Some(Method::Proof(Proof::Totp)), client)
             .await;
         if let Ok(email) = Email::parse(&session.email) {
-            if let Err(error) = self.inner.mailer.send(&notice(&email)).await {
+            if let Err(error) = self.send_mail(&notice(&email)).await {
                 tracing::error!(%error, "could not send an authenticator notice");
             }
         }

@@ -315,6 +315,26 @@ impl Gatehouse {
             .failures)
     }
 
+    /// S47: whether the account's password or second-step budget reached its hard limit,
+    /// so that only an operator (`user enable`) or a reset opens it again (the lock-out
+    /// risk report's `locked`).
+    pub(crate) async fn is_locked(
+        &self,
+        account_id: &AccountId,
+        normalised_email: &str,
+    ) -> Result<bool, AppError> {
+        for budget in [
+            Budget::account(normalised_email),
+            Budget::second_step(account_id),
+        ] {
+            let limit = budget.policy.hard_limit.unwrap_or(u32::MAX);
+            if self.failures(&budget).await? >= limit {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// S47, S56: claims one password guess before it is checked. From a browser that has
     /// signed in to the account before (`known_browser`, the row id), the guess spends that
     /// browser's own budget only. From anywhere else it takes one unit from the client

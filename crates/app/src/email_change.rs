@@ -73,9 +73,7 @@ impl Gatehouse {
             let this = self.clone();
             tokio::spawn(async move {
                 if let Err(error) = this
-                    .inner
-                    .mailer
-                    .send(&email_change_code(
+                    .send_mail(&email_change_code(
                         &new_email,
                         &code,
                         CODE_LIFETIME_SECS / 60,
@@ -160,9 +158,7 @@ impl Gatehouse {
         .await;
         if let Ok(old) = Email::parse(&session.email) {
             if let Err(error) = self
-                .inner
-                .mailer
-                .send(&email_changed_notice(&old, &row.new_email))
+                .send_mail(&email_changed_notice(&old, &row.new_email))
                 .await
             {
                 tracing::error!(%error, "could not tell the old address of the change");

@@ -29,12 +29,15 @@ mod budget;
 pub mod clock;
 pub mod email_change;
 pub mod hashing;
+mod mail;
 mod metrics;
 pub mod oidc;
 pub mod password_change;
 pub mod password_reset;
 pub mod phone;
 mod readiness;
+pub mod recovery;
+pub mod risk;
 pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
@@ -79,6 +82,9 @@ pub struct Settings {
     pub allow_sign_up: bool,
     /// S51: recorded with every security event, so a multi-node log says which node acted.
     pub node_name: String,
+    /// Issue 12: how long a helpdesk recovery waits, after its notice, before the operator
+    /// can issue its recovery link (`GATEHOUSE_RECOVERY_WAIT_HOURS`, 72 hours by default).
+    pub recovery_wait_secs: i64,
 }
 
 impl Default for Settings {
@@ -97,6 +103,7 @@ impl Default for Settings {
             sms_per_day: 1000,
             event_retention_days: 400,
             node_name: "gatehouse".into(),
+            recovery_wait_secs: 72 * 60 * 60,
         }
     }
 }
@@ -253,6 +260,7 @@ impl Gatehouse {
             .delete_known_browsers_unseen_since(now - KNOWN_BROWSER_RETENTION_DAYS * DAY_SECS)
             .await?;
         forgotten += store.delete_events_before(now - retention).await?;
+        forgotten += store.delete_mail_outcomes_before(now - retention).await?;
         Ok(forgotten)
     }
 

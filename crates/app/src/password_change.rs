@@ -105,12 +105,7 @@ impl Gatehouse {
             client,
         })
         .await;
-        if let Err(error) = self
-            .inner
-            .mailer
-            .send(&password_changed_notice(&email))
-            .await
-        {
+        if let Err(error) = self.send_mail(&password_changed_notice(&email)).await {
             tracing::error!(%error, "could not send the password-changed notice");
         }
         Ok(())

@@ -104,7 +104,7 @@ impl Gatehouse {
         })
         .await;
         let mail = password_reset_link(email, &link, RESET_LIFETIME_SECS / 60);
-        self.inner.mailer.send(&mail).await?;
+        self.send_mail(&mail).await?;
         Ok(())
     }
 
@@ -151,7 +151,7 @@ impl Gatehouse {
             client,
         })
         .await;
-        if let Err(error) = self.inner.mailer.send(&password_reset_notice(&email)).await {
+        if let Err(error) = self.send_mail(&password_reset_notice(&email)).await {
             tracing::error!(%error, "could not send the password-reset notice");
         }
         Ok(())

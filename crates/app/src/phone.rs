@@ -306,12 +306,7 @@ impl Gatehouse {
         self.record_for(session, event, Some(Method::Proof(Proof::Sms)), client)
             .await;
         if let Ok(email) = Email::parse(&session.email) {
-            if let Err(error) = self
-                .inner
-                .mailer
-                .send(&phone_changed_notice(&email, added))
-                .await
-            {
+            if let Err(error) = self.send_mail(&phone_changed_notice(&email, added)).await {
                 tracing::error!(%error, "could not send a phone notice");
             }
         }

@@ -76,6 +76,8 @@ pub struct AccountOverview {
     pub sessions: Vec<SessionEntry>,
     pub products: Vec<ProductEntry>,
     pub activity: Vec<ActivityEntry>,
+    /// What could lock this person out (issue 12, part 4), for the page's nudges.
+    pub risks: Vec<crate::risk::Risk>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +162,9 @@ impl Gatehouse {
         let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
         let restored_from_backup = store.is_restored_account(&session.account_id).await?;
         let phone = self.phone_summary(&session.account_id).await?;
+        let risks = self.account_risks(&session.account_id).await?;
         Ok(AccountOverview {
+            risks,
             phone,
             session: session.clone(),
             has_authenticator,

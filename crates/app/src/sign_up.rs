@@ -123,7 +123,7 @@ impl Gatehouse {
             };
             let this = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = this.inner.mailer.send(&mail).await {
+                if let Err(error) = this.send_mail(&mail).await {
                     tracing::error!(%error, "could not send a sign-up mail");
                 }
             });

@@ -19,6 +19,17 @@ pub enum DeliveryError {
     Build(#[from] lettre::error::Error),
 }
 
+impl DeliveryError {
+    /// The mail server refused the message for good (an SMTP 5xx answer, such as an unknown
+    /// mailbox): sending it again will not help. What `report risk` calls a bounce.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Smtp(error) => error.is_permanent(),
+            Self::Config(_) | Self::Outbox(_) | Self::Build(_) => false,
+        }
+    }
+}
+
 /// Whether outbox mail is also printed on the console: only for `gatehouse demo`, whose
 /// visitor has no mailbox. A served instance never prints a body (S11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

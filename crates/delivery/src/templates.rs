@@ -215,6 +215,77 @@ pub fn lockout_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+/// A helpdesk recovery started (issue 12, part 3; S52, S59): the owner is told at once and
+/// can stop it with the link before the wait is over.
+pub fn recovery_started_notice(to: &Email, cancel_link: &str, wait_hours: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Someone asked to recover your Gatehouse account".into(),
+        body: format!(
+            "An administrator started a recovery of your Gatehouse account, for someone who\n\
+             says they lost their second factor and their backup code. In {wait_hours} hours they\n\
+             can remove your authenticator app and phone and set new ones.\n\n\
+             If this was not you, or you did not ask for it, stop it now:\n\n    {cancel_link}\n\n\
+             The page that link opens has a button \"Cancel this recovery\". If it was you, there is\n\
+             nothing to do.\n"
+        ),
+    }
+}
+
+/// The recovery was stopped, by the owner's link or by the operator.
+pub fn recovery_cancelled_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "The recovery of your Gatehouse account was cancelled".into(),
+        body:
+            "The recovery of your Gatehouse account was cancelled. Nothing about how you sign in\n\
+               has changed.\n"
+                .into(),
+    }
+}
+
+/// The single-use recovery link, when the operator has it mailed.
+pub fn recovery_link(to: &Email, link: &str, valid_hours: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Recover your Gatehouse account".into(),
+        body: format!(
+            "The waiting period of the recovery of your Gatehouse account is over. To remove your\n\
+             old authenticator app and phone and get a new backup code, open this link within\n\
+             {valid_hours} hours:\n\n    {link}\n\n\
+             The link works once. If you did not ask for a recovery, do not open it: contact your\n\
+             administrator at once.\n"
+        ),
+    }
+}
+
+/// The operator took a recovery link to hand it over in person: the owner still hears of it.
+pub fn recovery_link_issued_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "A recovery link for your Gatehouse account was issued".into(),
+        body: "An administrator issued a link that recovers your Gatehouse account: whoever opens\n\
+               it can remove your authenticator app and phone and set new ones.\n\n\
+               If this was not for you, open the cancel link in our earlier message \"Someone asked\n\
+               to recover your Gatehouse account\", or contact your administrator at once.\n"
+            .into(),
+    }
+}
+
+/// The recovery link was used.
+pub fn recovery_completed_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your Gatehouse account was recovered".into(),
+        body: "Your Gatehouse account was recovered with a link from your administrator: your\n\
+               authenticator app, phone and backup codes were removed, all sessions were signed out\n\
+               and trusted devices will be asked for a code again. The next sign-in e-mails a code\n\
+               and shows a new backup code.\n\n\
+               If this was not you, contact your administrator at once.\n"
+            .into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +314,9 @@ mod tests {
             authenticator_removed_notice(&to),
             password_reset_notice(&to),
             sign_up_taken_notice(&to),
+            recovery_cancelled_notice(&to),
+            recovery_link_issued_notice(&to),
+            recovery_completed_notice(&to),
         ] {
             assert!(
                 !mail.body.chars().any(|c| c.is_ascii_digit()),

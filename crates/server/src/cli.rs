@@ -8,6 +8,9 @@ use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use gatehouse_app::accounts::{AccountError, AccountSummary};
 use gatehouse_app::oidc::clients::{ClientRegistration, ClientSummary};
+use gatehouse_app::recovery::{LinkDelivery, RecoveryError};
+use gatehouse_app::risk::Risk;
+use gatehouse_core::display::format_utc;
 use gatehouse_core::jose::SigningAlgorithm;
 use gatehouse_core::oidc::RedirectUri;
 use gatehouse_delivery::OutboxMode;
@@ -81,6 +84,19 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Reports for operators.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Accounts at risk of being locked out, one JSON object per line ({"email": ..., "risks":
+    /// [...]}, risks no_backup_code, email_codes_only, mail_bouncing, locked,
+    /// trusted_devices_stale); a summary line on stderr.
+    Risk,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,9 +182,35 @@ enum UserCommand {
     Disable { email: String },
     /// Enable an account again (also unlocks it after too many failed sign-ins).
     Enable { email: String },
-    /// Remove the authenticator app and phone (for someone who lost them and their backup
-    /// code): sign-ins e-mail a code again; trusted devices are revoked; the owner is told.
+    /// Emergency path: remove the authenticator app and phone at once, with no waiting
+    /// period (prefer `user recover`).
+    ///
+    /// For someone who lost them and their backup code and cannot wait: sign-ins e-mail a
+    /// code again; trusted devices are revoked; the owner is told.
     ResetSecondFactor { email: String },
+    /// Helpdesk recovery with a notice and a wait: start it, issue its link (--link) or
+    /// cancel it (--cancel).
+    ///
+    /// For someone who lost their second factor and their backup code. `user recover E` starts it and e-mails the owner a link to
+    /// cancel it; once the waiting period (GATEHOUSE_RECOVERY_WAIT_HOURS, 72 by default) is
+    /// over, `user recover --link E` prints a single-use recovery link to hand over (the
+    /// owner is told), or `--link --send` mails it to the address; `--cancel` stops it.
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RecoverArgs {
+    email: String,
+    /// Stop the pending recovery (the owner is told).
+    #[arg(long, conflicts_with_all = ["link", "send"])]
+    cancel: bool,
+    /// After the wait: issue the recovery link (valid 24 hours, used once; a new one
+    /// replaces the old) and print it to hand over in person.
+    #[arg(long)]
+    link: bool,
+    /// With --link: mail the link to the account's address instead of printing it.
+    #[arg(long, requires = "link")]
+    send: bool,
 }
 
 /// The demo account `gatehouse demo` creates.
@@ -263,6 +305,13 @@ async fn execute(cli: Cli) -> Result<()> {
             println!("{}", serde_json::json!({ "new_key_ids": kids }));
             Ok(())
         }
+        Command::Report {
+            command: ReportCommand::Risk,
+        } => {
+            let config = Config::load(config_file, None)?;
+            let app = Application::build(config, OutboxMode::Quiet).await?;
+            risk_report(&app).await
+        }
         Command::Backup { path } => {
             crate::backup::backup(&Config::load(config_file, None)?, &path).await
         }
@@ -310,12 +359,83 @@ async fn user_command(
             gatehouse.disable_account(&email).await.map_err(explain)?
         }
         UserCommand::Enable { email } => gatehouse.enable_account(&email).await.map_err(explain)?,
-        UserCommand::ResetSecondFactor { email } => gatehouse
-            .reset_second_factor(&email)
-            .await
-            .map_err(explain)?,
+        UserCommand::ResetSecondFactor { email } => {
+            let summary = gatehouse
+                .reset_second_factor(&email)
+                .await
+                .map_err(explain)?;
+            eprintln!(
+                "gatehouse: emergency path: the second factor was removed at once, with no waiting \
+                 period; `gatehouse user recover {email}` tells the owner first and gives them time to object"
+            );
+            summary
+        }
+        UserCommand::Recover(args) => return recover_command(gatehouse, args).await,
     };
     print_account(&summary)
+}
+
+/// `user recover`: start, cancel, or issue the link. Prints one JSON object; the link only
+/// with `--link` without `--send`, where handing it over is the operator's job.
+async fn recover_command(gatehouse: &gatehouse_app::Gatehouse, args: RecoverArgs) -> Result<()> {
+    let explain = |error: RecoveryError| anyhow::anyhow!("{error}");
+    let email = args.email.as_str();
+    let json = if args.cancel {
+        gatehouse
+            .cancel_recovery_as_operator(email)
+            .await
+            .map_err(explain)?;
+        eprintln!("gatehouse: the recovery was cancelled and the owner told");
+        serde_json::json!({ "email": email, "recovery_cancelled": true })
+    } else if args.link {
+        let delivery = if args.send {
+            LinkDelivery::Mail
+        } else {
+            LinkDelivery::Print
+        };
+        let issued = gatehouse
+            .issue_recovery_link(email, delivery)
+            .await
+            .map_err(explain)?;
+        match &issued.link {
+            Some(link) => {
+                eprintln!("gatehouse: hand this link to the person in person; it works once, until {}, and the owner's address was told it was issued", format_utc(issued.expires_at));
+                serde_json::json!({ "email": issued.email, "recovery_link": link, "expires_at": issued.expires_at })
+            }
+            None => {
+                eprintln!("gatehouse: the recovery link was mailed to the account's address");
+                serde_json::json!({ "email": issued.email, "recovery_link_sent": true, "expires_at": issued.expires_at })
+            }
+        }
+    } else {
+        let pending = gatehouse.start_recovery(email).await.map_err(explain)?;
+        eprintln!(
+            "gatehouse: the owner was sent a link to cancel; from {} run `gatehouse user recover --link {email}` (or `--link --send`)",
+            format_utc(pending.ready_at)
+        );
+        serde_json::json!({ "email": email, "pending_recovery": pending })
+    };
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
+}
+
+/// `report risk`: one JSON line per account at risk on stdout, then the summary on stderr.
+async fn risk_report(app: &Application) -> Result<()> {
+    let report = app.gatehouse.risk_report().await?;
+    for account in &report.accounts {
+        println!("{}", serde_json::to_string(account)?);
+    }
+    let counts: Vec<String> = Risk::ALL
+        .iter()
+        .map(|risk| format!("{} {}", risk.as_str(), report.count(*risk)))
+        .collect();
+    eprintln!(
+        "risk report: {} of {} accounts at risk ({})",
+        report.accounts.len(),
+        report.checked,
+        counts.join(", ")
+    );
+    Ok(())
 }
 
 async fn client_command(app: &Application, command: ClientCommand) -> Result<()> {

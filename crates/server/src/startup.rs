@@ -61,6 +61,7 @@ impl Application {
             session_idle_secs: config.session_idle_minutes * 60,
             trust_days: config.trust_days,
             event_retention_days: config.event_retention_days,
+            recovery_wait_secs: config.recovery_wait_hours * 3600,
             backup_codes_per_account: config.backup_codes_per_account,
             codes_per_account_per_hour: config.codes_per_account_per_hour,
             node_name: config.node_name.clone(),

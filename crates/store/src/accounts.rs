@@ -77,6 +77,32 @@ pub(crate) async fn end_account_access(
     Ok(())
 }
 
+/// Removes, inside the caller's transaction, the authenticator app and the phone (confirmed
+/// or pending) and revokes every trusted device (S29): the administrator's reset and a
+/// completed recovery (`recoveries`) share it.
+pub(crate) async fn remove_second_factors_in(
+    tx: &mut Tx,
+    account_id: &AccountId,
+    now: i64,
+) -> StoreResult<RemovedSecondFactors> {
+    let authenticator: Option<Option<i64>> = sqlx::query_scalar(
+        "DELETE FROM totp_credentials WHERE account_id = $1 RETURNING confirmed_at",
+    )
+    .bind(account_id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let phone: Option<Option<i64>> =
+        sqlx::query_scalar("DELETE FROM phones WHERE account_id = $1 RETURNING verified_at")
+            .bind(account_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    trusted_devices::revoke_all_in(tx, account_id, now).await?;
+    Ok(RemovedSecondFactors {
+        authenticator: authenticator.flatten().is_some(),
+        phone: phone.flatten().is_some(),
+    })
+}
+
 fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
     Ok(AccountRow {
         id: get_account_id(row, "id")?,
@@ -209,23 +235,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<RemovedSecondFactors> {
         self.in_transaction(|mut tx| async move {
-            let authenticator: Option<Option<i64>> = sqlx::query_scalar(
-                "DELETE FROM totp_credentials WHERE account_id = $1 RETURNING confirmed_at",
-            )
-            .bind(account_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let phone: Option<Option<i64>> = sqlx::query_scalar(
-                "DELETE FROM phones WHERE account_id = $1 RETURNING verified_at",
-            )
-            .bind(account_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-            let removed = RemovedSecondFactors {
-                authenticator: authenticator.flatten().is_some(),
-                phone: phone.flatten().is_some(),
-            };
+            let removed = remove_second_factors_in(&mut tx, account_id, now).await?;
             tx.commit(removed).await
         })
         .await

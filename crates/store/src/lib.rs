@@ -15,12 +15,15 @@ mod email_changes;
 mod events;
 mod flows;
 mod known_browsers;
+mod mail_deliveries;
 mod oidc_clients;
 mod oidc_grants;
 mod password_resets;
 mod phones;
 mod readiness;
+mod recoveries;
 mod registrations;
+mod risks;
 mod sessions;
 mod signing_keys;
 mod totp;
@@ -34,6 +37,7 @@ pub use email_changes::EmailChangeRow;
 pub use events::SecurityEvent;
 pub use flows::{AccountGuard, FlowCommit, FlowRow};
 pub use known_browsers::{KnownBrowser, KNOWN_BROWSERS_PER_ACCOUNT};
+pub use mail_deliveries::MailOutcome;
 pub use oidc_clients::ClientRow;
 pub use oidc_grants::{
     AuthorizationRequestRow, CodeRow, ConnectedProduct, GrantRow, NewCode, NewGrant, NewToken,
@@ -41,7 +45,9 @@ pub use oidc_grants::{
 };
 pub use phones::PhoneRow;
 pub use readiness::Readiness;
+pub use recoveries::{CancelledBy, RecoveryRow};
 pub use registrations::RegistrationRow;
+pub use risks::RiskFacts;
 pub use sessions::{NewSession, SessionRow, SessionSummary};
 pub use signing_keys::SigningKeyRow;
 pub use totp::TotpRow;

@@ -76,6 +76,8 @@ impl ReceivedMail {
 pub struct SmtpSink {
     pub port: u16,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    /// Recipients refused with a permanent 550, as a server with no such mailbox answers.
+    refused: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
@@ -83,20 +85,35 @@ impl SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(Vec::new()));
         let store = Arc::clone(&received);
+        let refusing = Arc::clone(&refused);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = Arc::clone(&store);
+                let refusing = Arc::clone(&refusing);
                 tokio::spawn(async move {
-                    let _ = serve(stream, store).await;
+                    let _ = serve(stream, store, refusing).await;
                 });
             }
         });
-        Self { port, received }
+        Self {
+            port,
+            received,
+            refused,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// From now on, mail to `address` bounces: `RCPT TO` gets a permanent 550.
+    pub fn refuse(&self, address: &str) {
+        self.refused
+            .lock()
+            .unwrap()
+            .push(address.to_ascii_lowercase());
     }
 
     pub fn all(&self) -> Vec<ReceivedMail> {
@@ -131,7 +148,11 @@ impl SmtpSink {
     }
 }
 
-async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std::io::Result<()> {
+async fn serve(
+    stream: TcpStream,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 testkit ESMTP ready\r\n").await?;
@@ -153,8 +174,17 @@ async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std::
             to.clear();
             b"250 ok\r\n"
         } else if upper.starts_with("RCPT TO:") {
-            to.push(address_of(&command[8..]));
-            b"250 ok\r\n"
+            let address = address_of(&command[8..]);
+            if refused
+                .lock()
+                .unwrap()
+                .contains(&address.to_ascii_lowercase())
+            {
+                b"550 5.1.1 no such mailbox here\r\n"
+            } else {
+                to.push(address);
+                b"250 ok\r\n"
+            }
         } else if upper == "DATA" {
             write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
             let mut data = String::new();

@@ -20,6 +20,7 @@ use gatehouse_app::oidc::tokens::TokenError;
 use gatehouse_app::password_change::PasswordChangeError;
 use gatehouse_app::password_reset::ResetError;
 use gatehouse_app::phone::PhoneError;
+use gatehouse_app::recovery::RecoveryLinkError;
 use gatehouse_app::self_service::SelfServiceError;
 use gatehouse_app::sessions::SessionRefusal;
 use gatehouse_app::sign_in::SignInError;
@@ -213,6 +214,18 @@ pub fn reset_failure(error: ResetError) -> Failure {
             message,
         },
         ResetError::App(app) => Failure::Internal(app_error(app)),
+    }
+}
+
+/// The recovery and recovery-cancel pages (issue 12): a dead link stops with 410.
+pub fn recovery_failure(error: RecoveryLinkError) -> Failure {
+    let message = words::recovery(&error);
+    match error {
+        RecoveryLinkError::InvalidLink => Failure::Stop {
+            status: StatusCode::GONE,
+            message,
+        },
+        RecoveryLinkError::App(app) => Failure::Internal(app_error(app)),
     }
 }
 

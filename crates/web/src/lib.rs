@@ -212,6 +212,15 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             get(pages::reset::get_reset).post(pages::reset::post_reset),
         )
         .route(
+            "/recovery/cancel",
+            get(pages::recovery::get_cancel).post(pages::recovery::post_cancel),
+        )
+        .route("/recovery/cancelled", get(pages::recovery::get_cancelled))
+        .route(
+            "/recover",
+            get(pages::recovery::get_recover).post(pages::recovery::post_recover),
+        )
+        .route(
             "/oauth2/authorize",
             get(pages::oidc::get_authorize).post(pages::oidc::post_authorize),
         )

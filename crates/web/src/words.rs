@@ -10,6 +10,7 @@ use gatehouse_app::oidc::logout::LogoutRefusal;
 use gatehouse_app::password_change::PasswordChangeError;
 use gatehouse_app::password_reset::ResetError;
 use gatehouse_app::phone::PhoneError;
+use gatehouse_app::recovery::RecoveryLinkError;
 use gatehouse_app::self_service::SelfServiceError;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_app::sign_up::SignUpError;
@@ -134,6 +135,15 @@ pub fn reset(error: &ResetError) -> Cow<'static, str> {
         }
         ResetError::WeakPassword(reason) => return Cow::Owned(reason.to_string()),
         ResetError::App(_) => OUR_SIDE,
+    })
+}
+
+pub fn recovery(error: &RecoveryLinkError) -> Cow<'static, str> {
+    Cow::Borrowed(match error {
+        RecoveryLinkError::InvalidLink => {
+            "This recovery link is no longer valid: it was used, replaced by a newer one, or the recovery was cancelled or has expired. Nothing was changed. Contact your administrator if you need help."
+        }
+        RecoveryLinkError::App(_) => OUR_SIDE,
     })
 }
 

@@ -184,7 +184,7 @@ impl Gatehouse {
             CodeMessage::Text(sms) => return self.send_text(account_id, sms, client).await,
             CodeMessage::Mail(mail) => mail,
         };
-        let sent = self.inner.mailer.send(mail).await;
+        let sent = self.send_mail(mail).await;
         if let Err(error) = &sent {
             tracing::error!(%error, "could not send a sign-in code");
         }

@@ -184,7 +184,7 @@ impl Gatehouse {
     }
 
     pub(super) async fn send_notice(&self, mail: &OutgoingMail) {
-        if let Err(error) = self.inner.mailer.send(mail).await {
+        if let Err(error) = self.send_mail(mail).await {
             tracing::error!(%error, subject = %mail.subject, "could not send a notice");
         }
     }

@@ -8,7 +8,7 @@ use gatehouse_core::totp::{base32_decode, code_at, TotpSecret};
 use gatehouse_core::FlowStep;
 
 /// Signs in (trusting the device), enrols an app, and returns (session, trust, secret).
-async fn enrolled(h: &mut Harness) -> (String, String, TotpSecret) {
+pub(crate) async fn enrolled(h: &mut Harness) -> (String, String, TotpSecret) {
     let trust = h.sign_in_fully(true).await.unwrap();
     let (_, outcome) = h.password_step(PASSWORD, Some(&trust)).await;
     let session = session_of(&outcome.unwrap());

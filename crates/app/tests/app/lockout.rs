@@ -18,6 +18,11 @@ async fn an_account_locks_after_one_hundred_wrong_passwords_until_an_admin_enabl
     }
     let summary = h.app.show_account(EMAIL).await.unwrap();
     assert_eq!(summary.failed_password_attempts, 100);
+    // The lock-out risk report names it (issue 12, part 4).
+    let report = h.app.risk_report().await.unwrap();
+    assert!(report.accounts[0]
+        .risks
+        .contains(&gatehouse_app::risk::Risk::Locked));
     // Locked: the right password gets the same generic answer, even a day later.
     h.clock.advance(86_400);
     let (_, outcome) = h.password_step(PASSWORD, None).await;
@@ -28,6 +33,10 @@ async fn an_account_locks_after_one_hundred_wrong_passwords_until_an_admin_enabl
         .iter()
         .any(|m| m.contains("locked after too many failed sign-ins")));
     h.app.enable_account(EMAIL).await.unwrap();
+    let report = h.app.risk_report().await.unwrap();
+    assert!(!report.accounts[0]
+        .risks
+        .contains(&gatehouse_app::risk::Risk::Locked));
     let (_, outcome) = h.password_step(PASSWORD, None).await;
     assert!(outcome.is_ok(), "{outcome:?}");
 }

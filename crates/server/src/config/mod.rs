@@ -36,6 +36,7 @@ pub struct FileConfig {
     session_absolute_hours: Option<i64>,
     trust_days: Option<i64>,
     event_retention_days: Option<i64>,
+    recovery_wait_hours: Option<i64>,
     backup_codes_per_account: Option<u32>,
     codes_per_account_per_hour: Option<u32>,
     allow_sign_up: Option<bool>,
@@ -84,6 +85,8 @@ pub struct Config {
     pub trust_days: i64,
     /// S57: security events older than this go in housekeeping.
     pub event_retention_days: i64,
+    /// Issue 12: hours between `user recover E` (and its notice) and its recovery link.
+    pub recovery_wait_hours: i64,
     pub backup_codes_per_account: u32,
     pub codes_per_account_per_hour: u32,
     pub allow_sign_up: bool,
@@ -387,6 +390,9 @@ impl Config {
         let event_retention_days = layers
             .get("GATEHOUSE_EVENT_RETENTION_DAYS", file.event_retention_days)?
             .unwrap_or(400);
+        let recovery_wait_hours = layers
+            .get("GATEHOUSE_RECOVERY_WAIT_HOURS", file.recovery_wait_hours)?
+            .unwrap_or(72);
         let backup_codes = layers
             .get(
                 "GATEHOUSE_BACKUP_CODES_PER_ACCOUNT",
@@ -486,6 +492,14 @@ impl Config {
                 event_retention_days,
                 1,
                 100 * 365,
+            )?,
+            // At least an hour, so the owner's notice always comes before the link can; at
+            // most 30 days, so a recovery does not outlive everyone's memory of it.
+            recovery_wait_hours: in_range(
+                "GATEHOUSE_RECOVERY_WAIT_HOURS (recovery_wait_hours)",
+                recovery_wait_hours,
+                1,
+                720,
             )?,
             backup_codes_per_account: u32::try_from(in_range(
                 "backup_codes_per_account",

@@ -316,6 +316,7 @@ fn config_with(public_url: Option<String>) -> Config {
         session_absolute_hours: 12,
         trust_days: 30,
         event_retention_days: 400,
+        recovery_wait_hours: 72,
         backup_codes_per_account: 1,
         codes_per_account_per_hour: 10,
         allow_sign_up: false,
@@ -485,4 +486,43 @@ fn serving_https_without_smtp_needs_the_outbox_allowed() {
     let allowed = from_env(&[("GATEHOUSE_ALLOW_OUTBOX", "true")]).unwrap();
     assert!(allowed.allow_outbox);
     assert!(!from_env(&[]).unwrap().allow_outbox, "off by default");
+}
+
+#[test]
+fn the_recovery_wait_is_72_hours_unless_set_and_junk_is_refused_by_name() {
+    let load = |file: &str, pairs: &[(&str, &str)]| {
+        let env = env_of(pairs);
+        Config::from_layers(
+            toml::from_str(file).unwrap(),
+            &Layers {
+                env: &env,
+                flags: &listen_flag(None),
+            },
+        )
+    };
+    assert_eq!(load("", &[]).unwrap().recovery_wait_hours, 72);
+    assert_eq!(
+        load("recovery_wait_hours = 24", &[])
+            .unwrap()
+            .recovery_wait_hours,
+        24
+    );
+    assert_eq!(
+        load(
+            "recovery_wait_hours = 24",
+            &[("GATEHOUSE_RECOVERY_WAIT_HOURS", "96")]
+        )
+        .unwrap()
+        .recovery_wait_hours,
+        96
+    );
+    for junk in ["three days", "-1", "0", "721", "1.5"] {
+        let error = load("", &[("GATEHOUSE_RECOVERY_WAIT_HOURS", junk)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("GATEHOUSE_RECOVERY_WAIT_HOURS"),
+            "{junk:?}: {error}"
+        );
+    }
 }

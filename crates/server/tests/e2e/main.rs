@@ -30,6 +30,7 @@ mod oidc_tokens;
 mod password_change;
 mod password_reset;
 mod postgres;
+mod recovery;
 mod request_ids;
 mod security;
 mod sign_in;

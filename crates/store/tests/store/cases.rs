@@ -6,6 +6,12 @@ pub use crate::account_changes::{
     an_email_change_revokes_trusted_devices_and_reset_links,
     signing_out_of_a_product_withdraws_its_consent,
 };
+pub use crate::recovery::{
+    a_cancelled_recovery_or_a_disabled_account_cannot_be_recovered,
+    a_recovery_is_pending_once_and_its_cancel_link_acts_once,
+    a_recovery_link_works_after_the_wait_once_and_resets_the_second_step,
+    risk_facts_see_backup_codes_strong_factors_mail_and_stale_devices,
+};
 
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};
@@ -78,7 +84,12 @@ fn code(id: &str, byte: u8) -> NewBackupCode {
 }
 
 /// A flow with pending codes `hashes`, confirmed, so they are active.
-async fn active_codes(store: &Store, account_id: &AccountId, flow_id: &str, hashes: &[u8]) {
+pub(crate) async fn active_codes(
+    store: &Store,
+    account_id: &AccountId,
+    flow_id: &str,
+    hashes: &[u8],
+) {
     let token = [flow_id.as_bytes()[0]; 32];
     store
         .insert_flow(&flow(flow_id, Some(account_id)), &token, NOW)

@@ -7,6 +7,7 @@
 
 mod account_changes;
 mod cases;
+mod recovery;
 mod retries;
 
 use gatehouse_store::Store;
@@ -98,6 +99,10 @@ on_both_backends!(
     an_email_change_revokes_trusted_devices_and_reset_links,
     signing_out_of_a_product_withdraws_its_consent,
     a_reset_and_a_password_change_in_parallel_never_deadlock,
+    a_recovery_is_pending_once_and_its_cancel_link_acts_once,
+    a_recovery_link_works_after_the_wait_once_and_resets_the_second_step,
+    a_cancelled_recovery_or_a_disabled_account_cannot_be_recovered,
+    risk_facts_see_backup_codes_strong_factors_mail_and_stale_devices,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only

@@ -17,9 +17,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use gatehouse_app::audit::{
-    Attempt, BackupCodeSaved, Change, Delivery, DeviceChange, Event, ProductAccess, SignOut,
-    SignUpMail,
+    Attempt, BackupCodeSaved, Change, Delivery, DeviceChange, Event, ProductAccess, RecoveryStep,
+    SignOut, SignUpMail,
 };
+use gatehouse_app::risk::Risk;
 use gatehouse_app::self_service::Activity;
 use gatehouse_app::sessions::SignedIn;
 use gatehouse_core::display::format_utc;
@@ -41,8 +42,40 @@ struct AccountPage<'a> {
     sessions: Vec<SessionLine>,
     products: Vec<ProductLine>,
     activity: Vec<ActivityLine>,
+    /// Issue 12, part 4: what could lock this person out, each with its nudge.
+    nudges: Nudges,
     notice: Option<&'a str>,
     error: Option<&'a str>,
+}
+
+/// The account page's nudges, one per risk the person can fix themselves; a lock is not
+/// theirs to fix (they are signed in), so it has none.
+#[derive(Default)]
+struct Nudges {
+    second_factor: bool,
+    backup_code: bool,
+    mail: bool,
+    stale_devices: bool,
+}
+
+impl Nudges {
+    fn of(risks: &[Risk]) -> Self {
+        let mut nudges = Self::default();
+        for risk in risks {
+            match risk {
+                Risk::EmailCodesOnly => nudges.second_factor = true,
+                Risk::NoBackupCode => nudges.backup_code = true,
+                Risk::MailBouncing => nudges.mail = true,
+                Risk::TrustedDevicesStale => nudges.stale_devices = true,
+                Risk::Locked => {}
+            }
+        }
+        nudges
+    }
+
+    fn any(&self) -> bool {
+        self.second_factor || self.backup_code || self.mail || self.stale_devices
+    }
 }
 
 struct DeviceLine {
@@ -153,6 +186,17 @@ fn activity_label(what: &Activity) -> String {
             "Sign-up code sent"
         }
         Event::SignUpCodeSent(SignUpMail::Refused) => "Sign-up code refused (limit reached)",
+        Event::Recovery(RecoveryStep::Started) => "Recovery started by an administrator",
+        Event::Recovery(RecoveryStep::CancelledByOwner) => {
+            "Recovery cancelled with the emailed link"
+        }
+        Event::Recovery(RecoveryStep::CancelledByOperator) => {
+            "Recovery cancelled by an administrator"
+        }
+        Event::Recovery(RecoveryStep::LinkIssued) => "Recovery link issued",
+        Event::Recovery(RecoveryStep::Completed) => {
+            "Account recovered: authenticator app, phone and backup codes removed"
+        }
     };
     text.to_string()
 }
@@ -226,6 +270,7 @@ pub(crate) async fn account_page(
             sessions,
             products,
             activity,
+            nudges: Nudges::of(&overview.risks),
             notice,
             error,
         },

@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod email_change;
 pub mod oidc;
 pub mod phone;
+pub mod recovery;
 pub mod reset;
 pub mod signin;
 pub mod signup;

@@ -33,6 +33,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "signed-out" => Some("You have signed out."),
         "account-created" => Some("Your account is ready. Sign in to finish setting it up."),
         "password-reset" => Some("Your password was reset. Sign in with your new password."),
+        "recovered" => Some("Your account was recovered. Sign in with your password: we will email you a code, then show you a new backup code."),
         "reauthenticate" => Some("For your security, sign in again before changing how you sign in."),
         "sent" => Some("We sent a new code."),
         "backup-code-replaced" => Some(
