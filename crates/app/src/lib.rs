@@ -134,8 +134,8 @@ struct Inner {
     /// once the server knows it. Never taken from a request's Host header, which an
     /// attacker chooses (reset-link poisoning).
     link_base: std::sync::OnceLock<String>,
-    /// A real Argon2id hash of a random password: unknown addresses are checked against it
-    /// so that they take as long as known ones (S46, DESIGN.md §1).
+    /// A hash no password matches, with real parameters: unknown addresses are checked
+    /// against it so that they take as long as known ones (S46, DESIGN.md §1).
     dummy_hash: PasswordHashString,
     /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
     signing_keys:
@@ -147,7 +147,7 @@ pub enum StartError {
     #[error("could not start the password hashing pool: {0}")]
     Threads(#[from] std::io::Error),
     #[error("could not prepare the timing-equaliser hash: {0}")]
-    Hashing(#[from] hashing::HashingError),
+    Hashing(#[from] gatehouse_core::password::HashingFailed),
 }
 
 impl Gatehouse {
@@ -162,10 +162,8 @@ impl Gatehouse {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         // A queue of a few hundred milliseconds of work per core; beyond that, 503.
         let hashing = HashingPool::start(cores, cores * 16)?;
-        let random = gatehouse_core::Token::generate();
-        let dummy_password = Password::parse(random.as_str())
-            .unwrap_or_else(|_| unreachable!("a 43-character token is a valid password"));
-        let dummy_hash = hashing.hash(dummy_password).await?;
+        hashing.calibrate();
+        let dummy_hash = gatehouse_core::password::unmatchable_hash()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

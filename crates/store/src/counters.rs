@@ -15,7 +15,7 @@ impl Store {
             "SELECT failures, last_failure_at FROM failure_counters WHERE counter_key = $1",
         )
         .bind(key)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(row
             .map(|(failures, last_failure_at)| FailureRecord {

@@ -57,12 +57,17 @@ fn no_store(mut response: Response) -> Response {
 }
 
 pub async fn discovery(State(state): State<AppState>) -> Response {
-    let mut response = Json(state.app.discovery_document()).into_response();
-    response.headers_mut().insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        state.discovery.clone(),
+    )
+        .into_response()
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {

@@ -19,8 +19,10 @@ fn sealing_context(kid: &str) -> String {
 }
 
 impl Gatehouse {
-    /// Creates a key for every algorithm that has none. Run at every start; two nodes
-    /// starting together may both create one, and then agree on the newest.
+    /// Creates a key for every algorithm that has none. Run in the background at every
+    /// start (an RSA key takes a while to make, and must not hold up the first request), and
+    /// by the first signature or JWKS request that finds none; two nodes or two requests
+    /// racing may both create one, and then agree on the newest.
     pub async fn ensure_signing_keys(&self) -> Result<usize, AppError> {
         let mut created = Vec::new();
         for alg in SigningAlgorithm::ALL {
@@ -34,8 +36,12 @@ impl Gatehouse {
                 created.push(self.new_signing_key_row(alg)?);
             }
         }
-        self.inner.store.insert_signing_keys(&created, None).await?;
-        Ok(created.len())
+        match self.inner.store.insert_signing_keys(&created, None).await {
+            Ok(()) => Ok(created.len()),
+            // Another node or request made them first: theirs are the keys.
+            Err(gatehouse_store::StoreError::Conflict(_)) => Ok(0),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// `gatehouse keys rotate`: a new key per algorithm signs from now on; the old ones stay
@@ -73,11 +79,18 @@ impl Gatehouse {
 
     /// The JWKS document: every key a product may meet in a valid token.
     pub async fn jwks(&self) -> Result<Value, AppError> {
-        let rows = self
-            .inner
-            .store
+        let store = &self.inner.store;
+        let mut rows = store
             .list_published_signing_keys(self.now(), ID_TOKEN_LIFETIME_SECS)
             .await?;
+        if rows.is_empty() {
+            // Asked before the keys made at start exist: an empty set would be cached by
+            // products and fail every token they then receive.
+            self.ensure_signing_keys().await?;
+            rows = store
+                .list_published_signing_keys(self.now(), ID_TOKEN_LIFETIME_SECS)
+                .await?;
+        }
         let keys: Vec<Value> = rows
             .iter()
             .filter_map(|row| serde_json::from_str(&row.public_jwk).ok())
@@ -117,17 +130,27 @@ impl Gatehouse {
         alg: SigningAlgorithm,
         claims: &Map<String, Value>,
     ) -> Result<String, AppError> {
-        let row = self
+        let mut active = self
             .inner
             .store
             .find_active_signing_key(alg.as_str())
-            .await?
-            .ok_or_else(|| {
-                AppError::unexpected(Inconsistent::new(format!(
-                    "no {} signing key",
-                    alg.as_str()
-                )))
-            })?;
+            .await?;
+        if active.is_none() {
+            // The first token after a start may come before the keys made in the
+            // background (`serve`) are written: make them now.
+            self.ensure_signing_keys().await?;
+            active = self
+                .inner
+                .store
+                .find_active_signing_key(alg.as_str())
+                .await?;
+        }
+        let row = active.ok_or_else(|| {
+            AppError::unexpected(Inconsistent::new(format!(
+                "no {} signing key",
+                alg.as_str()
+            )))
+        })?;
         let key = self.open_signing_key(&row)?;
         key.sign(claims).map_err(AppError::unexpected)
     }
