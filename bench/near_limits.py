@@ -136,9 +136,20 @@ def first_sign_in(host, port, outbox):
     return browser
 
 
-def trusted_sign_in(host, port, device_cookies):
+class Browser(Client):
+    """A Client that sends the same extra headers with every request (X-Forwarded-For)."""
+
+    def __init__(self, host, port, headers=None):
+        super().__init__(host, port)
+        self.extra = headers or {}
+
+    def request(self, method, path, fields=None, headers=None):
+        return super().request(method, path, fields, dict(self.extra, **(headers or {})))
+
+
+def trusted_sign_in(host, port, device_cookies, headers=None):
     """A sign-in from a trusted device: the password, then straight to the account page."""
-    browser = Client(host, port)
+    browser = Browser(host, port, headers)
     browser.cookies.update(device_cookies)
     browser.request("GET", "/sign-in")
     browser.browse(*browser.form("/sign-in", {"email": EMAIL})[:2])
