@@ -140,6 +140,8 @@ struct Inner {
     /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
     signing_keys:
         std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
+    /// The JWKS document as last served, and the second (of the clock) it was read in.
+    jwks_body: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +178,7 @@ impl Gatehouse {
                 link_base: std::sync::OnceLock::new(),
                 dummy_hash,
                 signing_keys: std::sync::Mutex::default(),
+                jwks_body: std::sync::Mutex::default(),
             }),
         })
     }

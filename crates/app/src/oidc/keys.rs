@@ -37,7 +37,10 @@ impl Gatehouse {
             }
         }
         match self.inner.store.insert_signing_keys(&created, None).await {
-            Ok(()) => Ok(created.len()),
+            Ok(()) => {
+                self.forget_jwks_body();
+                Ok(created.len())
+            }
             // Another node or request made them first: theirs are the keys.
             Err(gatehouse_store::StoreError::Conflict(_)) => Ok(0),
             Err(other) => Err(other.into()),
@@ -55,6 +58,7 @@ impl Gatehouse {
             .store
             .insert_signing_keys(&keys, Some(self.now()))
             .await?;
+        self.forget_jwks_body();
         Ok(keys.into_iter().map(|k| k.kid).collect())
     }
 
@@ -75,6 +79,36 @@ impl Gatehouse {
             created_at: now,
             retired_at: None,
         })
+    }
+
+    /// The JWKS document, serialised, as `/oauth2/jwks` serves it. It is read from the
+    /// database at most once a second and served from memory in between (a rotation made
+    /// by this node shows at once; one made elsewhere within a second), so a flood of JWKS
+    /// requests costs no database reads.
+    pub async fn jwks_body(&self) -> Result<String, AppError> {
+        let now = self.now();
+        if let Some(body) = self.cached_jwks_body(now) {
+            return Ok(body);
+        }
+        let body = self.jwks().await?.to_string();
+        if let Ok(mut cached) = self.inner.jwks_body.lock() {
+            *cached = Some((now, body.clone()));
+        }
+        Ok(body)
+    }
+
+    fn cached_jwks_body(&self, now: i64) -> Option<String> {
+        let cached = self.inner.jwks_body.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|(read_at, _)| *read_at == now)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn forget_jwks_body(&self) {
+        if let Ok(mut cached) = self.inner.jwks_body.lock() {
+            *cached = None;
+        }
     }
 
     /// The JWKS document: every key a product may meet in a valid token.
