@@ -6,24 +6,26 @@ adapter, started by oidc-provider.mjs) and Glewlwyd (Debian's C single sign-on s
 OpenID Connect plugin, on SQLite). run.sh installs them and calls this script; see README.md.
 
 For each server, on 127.0.0.1 and a free port:
-1. start time: process start to the first 200 from its discovery document, on its first start
-   (Gatehouse on an empty data folder; the peers with the configuration this script wrote),
-   then idle memory: VmRSS from /proc, IDLE_SETTLE_S after that first 200, before any load;
-2. one account and one confidential client (ID tokens RS256, every server's default), the
-   real authorization-code flow (Gatehouse: its HTML sign-in with the e-mailed code from the
-   outbox folder; oidc-provider: its development login and consent forms; Glewlwyd: its
-   password login API and grant API), one grant for userinfo and introspection and one more
-   grant per wrk connection for the refresh row;
-3. each row checked once by hand (status, body, a rotated refresh token, a refused replay),
-   then driven by wrk (WRK_THREADS threads, WRK_CONNECTIONS connections, a fixed duration,
-   after a short warm-up for the fixed requests): discovery, JWKS, userinfo, introspection
-   (fixed requests, fixed.lua) and token refresh (refresh.lua: every grant has at most one
-   request in flight and no refresh token is sent twice).
+1. start time: process start to the first 200 from its discovery document (Gatehouse on an
+   empty data folder each time; the peers with the configuration this script wrote), then
+   idle memory: VmRSS from /proc, IDLE_SETTLE_S after that first 200, before any load; the
+   medians of STARTS starts;
+2. one account and one confidential client (ID tokens RS256, the default of Gatehouse and
+   oidc-provider), then the real authorization-code flow (Gatehouse: its HTML sign-in with
+   the e-mailed code from the outbox folder; oidc-provider: its development login and consent
+   forms; Glewlwyd: its password login API and grant API) for one grant whose access token
+   serves userinfo and introspection;
+3. each row checked once by hand (status and body), then driven by wrk (WRK_THREADS threads,
+   WRK_CONNECTIONS connections) in rounds of a fixed duration whose server order rotates
+   (the median is reported, with the server's own CPU time per answer): discovery, JWKS,
+   userinfo, introspection (fixed.lua, after a warm-up) and token refresh (refresh.lua, fresh
+   grants for every run, one per connection: no refresh token is ever sent twice);
+4. last, the rotation check: a used refresh token again, then the newest one.
 
 Prints one JSON object, then a Markdown table (rows x servers, requests/s and each peer's
 ratio to Gatehouse). Everything is bounded (fixed durations, timeouts) and stops by itself.
 
-Usage: python3 bench/peers/run.py PATH_TO_GATEHOUSE [--duration S] [--servers a,b,c]
+Usage: python3 bench/peers/run.py PATH_TO_GATEHOUSE [--duration S] [--rounds N] [--servers a,b,c]
 """
 
 import argparse
@@ -38,6 +40,7 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +49,7 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.dont_write_bytecode = True  # bench/__pycache__ is tracked; leave it as it is
 import token_load  # noqa: E402  (the Gatehouse sign-in steps: bench/token_load.py)
 
 HOST = "127.0.0.1"
@@ -54,6 +58,7 @@ WRK_THREADS = 2
 WRK_CONNECTIONS = 16
 WARMUP_S = 2
 IDLE_SETTLE_S = 2.0
+STARTS = 3                  # starts per server for start time and idle memory (medians)
 START_LIMIT_S = 60
 ROWS = ("discovery", "jwks", "userinfo", "introspection", "refresh")
 SERVERS = ("gatehouse", "oidc-provider", "glewlwyd")
@@ -183,11 +188,29 @@ class Server:
         self.proc = None
         self.facts = {}
         self.access_token = None
-        self.seeds = []
 
     # Paths (set by each kind) and the client's Basic header.
     discovery = jwks = token = userinfo = introspection = ""
     authorization = ""
+
+    def first_starts(self, cmd, env, before_each=None, keep_last=True):
+        """STARTS starts (each after `before_each`): the medians of their start times and of
+        their idle memory go in the report, with every value. The last one keeps running
+        when `keep_last`."""
+        times, memory = [], []
+        for index in range(STARTS):
+            if before_each:
+                before_each()
+            proc, ms = start(self.name, cmd, env, self.port, self.discovery, self.log)
+            time.sleep(IDLE_SETTLE_S)
+            times.append(ms)
+            memory.append(rss_mib(proc.pid))
+            if index < STARTS - 1 or not keep_last:
+                stop(proc)
+            else:
+                self.proc = proc
+        self.facts.update(start_ms=statistics.median(times), start_ms_each=times,
+                          idle_rss_mib=statistics.median(memory), idle_rss_mib_each=memory)
 
     def exchange(self, code, extra=None):
         """The code exchange: returns the token response (or None, recorded as a problem)."""
@@ -205,13 +228,12 @@ class Server:
         """`count` fresh grants: token responses, each from its own authorization code."""
         raise NotImplementedError
 
-    def prepare(self, count):
-        """One grant for userinfo and introspection, then `count` for the refresh row."""
-        tokens = [t for t in self.grants(count + 1) if t]
-        if len(tokens) < count + 1:
-            raise SystemExit(f"{self.name}: only {len(tokens)} of {count + 1} grants; see problems {problems}")
-        self.access_token = tokens[0]["access_token"]
-        self.seeds = [t["refresh_token"] for t in tokens[1:]]
+    def fresh_grants(self, count):
+        """`count` token responses, each from its own new grant (or SystemExit)."""
+        tokens = [t for t in self.grants(count) if t]
+        if len(tokens) < count:
+            raise SystemExit(f"{self.name}: only {len(tokens)} of {count} grants; see problems {problems}")
+        return tokens
 
     def check_rotation(self):
         """One extra grant: a refresh rotates the token, and the used one is refused afterwards."""
@@ -276,13 +298,13 @@ class Gatehouse(Server):
     def launch(self):
         version = subprocess.run([self.binary, "--version"], capture_output=True, text=True)
         self.facts["version"] = (version.stdout or version.stderr).strip().splitlines()[0] if version.returncode == 0 else "?"
-        # First start on an empty data folder (its signing keys are made then): start time and
+        # Starts on an empty data folder (its signing keys are made then): start time and
         # idle memory; then the account and client are added with the CLI and it starts again.
-        self.proc, self.facts["start_ms"] = start(self.name, [self.binary, "serve"], self.env, self.port,
-                                                  self.discovery, self.log)
-        time.sleep(IDLE_SETTLE_S)
-        self.facts["idle_rss_mib"] = rss_mib(self.proc.pid)
-        stop(self.proc)
+        def empty_data_folder():
+            shutil.rmtree(self.data)
+            os.makedirs(self.data)
+
+        self.first_starts([self.binary, "serve"], self.env, before_each=empty_data_folder, keep_last=False)
         subprocess.run([self.binary, "user", "add", "--email", token_load.EMAIL, "--password-stdin"],
                        input=token_load.PASSWORD.encode(), env=self.env, check=True, capture_output=True)
         out = subprocess.run([self.binary, "client", "add", "--name", "Bench", "--redirect-uri", REDIRECT_URI,
@@ -294,6 +316,7 @@ class Gatehouse(Server):
         self.browser = token_load.sign_in(HOST, self.port, os.path.join(self.data, "outbox"))
 
     def grants(self, count):
+        self.browser.conn.close()  # a fresh connection: Gatehouse closes idle keep-alive ones
         client = dict(self.client, signing_alg="RS256")
         return [self.exchange(token_load.authorize(self.browser, client)) for _ in range(count)]
 
@@ -323,10 +346,7 @@ class OidcProvider(Server):
         node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
         self.facts["version"] += f" on Node {node}"
         env = dict(os.environ, NODE_ENV="production")
-        self.proc, self.facts["start_ms"] = start(self.name, ["node", os.path.join(HERE, "oidc-provider.mjs"),
-                                                              self.config], env, self.port, self.discovery, self.log)
-        time.sleep(IDLE_SETTLE_S)
-        self.facts["idle_rss_mib"] = rss_mib(self.proc.pid)
+        self.first_starts(["node", os.path.join(HERE, "oidc-provider.mjs"), self.config], env)
 
     def code(self):
         """The code flow through the development login and consent forms (any account id), in
@@ -497,10 +517,7 @@ database =
     def launch(self):
         version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "glewlwyd"], capture_output=True, text=True)
         self.facts["version"] = f"glewlwyd {version.stdout.strip() or '?'} (Debian)"
-        self.proc, self.facts["start_ms"] = start(self.name, ["glewlwyd", "--config-file", self.config], os.environ,
-                                                  self.port, self.discovery, self.log)
-        time.sleep(IDLE_SETTLE_S)
-        self.facts["idle_rss_mib"] = rss_mib(self.proc.pid)
+        self.first_starts(["glewlwyd", "--config-file", self.config], os.environ)
         admin = Http(self.port)
         self.expect(admin.request("POST", "/api/auth/", json_body={"username": GLEWLWYD_ADMIN[0],
                                                                      "password": GLEWLWYD_ADMIN[1]}), "admin sign-in")
@@ -549,8 +566,10 @@ def wrk(server, row, duration, env, script, path, warmup):
     run_env = dict(os.environ, **env)
     if warmup:
         subprocess.run(base + ["-d", f"{WARMUP_S}s", url], env=run_env, capture_output=True, timeout=WARMUP_S + 30)
+    cpu_before = token_load.cpu_seconds(server.proc.pid)
     out = subprocess.run(base + ["-d", f"{duration}s", url], env=run_env, capture_output=True, text=True,
                          timeout=duration + 30)
+    cpu = token_load.cpu_seconds(server.proc.pid) - cpu_before
     line = next((l for l in out.stdout.splitlines() if l.startswith("PEERS ")), None)
     if out.returncode != 0 or line is None:
         problem(server.name, f"wrk {row} failed", out.stdout[-300:] + out.stderr[-300:])
@@ -565,31 +584,56 @@ def wrk(server, row, duration, env, script, path, warmup):
         bad["first_wrong"] = result.get("first_wrong") or ""
         problem(server.name, f"{row}: answers that were not right", json.dumps(bad))
     return {"per_s": round(good / seconds, 1), "requests": result["requests"], "seconds": round(seconds, 2),
+            "server_cpu_ms_per_answer": round(1000 * cpu / max(result["requests"], 1), 3),
             "p50_ms": round(result["p50_us"] / 1000, 2), "p99_ms": round(result["p99_us"] / 1000, 2),
             **({"errors": bad} if bad else {})}
 
 
-def drive(server, row, duration):
+def drive(server, row, duration, round_index):
     fixed, refresh = os.path.join(HERE, "fixed.lua"), os.path.join(HERE, "refresh.lua")
+    warmup = round_index == 0
     if row == "discovery":
-        return wrk(server, row, duration, {}, fixed, server.discovery, True)
+        return wrk(server, row, duration, {}, fixed, server.discovery, warmup)
     if row == "jwks":
-        return wrk(server, row, duration, {}, fixed, server.jwks, True)
+        return wrk(server, row, duration, {}, fixed, server.jwks, warmup)
     if row == "userinfo":
         return wrk(server, row, duration, {"PEERS_AUTHORIZATION": f"Bearer {server.access_token}",
-                                           "PEERS_EXPECT": '"sub"'}, fixed, server.userinfo, True)
+                                           "PEERS_EXPECT": '"sub"'}, fixed, server.userinfo, warmup)
     if row == "introspection":
         return wrk(server, row, duration, {
             "PEERS_METHOD": "POST", "PEERS_BODY": "token=" + urllib.parse.quote(server.access_token, safe=""),
             "PEERS_CONTENT_TYPE": "application/x-www-form-urlencoded", "PEERS_AUTHORIZATION": server.authorization,
-            "PEERS_EXPECT": '"active":true'}, fixed, server.introspection, True)
-    seeds = os.path.join(server.work, "seeds.txt")
+            "PEERS_EXPECT": '"active":true'}, fixed, server.introspection, warmup)
+    # Fresh grants for every refresh run, made just before it: a run ends with tokens in
+    # flight, and oidc-provider's in-memory adapter is an LRU of 1000 entries that forgets
+    # grants left idle while others work. One spare grant per wrk thread: wrk calls request()
+    # once in its first thread to check the script and never sends it (see refresh.lua).
+    tokens = [t["refresh_token"] for t in server.fresh_grants(WRK_CONNECTIONS + WRK_THREADS)]
+    seeds = os.path.join(server.work, f"seeds-{round_index}.txt")
     with open(seeds, "w") as f:
-        f.write("\n".join(server.seeds) + "\n")
+        f.write("\n".join(tokens) + "\n")
     return wrk(server, row, duration, {"PEERS_PATH": server.token, "PEERS_AUTHORIZATION": server.authorization,
                                        "PEERS_SEEDS": seeds,
-                                       "PEERS_PER_THREAD": str(len(server.seeds) // WRK_THREADS)},
+                                       "PEERS_PER_THREAD": str(len(tokens) // WRK_THREADS)},
                refresh, server.token, False)
+
+
+def combine(runs):
+    """The rounds of one row on one server: the median rate, the worst p99, every rate."""
+    done = [r for r in runs if r]
+    if not done:
+        return None
+    out = {"per_s": round(statistics.median(r["per_s"] for r in done), 1),
+           "per_s_each": [r["per_s"] for r in done],
+           "p50_ms": round(statistics.median(r["p50_ms"] for r in done), 2),
+           "p99_ms": max(r["p99_ms"] for r in done),
+           "server_cpu_ms_per_answer": round(statistics.median(r["server_cpu_ms_per_answer"] for r in done), 3),
+           "requests": sum(r["requests"] for r in done),
+           "seconds": round(sum(r["seconds"] for r in done), 2)}
+    errors = [r["errors"] for r in done if "errors" in r]
+    if errors or len(done) < len(runs):
+        out["errors"] = errors + [{"failed_runs": len(runs) - len(done)}] * (len(done) < len(runs))
+    return out
 
 
 def fmt(value, unit=""):
@@ -623,12 +667,14 @@ def table(report, names):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("gatehouse", help="path to the gatehouse binary (a release build)")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per row and server")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per round, row and server")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per row (the median is reported)")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ",".join(SERVERS))
     args = parser.parse_args()
     names = [n for n in SERVERS if n in args.servers.split(",")]
     work = tempfile.mkdtemp(prefix="gatehouse-peers-", dir=os.environ.get("PEERS_WORK_DIR", "/var/tmp"))
     servers = []
+    load_at_start = os.getloadavg()
     try:
         key = json.loads(subprocess.run(["node", os.path.join(HERE, "keygen.mjs")], check=True, capture_output=True,
                                         text=True).stdout)
@@ -639,21 +685,32 @@ def main():
             servers.append(server)
             server.launch()
         for server in servers:
-            # One spare grant per wrk thread: wrk calls request() once in its first thread to
-            # check the script, and that token is never sent (see refresh.lua).
-            server.prepare(WRK_CONNECTIONS + WRK_THREADS)
+            server.access_token = server.fresh_grants(1)[0]["access_token"]
             server.check_rows()
         rows = {row: {} for row in ROWS}
-        for row in ROWS:  # a row on every server before the next row: drift falls on all alike
+        for row in ROWS:
+            # A row on every server before the next row, in rounds whose order rotates, so
+            # that load from elsewhere on the machine falls on all of them alike.
+            runs = {server.name: [] for server in servers}
+            for round_index in range(args.rounds):
+                shift = round_index % len(servers)
+                for server in servers[shift:] + servers[:shift]:
+                    runs[server.name].append(drive(server, row, args.duration, round_index))
             for server in servers:
-                rows[row][server.name] = drive(server, row, args.duration)
+                rows[row][server.name] = combine(runs[server.name])
         for server in servers:
             server.facts["rss_after_load_mib"] = rss_mib(server.proc.pid)
             # last: a replay may end more than its own grant (a session's, an account's)
-            server.facts["rotation"] = server.check_rotation()
+            try:
+                server.facts["rotation"] = server.check_rotation()
+            except (OSError, http.client.HTTPException, SystemExit) as error:
+                problem(server.name, "rotation check", repr(error))
         report = {
             "machine": {"cores": os.cpu_count(), "data_on": token_load.filesystem_of(work),
-                        "wrk": f"{WRK_THREADS} threads, {WRK_CONNECTIONS} connections, {args.duration} s per row"},
+                        "load_average_at_start": load_at_start,
+                        "load_average_at_end": os.getloadavg(),
+                        "wrk": f"{WRK_THREADS} threads, {WRK_CONNECTIONS} connections, {args.rounds} rounds of "
+                               f"{args.duration} s per row and server (median)"},
             "servers": {s.name: dict(s.facts, durable=s.durable) for s in servers},
             "rows": rows,
             "table": {row: {n: (r or {}).get("per_s") for n, r in rows[row].items()} for row in ROWS},
