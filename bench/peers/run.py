@@ -179,6 +179,7 @@ class Server:
 
     name = ""
     durable = ""
+    kept = ""
 
     def __init__(self, work):
         self.work = os.path.join(work, self.name)
@@ -279,6 +280,7 @@ class Server:
 class Gatehouse(Server):
     name = "gatehouse"
     durable = "SQLite, synchronous=FULL, in the data folder"
+    kept = "on disk (SQLite, fsync per rotation)"
     discovery = "/.well-known/openid-configuration"
     jwks = "/oauth2/jwks"
     token = "/oauth2/token"
@@ -324,6 +326,7 @@ class Gatehouse(Server):
 class OidcProvider(Server):
     name = "oidc-provider"
     durable = "no: in-memory adapter (tokens are lost on restart)"
+    kept = "in memory (LRU of 1,000 entries)"
     discovery = "/.well-known/openid-configuration"
     jwks = "/jwks"
     token = "/token"
@@ -393,6 +396,7 @@ class OidcProvider(Server):
 class Glewlwyd(Server):
     name = "glewlwyd"
     durable = "SQLite (its defaults: rollback journal, synchronous=FULL)"
+    kept = "on disk (SQLite, its defaults)"
     prefix = "/api/oidc"
     discovery = prefix + "/.well-known/openid-configuration"
     jwks = prefix + "/jwks"
@@ -413,6 +417,14 @@ class Glewlwyd(Server):
         db.execute("INSERT INTO g_plugin_module_instance (gpmi_module, gpmi_name, gpmi_display_name, "
                    "gpmi_parameters, gpmi_enabled) VALUES ('oidc', 'oidc', 'OpenID Connect', ?, 1)",
                    (json.dumps(self.plugin_parameters(key)),))
+        iterations = os.environ.get("PEERS_GLEWLWYD_PBKDF2_ITERATIONS")
+        if iterations:
+            # Not the default: only to see what the client-secret hashing costs (README.md).
+            (row,) = db.execute("SELECT gcmi_parameters FROM g_client_module_instance WHERE gcmi_name = 'database'")
+            parameters = dict(json.loads(row[0]), **{"pbkdf2-iterations": int(iterations)})
+            db.execute("UPDATE g_client_module_instance SET gcmi_parameters = ? WHERE gcmi_name = 'database'",
+                       (json.dumps(parameters),))
+            self.facts["pbkdf2_iterations"] = int(iterations)
         db.commit()
         db.close()
         with open(self.config, "w") as f:
@@ -656,11 +668,21 @@ def table(report, names):
             value = values.get(name)
             cell = fmt(value)
             if name != "gatehouse" and value is not None and base:
-                cell += f" ({value / base:.2f}×)"
+                ratio = value / base
+                cell += f" ({ratio:.2f}×)" if ratio >= 0.1 else f" ({ratio:.3f}×)"
                 better = base > value if key not in ("idle_rss_mib", "start_ms") else base < value
                 ahead = ahead and better
             cells.append(cell)
         lines.append(f"| {labels[key]} | " + " | ".join(cells) + f" | {'n/a' if ahead is None else ('yes' if ahead else 'no')} |")
+    lines.append("| tokens kept | " + " | ".join(report["servers"][n]["kept"] for n in names) + " | |")
+    lines += ["", "Server CPU per answer (ms, from /proc; lower is better):", "",
+              "| row | " + " | ".join(names) + " |", "|" + " --- |" * (len(names) + 1)]
+    for row in ROWS:
+        cells = []
+        for name in names:
+            result = report["rows"][row].get(name)
+            cells.append("n/a" if not result else f"{result['server_cpu_ms_per_answer']:.3f}")
+        lines.append(f"| {labels[row].replace(' (req/s)', '')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -711,7 +733,7 @@ def main():
                         "load_average_at_end": os.getloadavg(),
                         "wrk": f"{WRK_THREADS} threads, {WRK_CONNECTIONS} connections, {args.rounds} rounds of "
                                f"{args.duration} s per row and server (median)"},
-            "servers": {s.name: dict(s.facts, durable=s.durable) for s in servers},
+            "servers": {s.name: dict(s.facts, durable=s.durable, kept=s.kept) for s in servers},
             "rows": rows,
             "table": {row: {n: (r or {}).get("per_s") for n, r in rows[row].items()} for row in ROWS},
             "problems": problems,
