@@ -676,13 +676,17 @@ def table(report, names):
         lines.append(f"| {labels[key]} | " + " | ".join(cells) + f" | {'n/a' if ahead is None else ('yes' if ahead else 'no')} |")
     lines.append("| tokens kept | " + " | ".join(report["servers"][n]["kept"] for n in names) + " | |")
     lines += ["", "Server CPU per answer (ms, from /proc; lower is better):", "",
-              "| row | " + " | ".join(names) + " |", "|" + " --- |" * (len(names) + 1)]
+              "| row | " + " | ".join(names) + " | Gatehouse lowest |", "|" + " --- |" * (len(names) + 2)]
     for row in ROWS:
-        cells = []
+        cells, cpu = [], {}
         for name in names:
             result = report["rows"][row].get(name)
-            cells.append("n/a" if not result else f"{result['server_cpu_ms_per_answer']:.3f}")
-        lines.append(f"| {labels[row].replace(' (req/s)', '')} | " + " | ".join(cells) + " |")
+            if result:
+                cpu[name] = result["server_cpu_ms_per_answer"]
+            cells.append(f"{cpu[name]:.3f}" if name in cpu else "n/a")
+        lowest = "n/a" if "gatehouse" not in cpu or len(cpu) < 2 else \
+            ("yes" if all(cpu["gatehouse"] < v for n, v in cpu.items() if n != "gatehouse") else "no")
+        lines.append(f"| {labels[row].replace(' (req/s)', '')} | " + " | ".join(cells) + f" | {lowest} |")
     return "\n".join(lines)
 
 
@@ -722,6 +726,8 @@ def main():
                 rows[row][server.name] = combine(runs[server.name])
         for server in servers:
             server.facts["rss_after_load_mib"] = rss_mib(server.proc.pid)
+            # how many threads compete for the cores (a busy machine shares CPU per thread)
+            server.facts["threads_after_load"] = token_load.rss_kib(server.proc.pid, "Threads")
             # last: a replay may end more than its own grant (a session's, an account's)
             try:
                 server.facts["rotation"] = server.check_rotation()
