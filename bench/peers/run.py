@@ -247,6 +247,7 @@ class Server:
         status, _, text = http_.request("POST", self.token, form={"grant_type": "refresh_token", "refresh_token": used},
                                         headers=auth)
         new = as_json(text).get("refresh_token")
+        self.facts["refresh_answer_fields"] = sorted(as_json(text))
         if status != 200 or not new or new == used:
             problem(self.name, "refresh did not rotate the refresh token", f"{status} {text}")
             return False
@@ -263,8 +264,14 @@ class Server:
         """One request per row by hand: what wrk then repeats must be a real answer."""
         http_ = Http(self.port)
         status, _, text = http_.request("GET", self.discovery)
-        if status != 200 or "issuer" not in as_json(text):
+        document = as_json(text)
+        if status != 200 or "issuer" not in document:
             problem(self.name, "discovery", f"{status} {text}")
+        for key, path in (("jwks_uri", self.jwks), ("token_endpoint", self.token),
+                          ("userinfo_endpoint", self.userinfo), ("introspection_endpoint", self.introspection)):
+            named = urllib.parse.urlsplit(document.get(key, "")).path
+            if named.rstrip("/") != path.rstrip("/"):
+                problem(self.name, f"discovery names {key} {named!r}, the benchmark uses {path!r}")
         status, _, text = http_.request("GET", self.jwks)
         if status != 200 or not as_json(text).get("keys"):
             problem(self.name, "jwks", f"{status} {text}")
