@@ -586,8 +586,17 @@ def wrk(server, row, duration, env, script, path, warmup):
     if warmup:
         subprocess.run(base + ["-d", f"{WARMUP_S}s", url], env=run_env, capture_output=True, timeout=WARMUP_S + 30)
     cpu_before = token_load.cpu_seconds(server.proc.pid)
-    out = subprocess.run(base + ["-d", f"{duration}s", url], env=run_env, capture_output=True, text=True,
-                         timeout=duration + 30)
+    load = subprocess.Popen(base + ["-d", f"{duration}s", url], env=run_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(duration / 2)
+    # how many threads compete for the cores mid-run (a busy machine shares CPU per thread)
+    threads = token_load.rss_kib(server.proc.pid, "Threads")
+    try:
+        stdout, stderr = load.communicate(timeout=duration + 30)
+    except subprocess.TimeoutExpired:
+        load.kill()
+        stdout, stderr = load.communicate()
+    out = subprocess.CompletedProcess(load.args, load.returncode, stdout, stderr)
     cpu = token_load.cpu_seconds(server.proc.pid) - cpu_before
     line = next((l for l in out.stdout.splitlines() if l.startswith("PEERS ")), None)
     if out.returncode != 0 or line is None:
@@ -604,6 +613,7 @@ def wrk(server, row, duration, env, script, path, warmup):
         problem(server.name, f"{row}: answers that were not right", json.dumps(bad))
     return {"per_s": round(good / seconds, 1), "requests": result["requests"], "seconds": round(seconds, 2),
             "server_cpu_ms_per_answer": round(1000 * cpu / max(result["requests"], 1), 3),
+            "server_threads": threads,
             "p50_ms": round(result["p50_us"] / 1000, 2), "p99_ms": round(result["p99_us"] / 1000, 2),
             **({"errors": bad} if bad else {})}
 
@@ -647,6 +657,7 @@ def combine(runs):
            "p50_ms": round(statistics.median(r["p50_ms"] for r in done), 2),
            "p99_ms": max(r["p99_ms"] for r in done),
            "server_cpu_ms_per_answer": round(statistics.median(r["server_cpu_ms_per_answer"] for r in done), 3),
+           "server_threads": max(r["server_threads"] for r in done),
            "requests": sum(r["requests"] for r in done),
            "seconds": round(sum(r["seconds"] for r in done), 2)}
     errors = [r["errors"] for r in done if "errors" in r]
@@ -733,8 +744,8 @@ def main():
                 rows[row][server.name] = combine(runs[server.name])
         for server in servers:
             server.facts["rss_after_load_mib"] = rss_mib(server.proc.pid)
-            # how many threads compete for the cores (a busy machine shares CPU per thread)
-            server.facts["threads_after_load"] = token_load.rss_kib(server.proc.pid, "Threads")
+            server.facts["threads_under_load"] = max(rows[row][server.name]["server_threads"]
+                                                     for row in ROWS if rows[row].get(server.name))
             # last: a replay may end more than its own grant (a session's, an account's)
             try:
                 server.facts["rotation"] = server.check_rotation()
