@@ -202,14 +202,12 @@ class Server:
         for index in range(STARTS):
             if before_each:
                 before_each()
-            proc, ms = start(self.name, cmd, env, self.port, self.discovery, self.log)
+            self.proc, ms = start(self.name, cmd, env, self.port, self.discovery, self.log)
             time.sleep(IDLE_SETTLE_S)
             times.append(ms)
-            memory.append(rss_mib(proc.pid))
+            memory.append(rss_mib(self.proc.pid))
             if index < STARTS - 1 or not keep_last:
-                stop(proc)
-            else:
-                self.proc = proc
+                stop(self.proc)
         self.facts.update(start_ms=statistics.median(times), start_ms_each=times,
                           idle_rss_mib=statistics.median(memory), idle_rss_mib_each=memory)
 
