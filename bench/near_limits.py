@@ -3,8 +3,8 @@
 limits"; results and how to read them in docs/performance.md).
 
 Everything runs against 127.0.0.1 with a bounded number of requests and stops by itself.
-Fixed requests are driven by wrk (2 threads, 16 connections), so that the load generator is
-not the bottleneck; multi-step flows by Python, where only the server's own CPU (from /proc)
+Fixed requests are driven by wrk (2 threads, 16 connections, the Lua drivers of bench/peers),
+so that the load generator is not the bottleneck; multi-step flows by Python, where only the server's own CPU (from /proc)
 is reported, never the client's speed.
 
 1. signin_cpu_over_hash: the server's CPU per trusted-device sign-in (e-mail page, e-mail,
@@ -13,7 +13,7 @@ is reported, never the client's speed.
    the hash, the whole process is the sign-in. Goal: <= 1.10.
 2. refresh_per_s: durable refresh-token rotations per second (SQLite, synchronous=FULL, the
    data folder on the real disk), each wrk connection keeping its own chain
-   (bench/wrk/refresh.lua). Goal: >= 2,000.
+   (bench/peers/refresh.lua, shared with the peers' benchmark). Goal: >= 2,000.
 3. <row>_vs_bare: requests per second of userinfo, introspection, discovery, JWKS and
    /healthz over a bare axum JSON handler (crates/web/examples/bare_json.rs) on the same
    runtime, driven the same way in the same run. Goals: userinfo and introspection >= 0.25,
@@ -24,7 +24,7 @@ is reported, never the client's speed.
    longer than the hashing pool keeps its Argon2 buffers.
 
 Usage: python3 bench/near_limits.py RELEASE_GATEHOUSE BARE_JSON [--quick]
-  cargo build --release -p gatehouse -p gatehouse-web --example bare_json
+  cargo build --release -p gatehouse && cargo build --release -p gatehouse-web --example bare_json
   python3 bench/near_limits.py target/release/gatehouse target/release/examples/bare_json
 """
 
@@ -97,24 +97,32 @@ def start(binary, env, args=("serve",)):
     return process, match.group(1), int(match.group(2)), started
 
 
-def wrk(url, *script_args, script=None, seconds=None):
-    """Requests per second and the count of non-2xx answers of one wrk run."""
-    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{seconds or WRK_SECONDS}s"]
-    headers = [a for a in script_args if isinstance(a, tuple)]
-    for name, value in headers:
-        command += ["-H", f"{name}: {value}"]
-    if script:
-        command += ["-s", os.path.join(HERE, "wrk", script)]
-    command.append(url)
-    rest = [a for a in script_args if not isinstance(a, tuple)]
-    if rest:
-        command += ["--", *rest]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {"per_s": round(rate), "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(1) if errors else None}
+def wrk(url, seconds=None, **env):
+    """One wrk run of a fixed request (bench/peers/fixed.lua; PEERS_* settings as keywords),
+    or of refresh chains when PEERS_SEEDS is given (bench/peers/refresh.lua). Returns the
+    right answers per second and what was not right."""
+    script = "refresh.lua" if "PEERS_SEEDS" in env else "fixed.lua"
+    seconds = seconds or WRK_SECONDS
+    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{seconds}s", "--timeout", "5s",
+               "-s", os.path.join(HERE, "peers", script), url]
+    out = subprocess.run(command, env=dict(os.environ, **env), check=True, capture_output=True, text=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("PEERS "))
+    result = json.loads(line[len("PEERS "):])
+    good = result["checked"] if env.get("PEERS_EXPECT") or script == "refresh.lua" else \
+        result["requests"] - result["status_errors"]
+    wrong = {k: result[k] for k in ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts",
+                                    "unexpected", "lost", "starved") if result.get(k)}
+    if wrong:
+        wrong["first_wrong"] = result.get("first_wrong")
+    return {"per_s": round(good / (result["duration_us"] / 1e6)), "requests": result["requests"], "wrong": wrong}
+
+
+def refresh_seeds(scratch, tokens):
+    """The seeds file refresh.lua reads: one token per line, an equal share per thread."""
+    path = os.path.join(scratch, "refresh-seeds")
+    with open(path, "w") as seeds:
+        seeds.write("\n".join(tokens) + "\n")
+    return {"PEERS_SEEDS": path, "PEERS_PER_THREAD": str(len(tokens) // WRK_THREADS)}
 
 
 def first_sign_in(host, port, outbox):
@@ -208,8 +216,9 @@ def main():
         results["hash_cpu_ms"] = round(hashing / SIGN_INS * 1000, 2)
         results["signin_cpu_over_hash"] = round(total / hashing, 3)
 
-        # Tokens for the fixed requests: one access token, and a refresh chain per connection.
-        chains = [TokenClient(host, port, client, browser) for _ in range(WRK_CONNECTIONS)]
+        # Tokens for the fixed requests: one access token, and a refresh chain per connection
+        # plus one spare per thread (wrk calls request() once to check a script).
+        chains = [TokenClient(host, port, client, browser) for _ in range(WRK_CONNECTIONS + WRK_THREADS)]
         code = authorize(browser, client)
         status, _, text = Client(host, port).request(
             "POST", "/oauth2/token", {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
@@ -222,11 +231,13 @@ def main():
         rows = {
             "bare_json": lambda: wrk(f"http://{bare_host}:{bare_port}/json"),
             "healthz": lambda: wrk(f"{base}/healthz"),
-            "discovery": lambda: wrk(f"{base}/.well-known/openid-configuration"),
-            "jwks": lambda: wrk(f"{base}/oauth2/jwks"),
-            "userinfo": lambda: wrk(f"{base}/oauth2/userinfo", ("Authorization", f"Bearer {access}")),
-            "introspection": lambda: wrk(f"{base}/", "/oauth2/introspect", auth, f"token={access}",
-                                         script="form_post.lua"),
+            "discovery": lambda: wrk(f"{base}/.well-known/openid-configuration", PEERS_EXPECT='"issuer"'),
+            "jwks": lambda: wrk(f"{base}/oauth2/jwks", PEERS_EXPECT='"keys"'),
+            "userinfo": lambda: wrk(f"{base}/oauth2/userinfo", PEERS_AUTHORIZATION=f"Bearer {access}",
+                                    PEERS_EXPECT='"sub"'),
+            "introspection": lambda: wrk(f"{base}/oauth2/introspect", PEERS_METHOD="POST", PEERS_BODY=f"token={access}",
+                                         PEERS_CONTENT_TYPE="application/x-www-form-urlencoded",
+                                         PEERS_AUTHORIZATION=auth, PEERS_EXPECT='"active":true'),
         }
         rates = {name: [] for name in rows}
         problems = {}
@@ -234,8 +245,8 @@ def main():
             for name, run in rows.items():
                 outcome = run()
                 rates[name].append(outcome["per_s"])
-                if outcome["non_2xx"] or outcome["socket_errors"]:
-                    problems[name] = outcome
+                if outcome["wrong"]:
+                    problems[name] = outcome["wrong"]
         best = {name: max(values) for name, values in rates.items()}
         for name, rate in best.items():
             results[f"{name}_per_s"] = rate
@@ -243,12 +254,12 @@ def main():
                 results[f"{name}_vs_bare"] = round(rate / best["bare_json"], 3)
 
         cpu_before = cpu_seconds(server.pid)
-        refresh = wrk(f"{base}/", auth, str(WRK_THREADS), *[c.refresh_token for c in chains], script="refresh.lua")
+        refresh = wrk(f"{base}/oauth2/token", PEERS_PATH="/oauth2/token", PEERS_AUTHORIZATION=auth,
+                      **refresh_seeds(scratch, [c.refresh_token for c in chains]))
         results["refresh_per_s"] = refresh["per_s"]
-        results["refresh_cpu_ms"] = round((cpu_seconds(server.pid) - cpu_before) * 1000
-                                          / max(1, refresh["per_s"] * WRK_SECONDS), 3)
-        if refresh["non_2xx"] or refresh["socket_errors"]:
-            problems["refresh"] = refresh
+        results["refresh_cpu_ms"] = round((cpu_seconds(server.pid) - cpu_before) * 1000 / max(1, refresh["requests"]), 3)
+        if refresh["wrong"]:
+            problems["refresh"] = refresh["wrong"]
         results["problems"] = problems
 
         # Memory after the sign-ins, once the hashing pool has had its quiet spell.

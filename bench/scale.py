@@ -25,8 +25,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from near_limits import (WRK_CONNECTIONS, WRK_THREADS, first_sign_in, start,  # noqa: E402
-                         trusted_sign_in, wrk)
+from near_limits import (WRK_CONNECTIONS, WRK_THREADS, first_sign_in, refresh_seeds,  # noqa: E402
+                         start, trusted_sign_in, wrk)
 from token_load import EMAIL, PASSWORD, REDIRECT_URI, TokenClient, basic, cpu_seconds  # noqa: E402
 
 QUICK = "--quick" in sys.argv
@@ -76,14 +76,14 @@ def costs_with(binary, accounts):
             for _ in range(SIGN_INS):
                 trusted_sign_in(host, port, device)
             sign_in_ms = (cpu_seconds(server.pid) - before) * 1000 / SIGN_INS
-            chains = [TokenClient(host, port, client, browser) for _ in range(WRK_CONNECTIONS)]
+            chains = [TokenClient(host, port, client, browser) for _ in range(WRK_CONNECTIONS + WRK_THREADS)]
             before = cpu_seconds(server.pid)
-            outcome = wrk(f"http://{host}:{port}/", basic(client), str(WRK_THREADS),
-                          *[c.refresh_token for c in chains], script="refresh.lua")
-            seconds = 3 if QUICK else 8
-            refresh_ms = (cpu_seconds(server.pid) - before) * 1000 / max(1, outcome["per_s"] * seconds)
+            outcome = wrk(f"http://{host}:{port}/oauth2/token", PEERS_PATH="/oauth2/token",
+                          PEERS_AUTHORIZATION=basic(client),
+                          **refresh_seeds(scratch, [c.refresh_token for c in chains]))
+            refresh_ms = (cpu_seconds(server.pid) - before) * 1000 / max(1, outcome["requests"])
             return {"sign_in_cpu_ms": round(sign_in_ms, 2), "refresh_cpu_ms": round(refresh_ms, 3),
-                    "refresh_per_s": outcome["per_s"], "refresh_non_2xx": outcome["non_2xx"]}
+                    "refresh_per_s": outcome["per_s"], "refresh_wrong": outcome["wrong"]}
         finally:
             server.terminate()
             server.wait()

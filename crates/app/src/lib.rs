@@ -142,6 +142,11 @@ struct Inner {
         std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
     /// The JWKS document as last served, and the second (of the clock) it was read in.
     jwks_body: std::sync::Mutex<Option<(i64, String)>>,
+    /// Reads the token endpoint and introspection repeat many times a second, kept for the
+    /// rest of the second they were read in (`oidc::ReadThisSecond`): clients by id, and the
+    /// active signing key by algorithm.
+    clients_this_second: oidc::ReadThisSecond<gatehouse_store::ClientRow>,
+    active_keys_this_second: oidc::ReadThisSecond<gatehouse_store::SigningKeyRow>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +184,8 @@ impl Gatehouse {
                 dummy_hash,
                 signing_keys: std::sync::Mutex::default(),
                 jwks_body: std::sync::Mutex::default(),
+                clients_this_second: oidc::ReadThisSecond::default(),
+                active_keys_this_second: oidc::ReadThisSecond::default(),
             }),
         })
     }

@@ -154,7 +154,8 @@ impl Store {
 
     /// A liveness probe for `/healthz`.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        // A read connection: a liveness probe must not queue behind writes.
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 

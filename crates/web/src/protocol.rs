@@ -76,7 +76,10 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
             [
                 (CONTENT_TYPE, HeaderValue::from_static("application/json")),
                 // Short: a rotated key must reach products well within a token's lifetime.
-                (CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")),
+                (
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=60"),
+                ),
             ],
             body,
         )

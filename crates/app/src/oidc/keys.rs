@@ -105,10 +105,12 @@ impl Gatehouse {
             .map(|(_, body)| body.clone())
     }
 
+    /// After keys were written here: the next JWKS and signature read them again.
     fn forget_jwks_body(&self) {
         if let Ok(mut cached) = self.inner.jwks_body.lock() {
             *cached = None;
         }
+        self.inner.active_keys_this_second.forget();
     }
 
     /// The JWKS document: every key a product may meet in a valid token.
@@ -158,17 +160,36 @@ impl Gatehouse {
         self.inner.signing_keys.lock().ok()?.get(kid).cloned()
     }
 
+    /// The key that signs `alg` now, read at most once a clock second: a rotation made
+    /// elsewhere is followed within a second (the old key stays published meanwhile, so
+    /// what it signs still verifies), one made here at once.
+    async fn active_signing_key(
+        &self,
+        alg: SigningAlgorithm,
+    ) -> Result<Option<SigningKeyRow>, AppError> {
+        let now = self.now();
+        let cache = &self.inner.active_keys_this_second;
+        if let Some(row) = cache.get(alg.as_str(), now) {
+            return Ok(Some(row));
+        }
+        let found = self
+            .inner
+            .store
+            .find_active_signing_key(alg.as_str())
+            .await?;
+        if let Some(row) = &found {
+            cache.keep(alg.as_str(), now, row.clone());
+        }
+        Ok(found)
+    }
+
     /// Signs `claims` with the active key of `alg`.
     pub(super) async fn sign_jwt(
         &self,
         alg: SigningAlgorithm,
         claims: &Map<String, Value>,
     ) -> Result<String, AppError> {
-        let mut active = self
-            .inner
-            .store
-            .find_active_signing_key(alg.as_str())
-            .await?;
+        let mut active = self.active_signing_key(alg).await?;
         if active.is_none() {
             // The first token after a start may come before the keys made in the
             // background (`serve`) are written: make them now.
