@@ -9,13 +9,24 @@ use gatehouse_core::password::{
 };
 use gatehouse_core::Password;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// A job gets the worker's reusable Argon2 memory.
-type Job = Box<dyn FnOnce(&mut HashingMemory) + Send + 'static>;
+/// A job gets the worker's reusable Argon2 memory, allocated when a job first needs it.
+type Job = Box<dyn FnOnce(&mut WorkerMemory) + Send + 'static>;
+
+/// A worker's Argon2 memory: none until a check needs it, and none again after a quiet
+/// spell (`KEEP_MEMORY_WHILE_QUIET`).
+#[derive(Default)]
+struct WorkerMemory(Option<HashingMemory>);
+
+impl WorkerMemory {
+    fn get(&mut self) -> &mut HashingMemory {
+        self.0.get_or_insert_with(HashingMemory::new)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashingError {
@@ -59,6 +70,20 @@ impl HashingPool {
         })
     }
 
+    /// Times one hash in the background, so that `typical_check_time` is known before the
+    /// first real check: a server that just restarted may refuse guesses (its budgets are
+    /// in the database) before it has checked any. The hash uses memory of its own, freed
+    /// when it ends, so an idle server does not keep a buffer for it.
+    pub fn calibrate(&self) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let random = gatehouse_core::Token::generate();
+            if let Ok(password) = Password::parse(random.as_str()) {
+                let _ = pool.hash(password).await;
+            }
+        });
+    }
+
     /// How long a real password check takes on this machine now (S55).
     pub fn typical_check_time(&self) -> Duration {
         Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
@@ -66,7 +91,7 @@ impl HashingPool {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut HashingMemory) -> T + Send + 'static,
+        job: impl FnOnce(&mut WorkerMemory) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (done, result) = oneshot::channel();
         let queued = crate::metrics::QueuedHash::enter();
@@ -98,7 +123,7 @@ impl HashingPool {
         password: Password,
         stored: PasswordHashString,
     ) -> Result<bool, HashingError> {
-        self.run(move |memory| verify_password_in(&password, &stored, memory))
+        self.run(move |memory| verify_password_in(&password, &stored, memory.get()))
             .await
     }
 }
@@ -116,16 +141,26 @@ fn remember_duration(typical: &AtomicU64, took: Duration) {
     });
 }
 
+/// How long a worker keeps its Argon2 memory without a job. While people sign in the
+/// buffer is reused (allocating and faulting in 19 MiB per check costs CPU, and freed
+/// buffers pile up in the allocator's arenas); after a quiet spell it goes back to the
+/// system, so an idle server stays small. The peak is bounded either way: one buffer per
+/// worker.
+const KEEP_MEMORY_WHILE_QUIET: Duration = Duration::from_secs(30);
+
 fn run_worker(jobs: &Mutex<Receiver<Job>>) {
-    let mut memory = HashingMemory::new();
+    let mut memory = WorkerMemory::default();
     loop {
         let job = match jobs.lock() {
-            Ok(receiver) => receiver.recv(),
+            // Waiting with a limit only while there is memory to give back.
+            Ok(receiver) if memory.0.is_some() => receiver.recv_timeout(KEEP_MEMORY_WHILE_QUIET),
+            Ok(receiver) => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Err(_) => return,
         };
         match job {
             Ok(job) => job(&mut memory),
-            Err(_) => return,
+            Err(RecvTimeoutError::Timeout) => memory = WorkerMemory::default(),
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }

@@ -141,12 +141,19 @@ struct Inner {
     /// once the server knows it. Never taken from a request's Host header, which an
     /// attacker chooses (reset-link poisoning).
     link_base: std::sync::OnceLock<String>,
-    /// A real Argon2id hash of a random password: unknown addresses are checked against it
-    /// so that they take as long as known ones (S46, DESIGN.md §1).
+    /// A hash no password matches, with real parameters: unknown addresses are checked
+    /// against it so that they take as long as known ones (S46, DESIGN.md §1).
     dummy_hash: PasswordHashString,
     /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
     signing_keys:
         std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
+    /// The JWKS document as last served, and the second (of the clock) it was read in.
+    jwks_body: std::sync::Mutex<Option<(i64, String)>>,
+    /// Reads the token endpoint and introspection repeat many times a second, kept for the
+    /// rest of the second they were read in (`oidc::ReadThisSecond`): clients by id, and the
+    /// active signing key by algorithm.
+    clients_this_second: oidc::ReadThisSecond<gatehouse_store::ClientRow>,
+    active_keys_this_second: oidc::ReadThisSecond<gatehouse_store::SigningKeyRow>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +161,7 @@ pub enum StartError {
     #[error("could not start the password hashing pool: {0}")]
     Threads(#[from] std::io::Error),
     #[error("could not prepare the timing-equaliser hash: {0}")]
-    Hashing(#[from] hashing::HashingError),
+    Hashing(#[from] gatehouse_core::password::HashingFailed),
 }
 
 impl Gatehouse {
@@ -169,10 +176,8 @@ impl Gatehouse {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         // A queue of a few hundred milliseconds of work per core; beyond that, 503.
         let hashing = HashingPool::start(cores, cores * 16)?;
-        let random = gatehouse_core::Token::generate();
-        let dummy_password = Password::parse(random.as_str())
-            .unwrap_or_else(|_| unreachable!("a 43-character token is a valid password"));
-        let dummy_hash = hashing.hash(dummy_password).await?;
+        hashing.calibrate();
+        let dummy_hash = gatehouse_core::password::unmatchable_hash()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -185,6 +190,9 @@ impl Gatehouse {
                 link_base: std::sync::OnceLock::new(),
                 dummy_hash,
                 signing_keys: std::sync::Mutex::default(),
+                jwks_body: std::sync::Mutex::default(),
+                clients_this_second: oidc::ReadThisSecond::default(),
+                active_keys_this_second: oidc::ReadThisSecond::default(),
             }),
         })
     }

@@ -7,7 +7,7 @@
 
 use crate::email::Email;
 use crate::secret::Secret;
-use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
@@ -237,6 +237,22 @@ pub fn hash_password(password: &Password) -> Result<PasswordHashString, HashingF
     Ok(PasswordHashString(hash.to_string()))
 }
 
+/// A hash with the parameters of a real one that no password matches: its digest is random
+/// bytes, not the hash of anything. Checking a guess against it costs exactly what checking
+/// a real hash costs, which is all an unknown address needs (S46); making it costs nothing,
+/// so the server need not hash at start.
+pub fn unmatchable_hash() -> Result<PasswordHashString, HashingFailed> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut digest = [0u8; 32];
+    OsRng.fill_bytes(&mut digest);
+    let digest = SaltString::encode_b64(&digest).map_err(|e| HashingFailed(e.to_string()))?;
+    Ok(PasswordHashString(format!(
+        "$argon2id$v=19$m={ARGON2_MEMORY_KIB},t={ARGON2_ITERATIONS},p={ARGON2_LANES}${}${}",
+        salt.as_str(),
+        digest.as_str()
+    )))
+}
+
 /// Argon2's working memory, allocated once per hashing thread and reused. Allocating and
 /// freeing 19 MiB for every check made the allocator keep freed blocks in per-thread arenas,
 /// so the process grew far past what the pool's size suggests (see bench/README.md).
@@ -456,6 +472,29 @@ mod tests {
             Some(PasswordError::Personal)
         );
         assert!(Password::parse_new("correct horse battery staple", &owner()).is_ok());
+    }
+
+    #[test]
+    fn the_unmatchable_hash_is_a_real_hash_format_nothing_matches() -> Result<(), HashingFailed> {
+        let unmatchable = unmatchable_hash()?;
+        let real = hash_password(
+            &Password::parse("correct horse battery").map_err(|e| HashingFailed(e.to_string()))?,
+        )?;
+        // Same parameters as a real hash, so checking against it costs the same (S46).
+        let params = |h: &PasswordHashString| h.0.rsplitn(3, '$').nth(2).map(str::to_string);
+        assert_eq!(params(&unmatchable), params(&real));
+        assert!(!needs_rehash(&unmatchable));
+        for guess in ["correct horse battery", "", "unmatchable"] {
+            if let Ok(guess) = Password::parse(guess) {
+                assert!(!verify_password(&guess, &unmatchable));
+            }
+        }
+        assert_ne!(
+            unmatchable.0,
+            unmatchable_hash()?.0,
+            "a fresh salt and digest each time"
+        );
+        Ok(())
     }
 
     #[test]

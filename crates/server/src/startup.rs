@@ -106,10 +106,14 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", self.config.listen))?;
         let address = listener.local_addr()?;
         self.gatehouse.use_listen_address(address);
-        self.gatehouse
-            .ensure_signing_keys()
-            .await
-            .context("cannot prepare the ID-token signing keys")?;
+        // Made in the background: an RSA key takes longer than a first request should wait,
+        // and the first token or JWKS request that finds none makes them itself.
+        let keys_for = self.gatehouse.clone();
+        tokio::spawn(async move {
+            if let Err(error) = keys_for.ensure_signing_keys().await {
+                tracing::error!(%error, "cannot prepare the ID-token signing keys");
+            }
+        });
         if let Some(product_address) = demo_product {
             self.start_demo_product(product_address).await?;
         }

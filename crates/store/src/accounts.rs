@@ -138,7 +138,7 @@ impl Store {
     pub async fn find_account_by_email(&self, email: &str) -> StoreResult<Option<AccountRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"))
             .bind(email)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
@@ -146,14 +146,14 @@ impl Store {
     pub async fn find_account(&self, id: &AccountId) -> StoreResult<Option<AccountRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
             .bind(id.as_str())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
     pub async fn list_accounts(&self) -> StoreResult<Vec<AccountRow>> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts ORDER BY email"))
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }

@@ -129,7 +129,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(flow_key)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows)
     }
@@ -186,7 +186,7 @@ impl Store {
             "SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND status = 'active'",
         )
         .bind(account_id.as_str())
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(crate::to_u32(count))
     }
@@ -203,7 +203,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(flow_id)
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(crate::to_u32(count))
     }
@@ -219,7 +219,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(code_hash.to_vec())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         // The column's CHECK allows only the three statuses; anything else is corruption.
         status

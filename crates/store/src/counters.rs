@@ -15,7 +15,7 @@ impl Store {
             "SELECT failures, last_failure_at FROM failure_counters WHERE counter_key = $1",
         )
         .bind(key)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(row
             .map(|(failures, last_failure_at)| FailureRecord {
@@ -35,30 +35,35 @@ impl Store {
         restart: bool,
         now: i64,
     ) -> StoreResult<bool> {
-        sqlx::query(
-            "INSERT INTO failure_counters (counter_key, failures, last_failure_at) VALUES ($1, 0, 0)
-             ON CONFLICT (counter_key) DO NOTHING",
-        )
-        .bind(key)
-        .execute(self.pool())
-        .await?;
         let next = if restart {
             1
         } else {
             i64::from(seen.failures) + 1
         };
-        let done = sqlx::query(
-            "UPDATE failure_counters SET failures = $1, last_failure_at = $2
-             WHERE counter_key = $3 AND failures = $4 AND last_failure_at = $5",
-        )
-        .bind(next)
-        .bind(now)
-        .bind(key)
-        .bind(i64::from(seen.failures))
-        .bind(seen.last_failure_at)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        // One transaction: the row's creation and the claim share one commit (one fsync, and
+        // under load one batch with other callers'); the compare-and-set decides as before.
+        self.in_transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO failure_counters (counter_key, failures, last_failure_at) VALUES ($1, 0, 0)
+                 ON CONFLICT (counter_key) DO NOTHING",
+            )
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+            let done = sqlx::query(
+                "UPDATE failure_counters SET failures = $1, last_failure_at = $2
+                 WHERE counter_key = $3 AND failures = $4 AND last_failure_at = $5",
+            )
+            .bind(next)
+            .bind(now)
+            .bind(key)
+            .bind(i64::from(seen.failures))
+            .bind(seen.last_failure_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit(done.rows_affected() == 1).await
+        })
+        .await
     }
 
     /// A success ends the run of consecutive failures.
@@ -91,32 +96,36 @@ impl Store {
         limit: u32,
         now: i64,
     ) -> StoreResult<bool> {
-        sqlx::query(
-            "INSERT INTO rate_windows (window_key, window_start, used) VALUES ($1, $2, 0)
-             ON CONFLICT (window_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        // A window that has run out starts again at `now`.
-        sqlx::query(
-            "UPDATE rate_windows SET window_start = $1, used = 0
-             WHERE window_key = $2 AND window_start <= $3",
-        )
-        .bind(now)
-        .bind(key)
-        .bind(now - window_secs)
-        .execute(self.pool())
-        .await?;
-        let done = sqlx::query(
-            "UPDATE rate_windows SET used = used + 1 WHERE window_key = $1 AND used < $2",
-        )
-        .bind(key)
-        .bind(i64::from(limit))
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        // One transaction for the three statements: one commit, and nothing in between.
+        self.in_transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO rate_windows (window_key, window_start, used) VALUES ($1, $2, 0)
+                 ON CONFLICT (window_key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // A window that has run out starts again at `now`.
+            sqlx::query(
+                "UPDATE rate_windows SET window_start = $1, used = 0
+                 WHERE window_key = $2 AND window_start <= $3",
+            )
+            .bind(now)
+            .bind(key)
+            .bind(now - window_secs)
+            .execute(&mut *tx)
+            .await?;
+            let done = sqlx::query(
+                "UPDATE rate_windows SET used = used + 1 WHERE window_key = $1 AND used < $2",
+            )
+            .bind(key)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit(done.rows_affected() == 1).await
+        })
+        .await
     }
 }
 

@@ -54,7 +54,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|r| {
             Ok(EmailChangeRow {

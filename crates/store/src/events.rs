@@ -83,7 +83,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }

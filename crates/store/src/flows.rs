@@ -146,7 +146,7 @@ impl Store {
             "SELECT {COLUMNS} FROM sign_in_flows WHERE token_hash = $1"
         ))
         .bind(token_hash.to_vec())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }

@@ -58,7 +58,7 @@ impl Store {
         )
         .bind(browser_hash.to_vec())
         .bind(account_id.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?)
     }
 

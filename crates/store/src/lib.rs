@@ -14,6 +14,7 @@ mod counters;
 mod email_changes;
 mod events;
 mod flows;
+mod group_commit;
 mod known_browsers;
 mod mail_deliveries;
 mod oidc_clients;
@@ -54,11 +55,13 @@ pub use totp::TotpRow;
 pub use trusted_devices::{NewTrustedDevice, TrustedDeviceRow};
 
 use gatehouse_core::AccountId;
+use group_commit::{GroupCommit, Turn};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +90,26 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
+    /// Writes. For SQLite one connection (SQLite has one writer), shared by the group
+    /// commit's batches and single-statement writes; for PostgreSQL the one pool.
     pool: AnyPool,
+    /// Reads outside transactions. For SQLite a pool of read-only connections beside the
+    /// writer (WAL lets readers see the last commit while a batch is being written); for
+    /// PostgreSQL the same pool as `pool`.
+    reader: AnyPool,
+    /// SQLite's group commit (`group_commit.rs`); `None` for PostgreSQL.
+    writer: Option<Arc<GroupCommit>>,
     backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -98,12 +117,30 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        let url = backend.normalise_url(url);
         let pool = backend
             .pool_options(AnyPoolOptions::new())
             .after_connect(move |conn, _meta| Box::pin(async move { backend.prepare(conn).await }))
-            .connect(&backend.normalise_url(url))
+            .connect(&url)
             .await?;
-        Ok(Self { pool, backend })
+        let (reader, writer) = match backend {
+            Backend::Sqlite => {
+                let reader = backend
+                    .reader_pool_options(AnyPoolOptions::new())
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move { backend.prepare_reader(conn).await })
+                    })
+                    .connect_lazy(&url)?;
+                (reader, Some(GroupCommit::start(pool.clone())))
+            }
+            Backend::Postgres => (pool.clone(), None),
+        };
+        Ok(Self {
+            pool,
+            reader,
+            writer,
+            backend,
+        })
     }
 
     /// Brings the schema up to date; safe to run at every start and from several nodes.
@@ -117,17 +154,26 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 
     /// A liveness probe for `/healthz`.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        // A read connection: a liveness probe must not queue behind writes.
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 
+    /// Where writes outside `in_transaction` go (and reads that must see them at once).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Where reads outside a transaction go: they see every committed write and never
+    /// wait behind the writer.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
     }
 
     /// The one way a transaction begins. `work` gets it, runs its statements and ends with
@@ -144,8 +190,8 @@ impl Store {
     {
         let mut attempt = 1;
         loop {
-            let outcome = match self.pool().begin().await {
-                Ok(tx) => work(Tx(tx)).await.map(|Committed(value)| value),
+            let outcome = match self.begin().await {
+                Ok(tx) => work(tx).await.map(|Committed(value)| value),
                 Err(error) => Err(error.into()),
             };
             match outcome {
@@ -162,17 +208,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A transaction of its own on PostgreSQL; a turn in the group commit's batch on SQLite.
+    async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match &self.writer {
+            Some(writer) => Tx(TxInner::Turn(writer.turn().await?)),
+            None => Tx(TxInner::Own(self.pool.begin().await?)),
+        })
+    }
+}
+
 /// A transaction `Store::in_transaction` began; statements run on it as on a connection
-/// (`.execute(&mut *tx)`, or `&mut **tx` through a `&mut Tx`).
-pub(crate) struct Tx(Transaction<'static, Any>);
+/// (`.execute(&mut *tx)`, or `&mut **tx` through a `&mut Tx`). Dropped without
+/// `commit`, it is rolled back.
+pub(crate) struct Tx(TxInner);
+
+enum TxInner {
+    /// PostgreSQL: a transaction of its own (PostgreSQL groups commits itself).
+    Own(Transaction<'static, Any>),
+    /// SQLite: a savepoint in a batch that commits with others (`group_commit.rs`).
+    Turn(Turn),
+}
 
 /// What a transaction's work hands back once it committed; only `Tx::commit` makes one, so
 /// work that forgets to commit does not compile.
 pub(crate) struct Committed<T>(T);
 
 impl Tx {
+    /// Commits the work, and returns once it is durable (for SQLite, once the batch
+    /// holding it has been committed).
     pub(crate) async fn commit<T>(self, value: T) -> StoreResult<Committed<T>> {
-        self.0.commit().await?;
+        match self.0 {
+            TxInner::Own(tx) => tx.commit().await?,
+            TxInner::Turn(turn) => turn.release().await?,
+        }
         Ok(Committed(value))
     }
 }
@@ -181,13 +250,19 @@ impl Deref for Tx {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        &self.0
+        match &self.0 {
+            TxInner::Own(tx) => tx,
+            TxInner::Turn(turn) => turn,
+        }
     }
 }
 
 impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.0
+        match &mut self.0 {
+            TxInner::Own(tx) => tx,
+            TxInner::Turn(turn) => turn,
+        }
     }
 }
 

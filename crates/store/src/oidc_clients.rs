@@ -96,7 +96,7 @@ impl Store {
     pub async fn find_client(&self, id: &str) -> StoreResult<Option<ClientRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM oidc_clients WHERE id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
@@ -105,7 +105,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM oidc_clients ORDER BY created_at, id"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }

@@ -222,7 +222,7 @@ impl Store {
         )
         .bind(id_hash.to_vec())
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|row| -> Result<_, sqlx::Error> {
             Ok(AuthorizationRequestRow {
@@ -316,7 +316,7 @@ impl Store {
              JOIN accounts a ON a.id = g.account_id WHERE c.code_hash = $1"
         ))
         .bind(code_hash.to_vec())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|row| -> Result<_, sqlx::Error> {
             Ok(CodeRow {
@@ -397,7 +397,7 @@ impl Store {
              JOIN accounts a ON a.id = g.account_id WHERE t.token_hash = $1"
         ))
         .bind(token_hash.to_vec())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|row| -> Result<_, sqlx::Error> {
             let stored: String = row.try_get("kind")?;
@@ -462,7 +462,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(now)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|row| {
@@ -519,7 +519,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(client_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?)
     }
 

@@ -39,7 +39,7 @@ impl Store {
         )
         .bind(token_hash.to_vec())
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(found
             .map(|(id, email)| Ok::<_, sqlx::Error>((account_id(&id)?, email)))

@@ -31,7 +31,7 @@ impl Store {
              FROM phones WHERE account_id = $1",
         )
         .bind(account_id.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|r| {
             Ok(PhoneRow {

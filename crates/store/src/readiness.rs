@@ -26,7 +26,7 @@ impl Store {
         // migration that started and did not finish.
         let applied: Vec<i64> =
             match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await
             {
                 Ok(versions) => versions,

@@ -59,7 +59,7 @@ impl Store {
         )
         .bind(token_hash.to_vec())
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|r| {
             Ok(RegistrationRow {

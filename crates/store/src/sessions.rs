@@ -91,7 +91,7 @@ impl Store {
         .bind(account_id.as_str())
         .bind(now)
         .bind(now - idle_secs)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|r| {
@@ -122,7 +122,7 @@ impl Store {
         .bind(account_id.as_str())
         .bind(this_token.to_vec())
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows.into_iter().map(|(ua,)| ua).collect())
     }
@@ -163,7 +163,7 @@ impl Store {
         .bind(token_hash.to_vec())
         .bind(now)
         .bind(now - idle_secs)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         let Some(session) = row.as_ref().map(from_row).transpose()? else {
             return Ok(None);
@@ -209,7 +209,7 @@ impl Store {
         .bind(account_id.as_str())
         .bind(now)
         .bind(now - idle_secs)
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(crate::to_u32(count))
     }

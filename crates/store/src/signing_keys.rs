@@ -1,7 +1,7 @@
 //! ID-token signing keys, shared by every node through the database (DESIGN.md §3). The
 //! private key is stored only sealed under the master key; the public JWK in clear.
 
-use crate::{Store, StoreResult};
+use crate::{Store, StoreError, StoreResult};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -37,7 +37,7 @@ impl Store {
              ORDER BY created_at DESC, kid DESC LIMIT 1"
         ))
         .bind(alg)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
@@ -47,7 +47,7 @@ impl Store {
             "SELECT {COLUMNS} FROM signing_keys WHERE kid = $1"
         ))
         .bind(kid)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
@@ -64,13 +64,15 @@ impl Store {
              ORDER BY created_at DESC, kid DESC"
         ))
         .bind(now - grace_secs)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
     /// Adds keys; with `retire_others_at`, in the same transaction retires every key that was
     /// active, so there is never a moment without a key or with two generations signing.
+    /// Without it, a key for an algorithm that already has an active one is a `Conflict`
+    /// and nothing is added (one active key per algorithm, migration 0016).
     pub async fn insert_signing_keys(
         &self,
         keys: &[SigningKeyRow],
@@ -94,7 +96,10 @@ impl Store {
                 .bind(key.created_at)
                 .bind(key.retired_at)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(|error| {
+                    StoreError::on_constraint(error, "an active key of this algorithm exists")
+                })?;
             }
             tx.commit(()).await
         })

@@ -41,7 +41,7 @@ impl Store {
             "SELECT secret_sealed, last_used_step, confirmed_at FROM totp_credentials WHERE account_id = $1",
         )
         .bind(account_id.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|r| {
             Ok(TotpRow {

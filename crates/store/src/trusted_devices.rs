@@ -125,7 +125,7 @@ impl Store {
         )
         .bind(account_id.as_str())
         .bind(now)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.iter()
             .map(|r| {

@@ -43,6 +43,9 @@ pub struct AppState {
     pub public_origin: Option<String>,
     /// S50: proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// The discovery document, serialised once: it only changes with the issuer, which is
+    /// fixed before the router is built.
+    pub discovery: bytes::Bytes,
 }
 
 /// The endpoints products call directly, readable from any origin (they read no cookie).
@@ -80,11 +83,15 @@ pub fn router(
     public_origin: Option<String>,
     trusted_proxies: TrustedProxies,
 ) -> Router {
+    let discovery = serde_json::to_vec(&app.discovery_document())
+        .map(bytes::Bytes::from)
+        .unwrap_or_default();
     let state = AppState {
         app,
         cookies,
         public_origin,
         trusted_proxies,
+        discovery,
     };
     page_routes(&state)
         .merge(protocol_routes())

@@ -57,25 +57,33 @@ fn no_store(mut response: Response) -> Response {
 }
 
 pub async fn discovery(State(state): State<AppState>) -> Response {
-    let mut response = Json(state.app.discovery_document()).into_response();
-    response.headers_mut().insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        state.discovery.clone(),
+    )
+        .into_response()
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    match state.app.jwks().await {
-        Ok(keys) => {
-            // Short: a rotated key must reach products well within a token's lifetime.
-            let mut response = Json(keys).into_response();
-            response.headers_mut().insert(
-                CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=60"),
-            );
-            response
-        }
+    match state.app.jwks_body().await {
+        Ok(body) => (
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                // Short: a rotated key must reach products well within a token's lifetime.
+                (
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=60"),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
         Err(error) => protocol_error(error),
     }
 }

@@ -118,6 +118,7 @@ impl Gatehouse {
         };
         if replace {
             self.inner.store.upsert_client(&row).await?;
+            self.inner.clients_this_second.forget();
         } else {
             self.inner.store.insert_client(&row).await?;
         }
@@ -135,6 +136,7 @@ impl Gatehouse {
     /// Removes a product and every grant, code and token it holds.
     pub async fn remove_client(&self, id: &str) -> Result<(), ClientError> {
         if self.inner.store.delete_client(id).await? {
+            self.inner.clients_this_second.forget();
             Ok(())
         } else {
             Err(ClientError::Unknown)
@@ -143,5 +145,24 @@ impl Gatehouse {
 
     pub(super) async fn find_client(&self, id: &str) -> Result<Option<ClientRow>, AppError> {
         Ok(self.inner.store.find_client(id).await?)
+    }
+
+    /// For client authentication at the token, introspection and revocation endpoints,
+    /// which products call many times a second: a registration read in this clock second
+    /// is reused (a secret changed or a client removed by another process takes effect
+    /// within a second).
+    pub(super) async fn find_client_this_second(
+        &self,
+        id: &str,
+    ) -> Result<Option<ClientRow>, AppError> {
+        let now = self.now();
+        if let Some(client) = self.inner.clients_this_second.get(id, now) {
+            return Ok(Some(client));
+        }
+        let found = self.find_client(id).await?;
+        if let Some(client) = &found {
+            self.inner.clients_this_second.keep(id, now, client.clone());
+        }
+        Ok(found)
     }
 }

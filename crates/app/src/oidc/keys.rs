@@ -19,8 +19,10 @@ fn sealing_context(kid: &str) -> String {
 }
 
 impl Gatehouse {
-    /// Creates a key for every algorithm that has none. Run at every start; two nodes
-    /// starting together may both create one, and then agree on the newest.
+    /// Creates a key for every algorithm that has none. Run in the background at every
+    /// start (an RSA key takes a while to make, and must not hold up the first request), and
+    /// by the first signature or JWKS request that finds none; two nodes or two requests
+    /// racing may both create one, and then agree on the newest.
     pub async fn ensure_signing_keys(&self) -> Result<usize, AppError> {
         let mut created = Vec::new();
         for alg in SigningAlgorithm::ALL {
@@ -34,8 +36,15 @@ impl Gatehouse {
                 created.push(self.new_signing_key_row(alg)?);
             }
         }
-        self.inner.store.insert_signing_keys(&created, None).await?;
-        Ok(created.len())
+        match self.inner.store.insert_signing_keys(&created, None).await {
+            Ok(()) => {
+                self.forget_jwks_body();
+                Ok(created.len())
+            }
+            // Another node or request made them first: theirs are the keys.
+            Err(gatehouse_store::StoreError::Conflict(_)) => Ok(0),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// `gatehouse keys rotate`: a new key per algorithm signs from now on; the old ones stay
@@ -49,6 +58,7 @@ impl Gatehouse {
             .store
             .insert_signing_keys(&keys, Some(self.now()))
             .await?;
+        self.forget_jwks_body();
         Ok(keys.into_iter().map(|k| k.kid).collect())
     }
 
@@ -71,13 +81,52 @@ impl Gatehouse {
         })
     }
 
+    /// The JWKS document, serialised, as `/oauth2/jwks` serves it. It is read from the
+    /// database at most once a second and served from memory in between (a rotation made
+    /// by this node shows at once; one made elsewhere within a second), so a flood of JWKS
+    /// requests costs no database reads.
+    pub async fn jwks_body(&self) -> Result<String, AppError> {
+        let now = self.now();
+        if let Some(body) = self.cached_jwks_body(now) {
+            return Ok(body);
+        }
+        let body = self.jwks().await?.to_string();
+        if let Ok(mut cached) = self.inner.jwks_body.lock() {
+            *cached = Some((now, body.clone()));
+        }
+        Ok(body)
+    }
+
+    fn cached_jwks_body(&self, now: i64) -> Option<String> {
+        let cached = self.inner.jwks_body.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|(read_at, _)| *read_at == now)
+            .map(|(_, body)| body.clone())
+    }
+
+    /// After keys were written here: the next JWKS and signature read them again.
+    fn forget_jwks_body(&self) {
+        if let Ok(mut cached) = self.inner.jwks_body.lock() {
+            *cached = None;
+        }
+        self.inner.active_keys_this_second.forget();
+    }
+
     /// The JWKS document: every key a product may meet in a valid token.
     pub async fn jwks(&self) -> Result<Value, AppError> {
-        let rows = self
-            .inner
-            .store
+        let store = &self.inner.store;
+        let mut rows = store
             .list_published_signing_keys(self.now(), ID_TOKEN_LIFETIME_SECS)
             .await?;
+        if rows.is_empty() {
+            // Asked before the keys made at start exist: an empty set would be cached by
+            // products and fail every token they then receive.
+            self.ensure_signing_keys().await?;
+            rows = store
+                .list_published_signing_keys(self.now(), ID_TOKEN_LIFETIME_SECS)
+                .await?;
+        }
         let keys: Vec<Value> = rows
             .iter()
             .filter_map(|row| serde_json::from_str(&row.public_jwk).ok())
@@ -111,23 +160,52 @@ impl Gatehouse {
         self.inner.signing_keys.lock().ok()?.get(kid).cloned()
     }
 
+    /// The key that signs `alg` now, read at most once a clock second: a rotation made
+    /// elsewhere is followed within a second (the old key stays published meanwhile, so
+    /// what it signs still verifies), one made here at once.
+    async fn active_signing_key(
+        &self,
+        alg: SigningAlgorithm,
+    ) -> Result<Option<SigningKeyRow>, AppError> {
+        let now = self.now();
+        let cache = &self.inner.active_keys_this_second;
+        if let Some(row) = cache.get(alg.as_str(), now) {
+            return Ok(Some(row));
+        }
+        let found = self
+            .inner
+            .store
+            .find_active_signing_key(alg.as_str())
+            .await?;
+        if let Some(row) = &found {
+            cache.keep(alg.as_str(), now, row.clone());
+        }
+        Ok(found)
+    }
+
     /// Signs `claims` with the active key of `alg`.
     pub(super) async fn sign_jwt(
         &self,
         alg: SigningAlgorithm,
         claims: &Map<String, Value>,
     ) -> Result<String, AppError> {
-        let row = self
-            .inner
-            .store
-            .find_active_signing_key(alg.as_str())
-            .await?
-            .ok_or_else(|| {
-                AppError::unexpected(Inconsistent::new(format!(
-                    "no {} signing key",
-                    alg.as_str()
-                )))
-            })?;
+        let mut active = self.active_signing_key(alg).await?;
+        if active.is_none() {
+            // The first token after a start may come before the keys made in the
+            // background (`serve`) are written: make them now.
+            self.ensure_signing_keys().await?;
+            active = self
+                .inner
+                .store
+                .find_active_signing_key(alg.as_str())
+                .await?;
+        }
+        let row = active.ok_or_else(|| {
+            AppError::unexpected(Inconsistent::new(format!(
+                "no {} signing key",
+                alg.as_str()
+            )))
+        })?;
         let key = self.open_signing_key(&row)?;
         key.sign(claims).map_err(AppError::unexpected)
     }

@@ -65,3 +65,49 @@ impl Gatehouse {
         })
     }
 }
+
+/// A row read from the database, reused for the rest of the clock second it was read in.
+///
+/// For what products ask many times a second and changes rarely (a client's registration,
+/// the active signing key): a change made by another process or node is seen within a
+/// second, one made through this process at once (`forget`). Only rows that exist are kept,
+/// and at most `READ_THIS_SECOND_ENTRIES`, so a flood of unknown ids costs reads, not memory.
+pub(crate) struct ReadThisSecond<T> {
+    rows: std::sync::Mutex<std::collections::HashMap<String, (i64, T)>>,
+}
+
+const READ_THIS_SECOND_ENTRIES: usize = 1024;
+
+impl<T> Default for ReadThisSecond<T> {
+    fn default() -> Self {
+        Self {
+            rows: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone> ReadThisSecond<T> {
+    pub(crate) fn get(&self, key: &str, now: i64) -> Option<T> {
+        let rows = self.rows.lock().ok()?;
+        rows.get(key)
+            .filter(|(read_at, _)| *read_at == now)
+            .map(|(_, row)| row.clone())
+    }
+
+    pub(crate) fn keep(&self, key: &str, now: i64, row: T) {
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= READ_THIS_SECOND_ENTRIES {
+                rows.retain(|_, (read_at, _)| *read_at == now);
+            }
+            if rows.len() < READ_THIS_SECOND_ENTRIES {
+                rows.insert(key.to_string(), (now, row));
+            }
+        }
+    }
+
+    pub(crate) fn forget(&self) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.clear();
+        }
+    }
+}

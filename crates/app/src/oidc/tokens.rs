@@ -99,7 +99,10 @@ impl Gatehouse {
             basic: credentials.basic,
         };
         let id = credentials.client_id.as_deref().ok_or_else(invalid)?;
-        let client = self.find_client(id).await?.ok_or_else(invalid)?;
+        let client = self
+            .find_client_this_second(id)
+            .await?
+            .ok_or_else(invalid)?;
         match (&client.secret_hash, &credentials.secret) {
             (None, None) => Ok(client),
             (Some(stored), Some(presented)) => {
