@@ -40,6 +40,8 @@ pub enum DeviceChange {
 pub enum SignOut {
     ThisSession,
     OtherSessions,
+    /// One other session, ended from the backup-code review's list.
+    OneSession,
 }
 
 /// How a new backup code became active (S22).
@@ -105,6 +107,13 @@ pub enum Event {
     ProductSignIn(ProductAccess),
     /// A code or refresh token was presented twice: its grant was revoked (S39, S44).
     TokenReplayed,
+    /// "Stop this sign-in" was pressed on the link of a sign-in code's e-mail (S59).
+    SignInStopped,
+    /// A change of e-mail address made within 7 days of a backup-code sign-in waits
+    /// 24 hours; the old address was told.
+    EmailChangeDelayed,
+    /// The old address cancelled a waiting change of e-mail address (S59).
+    EmailChangeCancelled,
 }
 
 /// What else an event names: the method used, or the product concerned.
@@ -185,6 +194,7 @@ impl Event {
                 match which {
                     SignOut::ThisSession => DONE,
                     SignOut::OtherSessions => "others",
+                    SignOut::OneSession => "one",
                 },
             ),
             Self::AccountLocked => ("account_locked", "locked"),
@@ -223,6 +233,9 @@ impl Event {
                 },
             ),
             Self::TokenReplayed => ("token_replayed", "grant_revoked"),
+            Self::SignInStopped => ("sign_in_stopped", DONE),
+            Self::EmailChangeDelayed => ("email_changed", "waiting"),
+            Self::EmailChangeCancelled => ("email_changed", "cancelled"),
         }
     }
 
@@ -237,7 +250,7 @@ impl Event {
     /// Every event with every outcome it can have: the stored vocabulary, read back by
     /// `from_stored`. The test below checks that it is complete for each kind's outcomes
     /// and that no two share a stored name.
-    const ALL: [Self; 44] = [
+    const ALL: [Self; 48] = [
         Self::Password(Attempt::Accepted),
         Self::Password(Attempt::Wrong),
         Self::Password(Attempt::Refused),
@@ -259,6 +272,7 @@ impl Event {
         Self::SessionStarted,
         Self::SignedOut(SignOut::ThisSession),
         Self::SignedOut(SignOut::OtherSessions),
+        Self::SignedOut(SignOut::OneSession),
         Self::AccountLocked,
         Self::AccountCreated,
         Self::AccountDisabled,
@@ -282,6 +296,9 @@ impl Event {
         Self::ProductSignIn(ProductAccess::Granted),
         Self::ProductSignIn(ProductAccess::Revoked),
         Self::TokenReplayed,
+        Self::SignInStopped,
+        Self::EmailChangeDelayed,
+        Self::EmailChangeCancelled,
     ];
 }
 

@@ -12,3 +12,4 @@ mod lifetimes;
 mod lockout;
 mod oidc;
 mod passwords;
+mod recovery;

@@ -6,6 +6,11 @@ pub use crate::account_changes::{
     an_email_change_revokes_trusted_devices_and_reset_links,
     signing_out_of_a_product_withdraws_its_consent,
 };
+pub use crate::stop_links::{
+    a_stop_link_ends_its_own_sign_in_once, a_stop_link_of_a_finished_sign_in_changes_nothing,
+    a_waiting_email_change_is_cancelled_once_or_applied_when_due,
+    every_link_of_a_sign_in_stops_it_until_its_code_would_expire,
+};
 
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};

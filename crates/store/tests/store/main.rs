@@ -8,6 +8,7 @@
 mod account_changes;
 mod cases;
 mod retries;
+mod stop_links;
 
 use gatehouse_store::Store;
 use gatehouse_testkit::TestDatabase;
@@ -98,6 +99,10 @@ on_both_backends!(
     an_email_change_revokes_trusted_devices_and_reset_links,
     signing_out_of_a_product_withdraws_its_consent,
     a_reset_and_a_password_change_in_parallel_never_deadlock,
+    a_stop_link_ends_its_own_sign_in_once,
+    every_link_of_a_sign_in_stops_it_until_its_code_would_expire,
+    a_stop_link_of_a_finished_sign_in_changes_nothing,
+    a_waiting_email_change_is_cancelled_once_or_applied_when_due,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only

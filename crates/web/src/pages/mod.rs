@@ -10,8 +10,10 @@ pub mod email_change;
 pub mod oidc;
 pub mod phone;
 pub mod reset;
+pub mod review;
 pub mod signin;
 pub mod signup;
+pub mod stop;
 
 use crate::client::Client;
 use crate::cookies::CookieName;
