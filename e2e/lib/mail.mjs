@@ -8,9 +8,13 @@ import { simpleParser } from 'mailparser';
 const DEFAULT_WAIT_MS = 15_000;
 const SIX_DIGITS = /(?<!\d)\d{6}(?!\d)/g;
 
-/** The six-digit codes in a message's plain-text part. */
+/**
+ * The six-digit codes in a message's plain-text part. Links are left out: a link's random
+ * token ("Stop this sign-in") may hold six digits in a row by chance.
+ */
 function codesIn(message) {
-  return [...new Set((message.text ?? '').match(SIX_DIGITS) ?? [])];
+  const text = (message.text ?? '').replace(/https?:\/\/\S+/g, ' ');
+  return [...new Set(text.match(SIX_DIGITS) ?? [])];
 }
 
 /** Whether a message carries a one-time code (notices carry none, DESIGN.md §1). */

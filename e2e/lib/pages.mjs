@@ -693,10 +693,10 @@ export class Visitor {
    * that page went on to by itself (returned). `onReturningPage(visitor)` runs while that page
    * is up (screenshots).
    */
-  async returnToProduct(product, { button, onReturningPage } = {}) {
+  async returnToProduct(product, { button, link, onReturningPage } = {}) {
     const way = await this.stopFirstNavigationTo(product.origin);
     try {
-      await this.navigate(() => this.button(button).click());
+      await this.navigate(() => (link ? this.link(link) : this.button(button)).click());
       await this.expectReturningPage(product.name);
       await onReturningPage?.(this);
     } catch (error) {
@@ -710,6 +710,48 @@ export class Visitor {
   /** "Save your backup code" on the way back to a product: "I have saved…", then the way back. */
   async confirmBackupCodeSavedAndReturn(product, options = {}) {
     await this.returnToProduct(product, { button: 'I have saved this code for future use', ...options });
+  }
+
+  // 15. Issue 12: "Stop this sign-in" and the backup-code review
+
+  /** The page a sign-in mail's "Stop this sign-in" link opens: one button, nothing changed yet. */
+  async expectStopSignInPage(state = 'sign-in/stop') {
+    await this.arrive(state, [
+      [this.heading('Stop this sign-in'), 'heading "Stop this sign-in"'],
+      [this.button('Stop this sign-in'), 'button "Stop this sign-in"'],
+    ]);
+  }
+
+  async stopThisSignIn() {
+    await this.navigate(() => this.button('Stop this sign-in').click());
+  }
+
+  /** After the button: someone knows the password; "Change your password" and the activity. */
+  async expectSignInStopped(state = 'sign-in/stopped') {
+    await this.arrive(state, [
+      [this.heading('Sign-in stopped'), 'heading "Sign-in stopped"'],
+      [this.text('Whoever started it knows your password.'), 'the text "Whoever started it knows your password."'],
+      [this.link('Change your password'), 'link "Change your password"'],
+      [this.link('See your recent activity'), 'link "See your recent activity"'],
+    ]);
+    this.expectPath('/sign-in/stopped', '"Sign-in stopped"');
+  }
+
+  /** "You signed in with your backup code": devices, sessions, activity, "Everything looks right". */
+  async expectBackupCodeReviewPage(email, state = 'sign-in/review') {
+    await this.arrive(state, [
+      [this.heading('You signed in with your backup code'), 'heading "You signed in with your backup code"'],
+      [this.text(email), `the address "${email}"`],
+      [this.heading('Trusted devices'), 'heading "Trusted devices"'],
+      [this.heading("Where you're signed in"), `heading "Where you're signed in"`],
+      [this.heading('Recent security activity'), 'heading "Recent security activity"'],
+      [this.link('Everything looks right'), 'link "Everything looks right"'],
+    ]);
+    this.expectPath('/sign-in/review', '"You signed in with your backup code"');
+  }
+
+  async everythingLooksRight() {
+    await this.navigate(() => this.link('Everything looks right').click());
   }
 
   /** Gatehouse's confirmation of a product's sign-out: "Sign out", with the button "Sign out". */

@@ -64,6 +64,8 @@ test('with an authenticator app set up, "Try another way" leads to a backup code
     const nextBackupCode = await you.expectSaveBackupCodePage('sign-in/save-backup-code (after using one)');
     assert.notEqual(nextBackupCode, backupCode, 'the next backup code must be a new one');
     await you.confirmBackupCodeSaved();
+    await you.expectBackupCodeReviewPage(kim.email);
+    await you.everythingLooksRight();
     await you.expectAccountPage(kim.email);
 
     await env.mail.waitFor(kim.email, (m) => /backup code was used/i.test(m.subject), { since });

@@ -27,6 +27,9 @@ test('a backup code signs in once instead of the e-mailed code, and the next one
     const nextBackupCode = await you.expectSaveBackupCodePage('sign-in/save-backup-code (after using one)');
     assert.notEqual(nextBackupCode, firstBackupCode, 'the next backup code must be a new one');
     await you.confirmBackupCodeSaved();
+    // Issue 12: a backup-code sign-in is reviewed before it goes on.
+    await you.expectBackupCodeReviewPage(erin.email);
+    await you.everythingLooksRight();
     await you.expectAccountPage(erin.email);
 
     const notice = await env.mail.waitFor(erin.email, (m) => /backup code was used/i.test(m.subject), { since });

@@ -74,7 +74,10 @@ test('the demo product signs in through Gatehouse, signs out with a confirmation
     await you.submitBackupCode(compact(backupCode));
     const nextBackupCode = await you.expectSaveBackupCodePage('sign-in/save-backup-code (after using one)');
     assert.notEqual(nextBackupCode, backupCode, 'the next backup code must be a new one');
-    await you.confirmBackupCodeSavedAndReturn(product);
+    await you.confirmBackupCodeSaved();
+    // Issue 12: the backup-code sign-in is reviewed, then "Everything looks right" goes on.
+    await you.expectBackupCodeReviewPage(email, 'sign-in/review (on the way to the product)');
+    await you.returnToProduct(product, { link: 'Everything looks right' });
     await you.expectDemoProductSignedIn(email, 'demo product (signed in with the backup code)');
     await env.mail.waitFor(email, (m) => /backup code was used/i.test(m.subject), { since });
 

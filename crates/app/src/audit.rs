@@ -40,6 +40,8 @@ pub enum DeviceChange {
 pub enum SignOut {
     ThisSession,
     OtherSessions,
+    /// One other session, ended from the backup-code review's list.
+    OneSession,
 }
 
 /// How a new backup code became active (S22).
@@ -121,6 +123,13 @@ pub enum Event {
     /// A code or refresh token was presented twice: its grant was revoked (S39, S44).
     TokenReplayed,
     Recovery(RecoveryStep),
+    /// "Stop this sign-in" was pressed on the link of a sign-in code's e-mail (S59).
+    SignInStopped,
+    /// A change of e-mail address made within 7 days of a backup-code sign-in waits
+    /// 24 hours; the old address was told.
+    EmailChangeDelayed,
+    /// The old address cancelled a waiting change of e-mail address (S59).
+    EmailChangeCancelled,
 }
 
 /// What else an event names: the method used, or the product concerned.
@@ -201,6 +210,7 @@ impl Event {
                 match which {
                     SignOut::ThisSession => DONE,
                     SignOut::OtherSessions => "others",
+                    SignOut::OneSession => "one",
                 },
             ),
             Self::AccountLocked => ("account_locked", "locked"),
@@ -249,6 +259,9 @@ impl Event {
                     RecoveryStep::Completed => DONE,
                 },
             ),
+            Self::SignInStopped => ("sign_in_stopped", DONE),
+            Self::EmailChangeDelayed => ("email_changed", "waiting"),
+            Self::EmailChangeCancelled => ("email_changed", "cancelled"),
         }
     }
 
@@ -263,7 +276,7 @@ impl Event {
     /// Every event with every outcome it can have: the stored vocabulary, read back by
     /// `from_stored`. The test below checks that it is complete for each kind's outcomes
     /// and that no two share a stored name.
-    const ALL: [Self; 49] = [
+    const ALL: [Self; 53] = [
         Self::Password(Attempt::Accepted),
         Self::Password(Attempt::Wrong),
         Self::Password(Attempt::Refused),
@@ -285,6 +298,7 @@ impl Event {
         Self::SessionStarted,
         Self::SignedOut(SignOut::ThisSession),
         Self::SignedOut(SignOut::OtherSessions),
+        Self::SignedOut(SignOut::OneSession),
         Self::AccountLocked,
         Self::AccountCreated,
         Self::AccountDisabled,
@@ -313,6 +327,9 @@ impl Event {
         Self::Recovery(RecoveryStep::CancelledByOperator),
         Self::Recovery(RecoveryStep::LinkIssued),
         Self::Recovery(RecoveryStep::Completed),
+        Self::SignInStopped,
+        Self::EmailChangeDelayed,
+        Self::EmailChangeCancelled,
     ];
 }
 

@@ -470,6 +470,21 @@ impl Gatehouse {
         )
     }
 
+    /// S59, S47: a sign-in its owner stopped from the link in the code's e-mail counts
+    /// like a failed password guess against the client address it came from: whoever is
+    /// there knows the password, and their next tries slow down like a guesser's. A budget
+    /// already spent stays so (the refusal is the point); the account's own budget is left
+    /// alone, so a stop never pushes the owner towards the lock.
+    pub(crate) async fn count_stopped_sign_in(
+        &self,
+        client_address: Option<&str>,
+    ) -> Result<(), AppError> {
+        if let Some(address) = client_address {
+            self.claim(&Budget::client(address)).await?;
+        }
+        Ok(())
+    }
+
     /// S9: one code from the account's hourly allowance.
     pub(crate) async fn take_code_allowance(
         &self,

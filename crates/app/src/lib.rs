@@ -42,6 +42,7 @@ pub mod self_service;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_up;
+pub mod stop_sign_in;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use gatehouse_store::Readiness;
@@ -261,6 +262,8 @@ impl Gatehouse {
             .event_retention_days
             .saturating_mul(DAY_SECS);
         let mut forgotten = store.delete_expired_flows(now).await?;
+        forgotten += store.delete_expired_stop_links(now).await?;
+        forgotten += self.apply_due_email_changes(now).await?;
         forgotten += store.delete_expired_oidc_records(now).await?;
         forgotten += store.delete_expired_registrations(now).await?;
         forgotten += self.prune_budgets(now).await?;

@@ -25,6 +25,7 @@ pub struct DeviceEntry {
 
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
+    pub id: String,
     pub browser: String,
     pub address: Option<String>,
     pub signed_in_at: i64,
@@ -72,6 +73,8 @@ pub struct AccountOverview {
     /// the backup point may work once more.
     pub restored_from_backup: bool,
     pub phone: Option<crate::phone::PhoneSummary>,
+    /// A new e-mail address waiting its 24 hours (issue 12).
+    pub waiting_email_change: Option<crate::email_change::WaitingEmailChange>,
     pub devices: Vec<DeviceEntry>,
     pub sessions: Vec<SessionEntry>,
     pub products: Vec<ProductEntry>,
@@ -88,6 +91,8 @@ pub enum SelfServiceError {
     UnknownProduct,
     #[error("no pending backup code for this session")]
     NoPendingBackupCode,
+    #[error("no such other session")]
+    UnknownSession,
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -123,6 +128,7 @@ impl Gatehouse {
             .await?
             .into_iter()
             .map(|s| SessionEntry {
+                id: s.id.clone(),
                 browser: describe_user_agent(s.user_agent.as_deref()),
                 address: s.client_address,
                 signed_in_at: s.created_at,
@@ -163,9 +169,11 @@ impl Gatehouse {
         let restored_from_backup = store.is_restored_account(&session.account_id).await?;
         let phone = self.phone_summary(&session.account_id).await?;
         let risks = self.account_risks(&session.account_id).await?;
+        let waiting_email_change = self.waiting_email_change(&session.account_id).await?;
         Ok(AccountOverview {
             risks,
             phone,
+            waiting_email_change,
             session: session.clone(),
             has_authenticator,
             active_backup_codes,
@@ -346,6 +354,44 @@ impl Gatehouse {
         )
         .await;
         Ok(ended)
+    }
+}
+
+impl Gatehouse {
+    /// The backup-code review (issue 12): after a sign-in with the backup code, what the
+    /// account page lists (trusted devices, sessions, the last security events), so the
+    /// person sees at once whether anyone else is in. `None` for a session that signed in
+    /// another way: there is nothing to review.
+    pub async fn backup_code_review(
+        &self,
+        session: &SignedIn,
+    ) -> Result<Option<AccountOverview>, AppError> {
+        if session.proof != gatehouse_core::Proof::BackupCode {
+            return Ok(None);
+        }
+        self.account_overview(session).await.map(Some)
+    }
+
+    /// Signs out one other session of the account (S33), from the review's list. The
+    /// session in use is not one of them: "Sign out" ends it.
+    pub async fn end_one_session(
+        &self,
+        session: &SignedIn,
+        session_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(), SelfServiceError> {
+        let ended = session_id != session.session_id
+            && self
+                .inner
+                .store
+                .end_session_of_account(&session.account_id, session_id, self.now())
+                .await?;
+        if !ended {
+            return Err(SelfServiceError::UnknownSession);
+        }
+        self.record_for(session, Event::SignedOut(SignOut::OneSession), None, client)
+            .await;
+        Ok(())
     }
 }
 

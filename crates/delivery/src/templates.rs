@@ -20,12 +20,20 @@ impl std::fmt::Debug for OutgoingMail {
     }
 }
 
-pub fn sign_in_code(to: &Email, code: &OtpCode, valid_minutes: i64) -> OutgoingMail {
+/// `stop_link` is the "Wasn't you? Stop this sign-in" link (S59): opening it changes
+/// nothing, its button ends the sign-in.
+pub fn sign_in_code(
+    to: &Email,
+    code: &OtpCode,
+    valid_minutes: i64,
+    stop_link: &str,
+) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),
         subject: "Your Gatehouse sign-in code".into(),
         body: format!(
             "Your sign-in code is:\n\n    {code}\n\nIt is valid for {valid_minutes} minutes and can be used once.\n\n\
+             Wasn't you? Stop this sign-in: {stop_link}\n\n\
              If you did not try to sign in, someone may know your password: change it, and\n\
              do not share this code with anyone. Gatehouse will never ask you for it.\n",
             code = code.expose()
@@ -186,6 +194,38 @@ pub fn email_changed_notice(to: &Email, new_address: &str) -> OutgoingMail {
     }
 }
 
+/// Issue 12: within 7 days of a backup-code sign-in a new address waits 24 hours, and the
+/// old address may cancel it (S59: the link's page has the button).
+pub fn email_change_waiting_notice(
+    to: &Email,
+    new_address: &str,
+    effective: &str,
+    cancel_link: &str,
+) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "Your account's email address will change in 24 hours".into(),
+        body: format!(
+            "Someone signed in to your Gatehouse account with its backup code and asked to\n\
+             change its email address to {new_address}. The change takes effect on {effective}.\n\n\
+             Wasn't you? Cancel this change: {cancel_link}\n\n\
+             Then change your password: whoever did this knows it.\n"
+        ),
+    }
+}
+
+pub fn email_change_cancelled_notice(to: &Email, new_address: &str) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "The change of your email address was cancelled".into(),
+        body: format!(
+            "The change of your Gatehouse account's email address to {new_address} was\n\
+             cancelled. Your address stays as it is.\n\n\
+             If someone else asked for the change, they know your password: change it.\n"
+        ),
+    }
+}
+
 pub fn new_device_notice(
     to: &Email,
     browser: &str,
@@ -294,8 +334,12 @@ mod tests {
     fn the_code_mail_carries_the_six_digits_in_plain_text() {
         let to = Email::parse("ann@example.com").unwrap();
         let code = OtpCode::parse("012345").unwrap();
-        let mail = sign_in_code(&to, &code, 10);
+        let link = "https://id.example.com/sign-in/stop?token=abc";
+        let mail = sign_in_code(&to, &code, 10, link);
         assert!(mail.body.contains("012345"));
+        assert!(mail
+            .body
+            .contains(&format!("Wasn't you? Stop this sign-in: {link}")));
         assert!(
             !format!("{mail:?}").contains("012345"),
             "Debug must not show the body"

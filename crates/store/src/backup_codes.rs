@@ -29,7 +29,16 @@ pub(crate) async fn redeem(
     .bind(code_hash.to_vec())
     .execute(&mut **tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // For 7 days from now a change of e-mail address waits 24 hours (issue 12).
+    sqlx::query("UPDATE accounts SET backup_code_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
 
 /// Abandoned pending codes are dropped whenever a new set is shown, so an abandoned page

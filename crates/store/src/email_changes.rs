@@ -1,6 +1,6 @@
 //! Changes of e-mail address waiting for verification at the new address.
 
-use crate::{to_u32, trusted_devices, Store, StoreError, StoreResult};
+use crate::{to_u32, trusted_devices, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
 use sqlx::Row;
 
@@ -94,29 +94,40 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         self.in_transaction(|mut tx| async move {
-            sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
-                .bind(new_email)
-                .bind(now)
-                .bind(account_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    StoreError::on_constraint(e, "the address belongs to another account")
-                })?;
-            sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
-                .bind(account_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            trusted_devices::revoke_all_in(&mut tx, account_id, now).await?;
-            sqlx::query(
-                "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(account_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+            change_address(&mut tx, account_id, new_email, now).await?;
             tx.commit(()).await
         })
         .await
     }
+}
+
+/// The new address takes effect: the account row first, then the end of the pending
+/// change, of the trusted devices and of the unused reset links (see
+/// `complete_email_change`).
+pub(crate) async fn change_address(
+    tx: &mut Tx,
+    account_id: &AccountId,
+    new_email: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
+        .bind(new_email)
+        .bind(now)
+        .bind(account_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::on_constraint(e, "the address belongs to another account"))?;
+    sqlx::query("DELETE FROM email_changes WHERE account_id = $1")
+        .bind(account_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    trusted_devices::revoke_all_in(tx, account_id, now).await?;
+    sqlx::query(
+        "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@
 use crate::backup_codes::{self, NewBackupCode};
 use crate::known_browsers::{self, KnownBrowser};
 use crate::sessions::{self, NewSession};
+use crate::stop_links::{self, NewStopLink};
 use crate::totp;
 use crate::trusted_devices::{self, NewTrustedDevice};
 use crate::{get_optional_account_id, to_u32, Store, StoreError, StoreResult, Tx};
@@ -97,6 +98,8 @@ pub struct FlowCommit {
     pub session: Option<NewSession>,
     /// The browser that finished this sign-in, remembered with the session (S56).
     pub known_browser: Option<KnownBrowser>,
+    /// The "Stop this sign-in" link mailed with the code this step prepares (S59).
+    pub stop_link: Option<NewStopLink>,
 }
 
 /// `Debug` is derived, so the hash is a type whose `Debug` prints nothing of it.
@@ -253,6 +256,9 @@ async fn apply_commit(tx: &mut Tx, flow_id: &str, commit: &FlowCommit) -> StoreR
     }
     if let Some(browser) = &commit.known_browser {
         known_browsers::remember(tx, browser).await?;
+    }
+    if let Some(link) = &commit.stop_link {
+        stop_links::insert(tx, flow_id, link).await?;
     }
     Ok(())
 }

@@ -195,6 +195,25 @@ impl Store {
         Ok(account.as_deref().map(account_id).transpose()?)
     }
 
+    /// Ends one session of this account by its id (a revoke button of the backup-code
+    /// review); `false` when it is not one of the account's live sessions.
+    pub async fn end_session_of_account(
+        &self,
+        account_id: &AccountId,
+        session_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND account_id = $3 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(session_id)
+        .bind(account_id.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// How many sessions `list_live_sessions` would show: idle ones are over too (S32).
     pub async fn count_live_sessions(
         &self,

@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use gatehouse_app::authenticator::AuthenticatorError;
-use gatehouse_app::email_change::EmailChangeError;
+use gatehouse_app::email_change::{CancelEmailChangeError, EmailChangeError};
 use gatehouse_app::oidc::authorize::Unanswerable;
 use gatehouse_app::oidc::logout::LogoutRefusal;
 use gatehouse_app::oidc::tokens::TokenError;
@@ -25,6 +25,7 @@ use gatehouse_app::self_service::SelfServiceError;
 use gatehouse_app::sessions::SessionRefusal;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_app::sign_up::SignUpError;
+use gatehouse_app::stop_sign_in::StopError;
 use gatehouse_app::{AppError, Readiness};
 use std::borrow::Cow;
 
@@ -184,9 +185,9 @@ pub fn self_service_failure(error: SelfServiceError) -> Failure {
     let message = words::self_service(&error);
     match error {
         SelfServiceError::NoPendingBackupCode => redirect("/account"),
-        SelfServiceError::UnknownDevice | SelfServiceError::UnknownProduct => {
-            show(StatusCode::NOT_FOUND, message)
-        }
+        SelfServiceError::UnknownDevice
+        | SelfServiceError::UnknownProduct
+        | SelfServiceError::UnknownSession => show(StatusCode::NOT_FOUND, message),
         SelfServiceError::App(app) => Failure::Internal(app_error(app)),
     }
 }
@@ -226,6 +227,25 @@ pub fn recovery_failure(error: RecoveryLinkError) -> Failure {
             message,
         },
         RecoveryLinkError::App(app) => Failure::Internal(app_error(app)),
+    }
+}
+
+/// S59: a stop link that cannot stop anything says so on its own page and changes nothing.
+pub fn stop_failure(error: StopError) -> Failure {
+    let message = words::stop(&error);
+    match error {
+        StopError::InvalidLink => show(StatusCode::GONE, message),
+        StopError::AlreadyStopped | StopError::SignInOver => show(StatusCode::CONFLICT, message),
+        StopError::App(app) => Failure::Internal(app_error(app)),
+    }
+}
+
+/// S59: a cancel link with nothing (any more) to cancel.
+pub fn cancel_email_change_failure(error: CancelEmailChangeError) -> Failure {
+    let message = words::cancel_email_change(&error);
+    match error {
+        CancelEmailChangeError::NothingToCancel => show(StatusCode::GONE, message),
+        CancelEmailChangeError::App(app) => Failure::Internal(app_error(app)),
     }
 }
 

@@ -219,6 +219,24 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             get(pages::reset::get_reset).post(pages::reset::post_reset),
         )
         .route(
+            "/sign-in/stop",
+            get(pages::stop::get_stop).post(pages::stop::post_stop),
+        )
+        .route("/sign-in/stopped", get(pages::stop::get_stopped))
+        .route("/sign-in/review", get(pages::review::get_review))
+        .route(
+            "/sign-in/review/devices/revoke",
+            post(pages::review::post_revoke_device),
+        )
+        .route(
+            "/sign-in/review/sessions/revoke",
+            post(pages::review::post_revoke_session),
+        )
+        .route(
+            "/email-change/cancel",
+            get(pages::email_change::get_cancel).post(pages::email_change::post_cancel),
+        )
+        .route(
             "/recovery/cancel",
             get(pages::recovery::get_cancel).post(pages::recovery::post_cancel),
         )

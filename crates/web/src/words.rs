@@ -4,7 +4,7 @@
 //! page says only that something went wrong on our side (`error::app_error`).
 
 use gatehouse_app::authenticator::AuthenticatorError;
-use gatehouse_app::email_change::EmailChangeError;
+use gatehouse_app::email_change::{CancelEmailChangeError, EmailChangeError};
 use gatehouse_app::oidc::authorize::Unanswerable;
 use gatehouse_app::oidc::logout::LogoutRefusal;
 use gatehouse_app::password_change::PasswordChangeError;
@@ -14,6 +14,7 @@ use gatehouse_app::recovery::RecoveryLinkError;
 use gatehouse_app::self_service::SelfServiceError;
 use gatehouse_app::sign_in::SignInError;
 use gatehouse_app::sign_up::SignUpError;
+use gatehouse_app::stop_sign_in::StopError;
 use std::borrow::Cow;
 
 const INVALID_EMAIL: &str = "Enter an email address like name@example.com";
@@ -107,6 +108,7 @@ pub fn self_service(error: &SelfServiceError) -> Cow<'static, str> {
     Cow::Borrowed(match error {
         SelfServiceError::UnknownDevice => "That device is no longer trusted.",
         SelfServiceError::UnknownProduct => "That product was already signed out.",
+        SelfServiceError::UnknownSession => "That session was already signed out.",
         SelfServiceError::NoPendingBackupCode => {
             "That backup code was replaced or already saved. Generate a new one if you need it."
         }
@@ -144,6 +146,29 @@ pub fn recovery(error: &RecoveryLinkError) -> Cow<'static, str> {
             "This recovery link is no longer valid: it was used, replaced by a newer one, or the recovery was cancelled or has expired. Nothing was changed. Contact your administrator if you need help."
         }
         RecoveryLinkError::App(_) => OUR_SIDE,
+    })
+}
+
+/// S46: none of these names the account; the link was mailed to its owner alone.
+pub fn stop(error: &StopError) -> Cow<'static, str> {
+    Cow::Borrowed(match error {
+        StopError::InvalidLink => {
+            "This link does not work any more: it is only valid as long as the code in the same email. Nothing was changed."
+        }
+        StopError::AlreadyStopped => "That sign-in was already stopped. Nothing else was changed.",
+        StopError::SignInOver => {
+            "That sign-in is no longer in progress, so there is nothing to stop, and nothing was changed. If it wasn't you, change your password now and look at your recent activity."
+        }
+        StopError::App(_) => OUR_SIDE,
+    })
+}
+
+pub fn cancel_email_change(error: &CancelEmailChangeError) -> Cow<'static, str> {
+    Cow::Borrowed(match error {
+        CancelEmailChangeError::NothingToCancel => {
+            "There is no change of address to cancel: it was cancelled already, or it has taken effect. Nothing was changed."
+        }
+        CancelEmailChangeError::App(_) => OUR_SIDE,
     })
 }
 

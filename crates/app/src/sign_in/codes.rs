@@ -6,14 +6,25 @@ use super::{row_for, SignInError};
 use crate::audit::{Delivery, Event, Method, Record};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::{may_send_code, ResendRefused, CODE_LIFETIME_SECS};
-use gatehouse_core::{AccountId, Email, FlowEvent, OtpCode, Proof, SecondStepMethod};
+use gatehouse_core::{AccountId, Email, FlowEvent, OtpCode, Proof, SecondStepMethod, Token};
 use gatehouse_delivery::{sign_in_code, sms_code, OutgoingMail, OutgoingSms};
-use gatehouse_store::{FlowCommit, FlowRow};
+use gatehouse_store::{FlowCommit, FlowRow, NewStopLink};
 
-/// A sign-in code on its way: by e-mail or by text.
+/// A sign-in code on its way: by e-mail, with its "Stop this sign-in" link (S59), or by
+/// text.
 pub(super) enum CodeMessage {
-    Mail(OutgoingMail),
+    Mail(OutgoingMail, NewStopLink),
     Text(OutgoingSms),
+}
+
+impl CodeMessage {
+    /// The link to store in the step's commit, so it works as soon as the mail arrives.
+    pub(super) fn stop_link(&self) -> Option<NewStopLink> {
+        match self {
+            Self::Mail(_, link) => Some(link.clone()),
+            Self::Text(_) => None,
+        }
+    }
 }
 
 impl Gatehouse {
@@ -43,7 +54,7 @@ impl Gatehouse {
         let mut next_row = row_for(&row, &flow);
         let mail = match allowed {
             Ok(()) => {
-                self.prepare_code(&mut next_row, &row.email, &account_id, method)
+                self.prepare_code(&mut next_row, &row.email, &account_id, method, client)
                     .await?
             }
             Err(_) => None,
@@ -91,6 +102,7 @@ impl Gatehouse {
                 &row.email,
                 &account_id,
                 SecondStepMethod::Sms,
+                client,
             )
             .await?
         else {
@@ -113,6 +125,7 @@ impl Gatehouse {
             now: self.now(),
             expected_version: row.version,
             next: Some(next_row),
+            stop_link: message.stop_link(),
             ..FlowCommit::default()
         };
         self.inner.store.commit_flow(&row.id, commit).await?;
@@ -140,13 +153,16 @@ impl Gatehouse {
 
     /// Generates a code into `row` if the account's hourly budget allows (S9), addressed by
     /// `method`; returns the message to send after the commit, or `None` when the budget is
-    /// spent (or the phone is gone).
+    /// spent (or the phone is gone). A mail carries a new "Stop this sign-in" link bound
+    /// to the flow, not to this code: after "Resend code" the first mail's link still stops
+    /// the sign-in (S59). It lives as long as the code it comes with.
     pub(super) async fn prepare_code(
         &self,
         row: &mut FlowRow,
         email: &str,
         account_id: &AccountId,
         method: SecondStepMethod,
+        client: &ClientInfo,
     ) -> Result<Option<CodeMessage>, SignInError> {
         let now = self.now();
         if !self.take_code_allowance(account_id).await? {
@@ -160,7 +176,17 @@ impl Gatehouse {
             },
             SecondStepMethod::EmailCode | SecondStepMethod::Totp => {
                 let email = Email::parse(email).map_err(|_| SignInError::NoSignIn)?;
-                CodeMessage::Mail(sign_in_code(&email, &code, CODE_LIFETIME_SECS / 60))
+                let token = Token::generate();
+                let link = format!("{}/sign-in/stop?token={}", self.link_base(), token.as_str());
+                let stop = NewStopLink {
+                    token_hash: token.hash().0,
+                    account_id: account_id.clone(),
+                    client_address: client.address.clone(),
+                    created_at: now,
+                    expires_at: now + CODE_LIFETIME_SECS,
+                };
+                let mail = sign_in_code(&email, &code, CODE_LIFETIME_SECS / 60, &link);
+                CodeMessage::Mail(mail, stop)
             }
         };
         row.code_hash = Some(
@@ -182,7 +208,7 @@ impl Gatehouse {
         let mail = match message {
             // Texts pass the pumping limits inside `send_text`, which records the outcome.
             CodeMessage::Text(sms) => return self.send_text(account_id, sms, client).await,
-            CodeMessage::Mail(mail) => mail,
+            CodeMessage::Mail(mail, _) => mail,
         };
         let sent = self.send_mail(mail).await;
         if let Err(error) = &sent {

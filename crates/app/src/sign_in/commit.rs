@@ -86,6 +86,7 @@ impl Gatehouse {
                 Ok(Progress::SignedIn {
                     session,
                     return_to: row.return_to.clone(),
+                    proof,
                 })
             }
             FlowStep::Password | FlowStep::SecondStep | FlowStep::Ended { .. } => {

@@ -22,7 +22,7 @@ use crate::budget::Window;
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::{
-    AccountId, Email, FlowError, FlowStep, ReturnTo, SecondStepMethod, SignInFlow, Token,
+    AccountId, Email, FlowError, FlowStep, Proof, ReturnTo, SecondStepMethod, SignInFlow, Token,
 };
 use gatehouse_store::FlowRow;
 
@@ -120,6 +120,9 @@ pub enum Progress {
     SignedIn {
         session: Token,
         return_to: Option<String>,
+        /// What satisfied the second step: a backup code leads to its review first
+        /// (issue 12).
+        proof: Proof,
     },
 }
 

@@ -3,6 +3,7 @@
 //! code for future use" (S22). Each claims its guess from a budget first, then checks it,
 //! then commits.
 
+use super::codes::CodeMessage;
 use super::{next_is_code_free, row_for, BrowserCookies, SignInError, StepOutcome};
 use crate::audit::{Attempt, BackupCodeSaved, DeviceChange, Event, Method, Record};
 use crate::budget::{Budget, Claim, PasswordClaim};
@@ -127,9 +128,10 @@ impl Gatehouse {
         let mut mail = None;
         if next.step == FlowStep::SecondStep && method != SecondStepMethod::Totp {
             mail = self
-                .prepare_code(&mut next_row, &row.email, &account.id, method)
+                .prepare_code(&mut next_row, &row.email, &account.id, method, client)
                 .await?;
         }
+        commit.stop_link = mail.as_ref().and_then(CodeMessage::stop_link);
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
         self.inner.store.commit_flow(&row.id, commit).await?;
         self.record_step(

@@ -13,3 +13,4 @@ mod lockout;
 mod oidc;
 mod passwords;
 mod recovery;
+mod stop_and_review;

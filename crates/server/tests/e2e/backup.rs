@@ -148,7 +148,7 @@ async fn sign_in_with_backup_code(app: &TestApp, email: &str, code: &str) -> Bro
         page.body
     );
     let page = browser.post("/sign-in/save-backup-code", &[]).await;
-    assert_eq!(page.location.as_deref(), Some("/account"));
+    assert_eq!(page.location.as_deref(), Some("/sign-in/review"));
     browser
 }
 

@@ -9,6 +9,7 @@
 mod account_page;
 mod authenticator;
 mod backup;
+mod backup_code_review;
 mod backup_codes;
 mod cli;
 mod crash;
@@ -36,5 +37,6 @@ mod security;
 mod sign_in;
 mod sign_up;
 mod sms;
+mod stop_sign_in;
 mod throttling;
 mod trusted_devices;

@@ -34,8 +34,10 @@ async fn a_backup_code_sign_in_names_the_backup_code_in_amr() {
         &SecondStep::BackupCode(saved.clone()),
     )
     .await;
-    // S24: a used backup code is replaced on the way.
+    // S24: a used backup code is replaced on the way; then the sign-in is reviewed, and
+    // "Everything looks right" goes on to the product (issue 12).
     assert!(trip.backup_code.is_some_and(|next| next != saved));
+    assert!(trip.reviewed);
     let (_, claims) = finish(&shop, &callback, start).await;
     let methods = amr(&claims);
     for factor in ["pwd", "backup-code", "mfa"] {

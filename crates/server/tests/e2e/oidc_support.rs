@@ -89,6 +89,8 @@ pub struct Trip {
     pub returning_pages: Vec<String>,
     /// The new backup code shown on the way, if any.
     pub backup_code: Option<String>,
+    /// Whether "You signed in with your backup code" was passed on the way (issue 12).
+    pub reviewed: bool,
 }
 
 fn absolute(browser: &Browser, location: &str) -> String {
@@ -124,6 +126,15 @@ pub async fn continue_from(
                 .html()
                 .continue_url()
                 .unwrap_or_else(|| panic!("a returning page that goes nowhere: {}", page.body));
+            absolute(browser, &target)
+        } else if page.status == 200
+            && page.html().heading().as_deref() == Some("You signed in with your backup code")
+        {
+            trip.reviewed = true;
+            let target = page
+                .html()
+                .link("Everything looks right")
+                .unwrap_or_else(|| panic!("a review that goes nowhere: {}", page.body));
             absolute(browser, &target)
         } else {
             return Landing::Page { url, page };

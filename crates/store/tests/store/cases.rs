@@ -12,6 +12,11 @@ pub use crate::recovery::{
     a_recovery_link_works_after_the_wait_once_and_resets_the_second_step,
     risk_facts_see_backup_codes_strong_factors_mail_and_stale_devices,
 };
+pub use crate::stop_links::{
+    a_stop_link_ends_its_own_sign_in_once, a_stop_link_of_a_finished_sign_in_changes_nothing,
+    a_waiting_email_change_is_cancelled_once_or_applied_when_due,
+    every_link_of_a_sign_in_stops_it_until_its_code_would_expire,
+};
 
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::{AccountId, BackupCodeStatus, FailureRecord, Proof};

@@ -9,6 +9,7 @@ mod account_changes;
 mod cases;
 mod recovery;
 mod retries;
+mod stop_links;
 
 use gatehouse_store::Store;
 use gatehouse_testkit::TestDatabase;
@@ -103,6 +104,10 @@ on_both_backends!(
     a_recovery_link_works_after_the_wait_once_and_resets_the_second_step,
     a_cancelled_recovery_or_a_disabled_account_cannot_be_recovered,
     risk_facts_see_backup_codes_strong_factors_mail_and_stale_devices,
+    a_stop_link_ends_its_own_sign_in_once,
+    every_link_of_a_sign_in_stops_it_until_its_code_would_expire,
+    a_stop_link_of_a_finished_sign_in_changes_nothing,
+    a_waiting_email_change_is_cancelled_once_or_applied_when_due,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only

@@ -36,6 +36,8 @@ struct AccountPage<'a> {
     has_authenticator: bool,
     active_backup_codes: u32,
     restored_from_backup: bool,
+    /// A new address waiting 24 hours (issue 12): the masked address and when.
+    waiting_email: Option<(String, String)>,
     /// "•••• 0123" and whether it is verified.
     phone: Option<(String, bool)>,
     devices: Vec<DeviceLine>,
@@ -127,6 +129,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "sessions-ended" => Some("Your other sessions were signed out."),
         "product-signed-out" => Some("That product was signed out. It will ask you to sign in again."),
         "email-changed" => Some("Your email address was changed. We told your old address too."),
+        "email-change-waiting" => Some("You signed in with your backup code in the last 7 days, so the new address takes effect in 24 hours. We told your current address, which can cancel the change."),
         "phone-added" => Some("Your phone is verified. Signing in now texts it a code. Trusted devices will be asked for a code again."),
         "phone-removed" => Some("Your phone was removed. It no longer receives codes."),
         "backup-code-saved" => Some("Your new backup code is active. The old one no longer works."),
@@ -136,7 +139,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 
 /// The words the activity list uses for a recorded event: every event and outcome named,
 /// so a new one cannot reach the page without words of its own.
-fn activity_label(what: &Activity) -> String {
+pub(crate) fn activity_label(what: &Activity) -> String {
     let event = match what {
         Activity::Known(event) => event,
         Activity::Unrecognised { event, result } => return format!("{event} ({result})"),
@@ -162,6 +165,7 @@ fn activity_label(what: &Activity) -> String {
         Event::TrustedDevice(DeviceChange::AllRevoked) => "All trusted devices revoked",
         Event::SignedOut(SignOut::OtherSessions) => "Other sessions signed out",
         Event::SignedOut(SignOut::ThisSession) => "Signed out",
+        Event::SignedOut(SignOut::OneSession) => "Another session signed out",
         Event::PasswordChanged(Change::Made) => "Password changed",
         Event::PasswordChanged(Change::Refused) => "Password change refused",
         Event::AuthenticatorAdded => "Authenticator app added",
@@ -175,6 +179,9 @@ fn activity_label(what: &Activity) -> String {
         Event::PasswordReset => "Password reset with a link",
         Event::SecondFactorReset => "Authenticator app and phone removed by an administrator",
         Event::EmailChanged => "Email address changed",
+        Event::EmailChangeDelayed => "Email address change requested: it waits 24 hours",
+        Event::EmailChangeCancelled => "Email address change cancelled from the old address",
+        Event::SignInStopped => "A sign-in was stopped from the link in its email",
         Event::AccountLocked => "Account locked after too many failed sign-ins",
         Event::AccountCreated => "Account created",
         Event::ProductSignIn(ProductAccess::Revoked) => "Signed out of a product",
@@ -262,6 +269,10 @@ pub(crate) async fn account_page(
             has_authenticator: overview.has_authenticator,
             active_backup_codes: overview.active_backup_codes,
             restored_from_backup: overview.restored_from_backup,
+            waiting_email: overview
+                .waiting_email_change
+                .as_ref()
+                .map(|w| (w.masked_new_email.clone(), format_utc(w.effective_at))),
             phone: overview
                 .phone
                 .as_ref()

@@ -119,12 +119,13 @@ pub trait CodedChange {
         session: &FreshSession,
     ) -> impl Future<Output = Result<String, Self::Error>> + Send;
 
+    /// Checks the code; `Ok` names where the person goes (usually `DONE`).
     fn confirm(
         app: &Gatehouse,
         session: &FreshSession,
         code: &str,
         client: &ClientInfo,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<&'static str, Self::Error>> + Send;
 }
 
 /// The account page's form: on to the code page, or the account page with the refusal.
@@ -152,7 +153,7 @@ pub async fn post_code<C: CodedChange>(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
     let result = C::confirm(action.app(), &session, &form.code, &action.client).await;
-    let done = result.map(|()| see_other(C::DONE));
+    let done = result.map(see_other);
     let pending = async || C::pending(action.app(), &session).await;
     C::PAGE
         .answer(action.csrf(), done, C::FAILURE, pending)

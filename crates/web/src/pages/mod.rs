@@ -11,8 +11,10 @@ pub mod oidc;
 pub mod phone;
 pub mod recovery;
 pub mod reset;
+pub mod review;
 pub mod signin;
 pub mod signup;
+pub mod stop;
 
 use crate::client::Client;
 use crate::cookies::CookieName;

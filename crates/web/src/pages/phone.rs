@@ -54,8 +54,9 @@ impl CodedChange for NewPhone {
         session: &FreshSession,
         code: &str,
         client: &ClientInfo,
-    ) -> Result<(), PhoneError> {
-        app.verify_phone(session, code, client).await
+    ) -> Result<&'static str, PhoneError> {
+        app.verify_phone(session, code, client).await?;
+        Ok(Self::DONE)
     }
 }
 

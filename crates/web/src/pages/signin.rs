@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use gatehouse_app::sign_in::{BrowserCookies, FlowView, Progress, SignInError, StepOutcome};
 use gatehouse_core::flow::FLOW_LIFETIME_SECS;
-use gatehouse_core::{FlowStep, SecondStepMethod};
+use gatehouse_core::{FlowStep, Proof, SecondStepMethod};
 use serde::Deserialize;
 
 /// The device cookie lives as long as the server remembers a browser (S56).
@@ -274,10 +274,20 @@ impl StepRequest {
                 set_cookies.push(cookies.set(CookieName::Flow, &self.flow, lifetime));
                 path_of_step(*step).to_string()
             }
-            Progress::SignedIn { session, return_to } => {
+            Progress::SignedIn {
+                session,
+                return_to,
+                proof,
+            } => {
                 set_cookies.push(cookies.set(CookieName::Session, session.as_str(), None));
                 set_cookies.push(cookies.clear(CookieName::Flow));
-                return_to.clone().unwrap_or_else(|| "/account".into())
+                match proof {
+                    // Issue 12: a backup-code sign-in is reviewed before it goes on.
+                    Proof::BackupCode => super::review::review_path(return_to.as_deref()),
+                    Proof::TrustedDevice | Proof::EmailCode | Proof::Totp | Proof::Sms => {
+                        return_to.clone().unwrap_or_else(|| "/account".into())
+                    }
+                }
             }
         };
         let mut response = see_other(&location);
