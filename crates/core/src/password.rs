@@ -258,12 +258,22 @@ pub fn unmatchable_hash() -> Result<PasswordHashString, HashingFailed> {
 /// so the process grew far past what the pool's size suggests (see bench/README.md).
 pub struct HashingMemory(Vec<Block>);
 
+/// Above glibc's `DEFAULT_MMAP_THRESHOLD_MAX` (32 MiB on 64-bit systems).
+const OWN_MAPPING_BYTES: usize = 33 * 1024 * 1024;
+
 /// A stored hash asking for more than this much memory is refused rather than obeyed.
 const MAX_VERIFY_MEMORY_KIB: usize = 256 * 1024;
 
 impl HashingMemory {
     pub fn new() -> Self {
-        Self(vec![Block::default(); ARGON2_MEMORY_KIB as usize])
+        // Reserved above glibc's largest mmap threshold (32 MiB), so the buffer is always
+        // its own mapping and freeing it returns it to the system. At 19 MiB it would come
+        // from an allocator arena after the first free (glibc raises its threshold to the
+        // size of a freed mapping) and stay resident when the pool gives it back. Only the
+        // blocks used are touched, so resident memory is what Argon2 needs.
+        let mut blocks = Vec::with_capacity(OWN_MAPPING_BYTES / std::mem::size_of::<Block>());
+        blocks.resize(ARGON2_MEMORY_KIB as usize, Block::default());
+        Self(blocks)
     }
 
     fn blocks(&mut self, count: usize) -> Option<&mut [Block]> {

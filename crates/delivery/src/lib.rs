@@ -17,6 +17,5 @@ pub use templates::{
     email_changed_notice, lockout_notice, new_device_notice, password_changed_notice,
     password_reset_link, password_reset_notice, phone_changed_notice, recovery_cancelled_notice,
     recovery_completed_notice, recovery_link, recovery_link_issued_notice, recovery_started_notice,
-    sign_in_code, sign_up_code,
-    sign_up_taken_notice, wrong_codes_notice, OutgoingMail,
+    sign_in_code, sign_up_code, sign_up_taken_notice, wrong_codes_notice, OutgoingMail,
 };

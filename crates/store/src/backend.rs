@@ -59,12 +59,6 @@ impl Backend {
         }
     }
 
-    /// SQLite's readers: a few connections beside the writer, read-only. WAL lets each see
-    /// the last commit without waiting for the writer; two cores need no more than four.
-    pub(crate) fn reader_pool_options(self, options: AnyPoolOptions) -> AnyPoolOptions {
-        options.max_connections(4).min_connections(0)
-    }
-
     /// The database file a `sqlite:` URL names (`sqlite://PATH` or `sqlite:PATH`, options
     /// after `?` aside); `None` for PostgreSQL and for SQLite's in-memory databases.
     pub(crate) fn sqlite_file(self, url: &str) -> Option<PathBuf> {
@@ -89,18 +83,6 @@ impl Backend {
             ] {
                 sqlx::query(pragma).execute(&mut *conn).await?;
             }
-        }
-        Ok(())
-    }
-
-    /// A reader refuses to write (`query_only`), so a write sent to it by mistake fails
-    /// in tests instead of bypassing the writer.
-    pub(crate) async fn prepare_reader(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        self.prepare(conn).await?;
-        if self == Self::Sqlite {
-            sqlx::query("PRAGMA query_only = ON")
-                .execute(&mut *conn)
-                .await?;
         }
         Ok(())
     }
