@@ -105,6 +105,13 @@ pub enum Event {
     ProductSignIn(ProductAccess),
     /// A code or refresh token was presented twice: its grant was revoked (S39, S44).
     TokenReplayed,
+    /// A passkey sign-in (S58): accepted, refused by its verification, or not looked at
+    /// because the second-step budget is spent.
+    Passkey(Attempt),
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// An assertion whose signature counter went backwards: a cloned authenticator (S58).
+    PasskeyCloned,
 }
 
 /// What else an event names: the method used, or the product concerned.
@@ -223,6 +230,10 @@ impl Event {
                 },
             ),
             Self::TokenReplayed => ("token_replayed", "grant_revoked"),
+            Self::Passkey(attempt) => ("passkey", attempt.stored()),
+            Self::PasskeyAdded => ("passkey_added", DONE),
+            Self::PasskeyRemoved => ("passkey_removed", DONE),
+            Self::PasskeyCloned => ("passkey_cloned", "refused"),
         }
     }
 
@@ -237,7 +248,7 @@ impl Event {
     /// Every event with every outcome it can have: the stored vocabulary, read back by
     /// `from_stored`. The test below checks that it is complete for each kind's outcomes
     /// and that no two share a stored name.
-    const ALL: [Self; 44] = [
+    const ALL: [Self; 50] = [
         Self::Password(Attempt::Accepted),
         Self::Password(Attempt::Wrong),
         Self::Password(Attempt::Refused),
@@ -282,6 +293,12 @@ impl Event {
         Self::ProductSignIn(ProductAccess::Granted),
         Self::ProductSignIn(ProductAccess::Revoked),
         Self::TokenReplayed,
+        Self::Passkey(Attempt::Accepted),
+        Self::Passkey(Attempt::Wrong),
+        Self::Passkey(Attempt::Refused),
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyCloned,
     ];
 }
 

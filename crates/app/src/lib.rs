@@ -31,6 +31,7 @@ pub mod email_change;
 pub mod hashing;
 mod metrics;
 pub mod oidc;
+pub mod passkeys;
 pub mod password_change;
 pub mod password_reset;
 pub mod phone;
@@ -137,6 +138,8 @@ struct Inner {
     /// A real Argon2id hash of a random password: unknown addresses are checked against it
     /// so that they take as long as known ones (S46, DESIGN.md §1).
     dummy_hash: PasswordHashString,
+    /// The passkey relying party (S58), built at first use from the public URL.
+    webauthn: std::sync::OnceLock<Option<webauthn_rs::Webauthn>>,
     /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
     signing_keys:
         std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
@@ -177,6 +180,7 @@ impl Gatehouse {
                 keys,
                 link_base: std::sync::OnceLock::new(),
                 dummy_hash,
+                webauthn: std::sync::OnceLock::new(),
                 signing_keys: std::sync::Mutex::default(),
             }),
         })
@@ -248,6 +252,7 @@ impl Gatehouse {
         let mut forgotten = store.delete_expired_flows(now).await?;
         forgotten += store.delete_expired_oidc_records(now).await?;
         forgotten += store.delete_expired_registrations(now).await?;
+        forgotten += store.delete_expired_passkey_ceremonies(now).await?;
         forgotten += self.prune_budgets(now).await?;
         forgotten += store
             .delete_known_browsers_unseen_since(now - KNOWN_BROWSER_RETENTION_DAYS * DAY_SECS)

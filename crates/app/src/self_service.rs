@@ -76,6 +76,8 @@ pub struct AccountOverview {
     pub sessions: Vec<SessionEntry>,
     pub products: Vec<ProductEntry>,
     pub activity: Vec<ActivityEntry>,
+    /// The account's passkeys (S58), oldest first.
+    pub passkeys: Vec<crate::passkeys::PasskeySummary>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +162,9 @@ impl Gatehouse {
         let active_backup_codes = store.count_active_backup_codes(&session.account_id).await?;
         let restored_from_backup = store.is_restored_account(&session.account_id).await?;
         let phone = self.phone_summary(&session.account_id).await?;
+        let passkeys = self.list_passkeys(session).await?;
         Ok(AccountOverview {
+            passkeys,
             phone,
             session: session.clone(),
             has_authenticator,

@@ -17,6 +17,7 @@ mod flows;
 mod known_browsers;
 mod oidc_clients;
 mod oidc_grants;
+mod passkeys;
 mod password_resets;
 mod phones;
 mod readiness;
@@ -39,6 +40,7 @@ pub use oidc_grants::{
     AuthorizationRequestRow, CodeRow, ConnectedProduct, GrantRow, NewCode, NewGrant, NewToken,
     TokenKind, TokenRow,
 };
+pub use passkeys::{CeremonyRow, PasskeyRow, PasskeyUse};
 pub use phones::PhoneRow;
 pub use readiness::Readiness;
 pub use registrations::RegistrationRow;

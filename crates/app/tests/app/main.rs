@@ -11,4 +11,5 @@ mod harness;
 mod lifetimes;
 mod lockout;
 mod oidc;
+mod passkeys;
 mod passwords;

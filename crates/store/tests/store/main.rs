@@ -7,6 +7,7 @@
 
 mod account_changes;
 mod cases;
+mod passkeys;
 mod retries;
 
 use gatehouse_store::Store;
@@ -98,6 +99,12 @@ on_both_backends!(
     an_email_change_revokes_trusted_devices_and_reset_links,
     signing_out_of_a_product_withdraws_its_consent,
     a_reset_and_a_password_change_in_parallel_never_deadlock,
+    a_passkey_belongs_to_one_account_and_only_its_owner_changes_it,
+    adding_or_removing_a_passkey_revokes_trusted_devices,
+    a_passkey_counter_only_moves_forward_with_the_sign_in,
+    a_passkey_without_a_counter_is_not_compared,
+    a_ceremony_is_taken_once_and_only_before_it_expires,
+    ten_parallel_takes_of_one_ceremony_give_one,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only
