@@ -239,7 +239,7 @@ impl Gatehouse {
         let row = PasskeyRow {
             id: new_id(now),
             account_id: session.account_id.clone(),
-            credential_id: passkey.cred_id().as_ref().to_vec(),
+            credential_id: passkey.cred_id().clone(),
             passkey: serde_json::to_string(&passkey).map_err(AppError::unexpected)?,
             counter: 0,
             name: describe_user_agent(client.user_agent.as_deref()),
