@@ -368,3 +368,59 @@ async fn a_removed_passkey_signs_nobody_in_and_the_owner_is_told() {
         "{refused:?}"
     );
 }
+
+/// Another node on the same database (S58: no ceremony state lives in a node's memory).
+async fn second_node(h: &Harness) -> (gatehouse_app::Gatehouse, tempfile::TempDir) {
+    use gatehouse_delivery::{Mailer, OutboxMode, SmsSender};
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = Mailer::outbox(
+        dir.path().join("outbox"),
+        "Gatehouse <gatehouse@localhost>",
+        OutboxMode::Quiet,
+    )
+    .unwrap();
+    let sms = SmsSender::outbox(dir.path().join("sms-outbox"), OutboxMode::Quiet).unwrap();
+    let node = gatehouse_app::Gatehouse::build(
+        h.app.store().clone(),
+        mailer,
+        sms,
+        std::sync::Arc::new(h.clock.clone()),
+        gatehouse_core::MasterKey::generate(),
+        Settings {
+            public_url: Some(ORIGIN.into()),
+            node_name: "second".into(),
+            ..Settings::default()
+        },
+    )
+    .await
+    .unwrap();
+    (node, dir)
+}
+
+#[tokio::test]
+async fn a_ceremony_begun_on_one_node_finishes_on_another_and_only_once() {
+    let mut h = harness().await;
+    let (session, _) = first_sign_in(&mut h).await;
+    let mut browser = add_passkey(&mut h, &session).await;
+    let (other, _dir) = second_node(&h).await;
+    let (handle, answer) = browser.answer(&h).await;
+    let finish = |node: &gatehouse_app::Gatehouse| {
+        let node = node.clone();
+        let (handle, answer) = (handle.clone(), answer.to_string());
+        async move {
+            node.sign_in_with_passkey(
+                None,
+                &handle,
+                &answer,
+                None,
+                BrowserCookies::default(),
+                &client(),
+            )
+            .await
+        }
+    };
+    let done = finish(&other).await.unwrap();
+    assert!(signed_in_with_a_passkey(&done));
+    let again = finish(&h.app).await;
+    assert!(matches!(again, Err(SignInError::PasskeyRefused)), "{again:?}");
+}
