@@ -20,6 +20,7 @@ import { signInForTheFirstTime } from '../lib/pages.mjs';
 const ada = { email: 'ada@example.com', password: 'lantern-quarry-violet-31' };
 const ben = { email: 'ben@example.com', password: 'copper-meadow-falcon-58' };
 const cy = { email: 'cy@example.com', password: 'harvest-pebble-signal-77' };
+const di = { email: 'di@example.com', password: 'orbit-lichen-tundra-93' };
 
 const REFUSED = 'That passkey could not sign you in. Try again, or sign in another way.';
 const ADDED = 'Your passkey is added. It signs you in on its own: no password, no code.';
@@ -37,14 +38,26 @@ const port = await freePort();
 const PUBLIC_URL = `http://localhost:${port}`;
 const env = useGatehouse({
   label: 'passkeys',
-  accounts: [ada, ben, cy],
+  accounts: [ada, ben, cy, di],
   env: { GATEHOUSE_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_PUBLIC_URL: PUBLIC_URL },
 });
 
-/** Runs a journey against the public URL (the listening line names 127.0.0.1). */
-function visit(t, journey) {
+/**
+ * Runs a journey against the public URL (the listening line names 127.0.0.1). The virtual
+ * authenticator answers the e-mail field's autofill offer (conditional mediation) at once, as
+ * if the person had picked the passkey there; journeys that press "Sign in with a passkey"
+ * turn that offer off (`autofill: false`), one journey shows it.
+ */
+function visit(t, journey, { autofill = false } = {}) {
   const server = { ...env.server, baseUrl: PUBLIC_URL, unexpectedExit: () => env.server.unexpectedExit() };
-  return withVisitor({ ...env, server }, t, journey);
+  return withVisitor({ ...env, server }, t, async (you, browser) => {
+    if (!autofill) {
+      await browser.context.addInitScript(() => {
+        if (window.PublicKeyCredential) window.PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+      });
+    }
+    await journey(you, browser);
+  });
 }
 
 /** This browser's platform authenticator: resident keys, a person who verifies. */
@@ -172,3 +185,20 @@ test("another account's passkey does not finish this address's sign-in; removed,
     await you.navigate(() => passkeyButton(you).click());
     await you.arrive('sign-in (removed passkey refused)', [[you.text(REFUSED), `the text "${REFUSED}"`]]);
   }));
+
+test("the e-mail field's autofill offers the passkey, which signs in without a button", { timeout: 90_000 }, (t) =>
+  visit(
+    t,
+    async (you, { page }) => {
+      await addAuthenticator(page);
+      await signInForTheFirstTime(you, env.mail, di);
+      await addPasskey(you, env.mail, di);
+      const documents = [];
+      page.on('request', (request) => request.isNavigationRequest() && documents.push(`${request.method()} ${new URL(request.url()).pathname}`));
+      await you.navigate(() => you.button('Sign out').click());
+      await page.waitForURL(`${PUBLIC_URL}/account`);
+      await you.expectAccountPage(di.email, 'account (signed in from the autofill)');
+      assert.deepEqual(documents.slice(-3), ['GET /sign-in', 'POST /sign-in/passkey', 'GET /account'], documents.join(', '));
+    },
+    { autofill: true },
+  ));
