@@ -422,5 +422,8 @@ async fn a_ceremony_begun_on_one_node_finishes_on_another_and_only_once() {
     let done = finish(&other).await.unwrap();
     assert!(signed_in_with_a_passkey(&done));
     let again = finish(&h.app).await;
-    assert!(matches!(again, Err(SignInError::PasskeyRefused)), "{again:?}");
+    assert!(
+        matches!(again, Err(SignInError::PasskeyRefused)),
+        "{again:?}"
+    );
 }
