@@ -130,6 +130,13 @@ pub enum Event {
     EmailChangeDelayed,
     /// The old address cancelled a waiting change of e-mail address (S59).
     EmailChangeCancelled,
+    /// A passkey sign-in (S58): accepted, refused by its verification, or not looked at
+    /// because the second-step budget is spent.
+    Passkey(Attempt),
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// An assertion whose signature counter went backwards: a cloned authenticator (S58).
+    PasskeyCloned,
 }
 
 /// What else an event names: the method used, or the product concerned.
@@ -262,6 +269,10 @@ impl Event {
             Self::SignInStopped => ("sign_in_stopped", DONE),
             Self::EmailChangeDelayed => ("email_changed", "waiting"),
             Self::EmailChangeCancelled => ("email_changed", "cancelled"),
+            Self::Passkey(attempt) => ("passkey", attempt.stored()),
+            Self::PasskeyAdded => ("passkey_added", DONE),
+            Self::PasskeyRemoved => ("passkey_removed", DONE),
+            Self::PasskeyCloned => ("passkey_cloned", "refused"),
         }
     }
 
@@ -276,7 +287,7 @@ impl Event {
     /// Every event with every outcome it can have: the stored vocabulary, read back by
     /// `from_stored`. The test below checks that it is complete for each kind's outcomes
     /// and that no two share a stored name.
-    const ALL: [Self; 53] = [
+    const ALL: [Self; 59] = [
         Self::Password(Attempt::Accepted),
         Self::Password(Attempt::Wrong),
         Self::Password(Attempt::Refused),
@@ -330,6 +341,12 @@ impl Event {
         Self::SignInStopped,
         Self::EmailChangeDelayed,
         Self::EmailChangeCancelled,
+        Self::Passkey(Attempt::Accepted),
+        Self::Passkey(Attempt::Wrong),
+        Self::Passkey(Attempt::Refused),
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyCloned,
     ];
 }
 

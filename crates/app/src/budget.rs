@@ -185,6 +185,16 @@ impl Window {
         )
     }
 
+    /// Passkey sign-in ceremonies started from one client address per hour (S57): each is
+    /// a row until it expires.
+    pub(crate) fn passkey_ceremonies_from(address: &str, limit: u32) -> Self {
+        Self::hourly(
+            "passkey_ceremonies_per_client",
+            format!("passkey-ceremonies-{}", client_key(address)),
+            limit,
+        )
+    }
+
     /// Reset requests from one client address per hour (S57), whatever address they name.
     pub(crate) fn resets_from(address: &str, limit: u32) -> Self {
         Self::hourly(

@@ -32,6 +32,7 @@ pub mod hashing;
 mod mail;
 mod metrics;
 pub mod oidc;
+pub mod passkeys;
 pub mod password_change;
 pub mod password_reset;
 pub mod phone;
@@ -145,6 +146,8 @@ struct Inner {
     /// A hash no password matches, with real parameters: unknown addresses are checked
     /// against it so that they take as long as known ones (S46, DESIGN.md §1).
     dummy_hash: PasswordHashString,
+    /// The passkey relying party (S58), built at first use from the public URL.
+    webauthn: std::sync::OnceLock<Option<webauthn_rs::Webauthn>>,
     /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
     signing_keys:
         std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
@@ -190,6 +193,7 @@ impl Gatehouse {
                 keys,
                 link_base: std::sync::OnceLock::new(),
                 dummy_hash,
+                webauthn: std::sync::OnceLock::new(),
                 signing_keys: std::sync::Mutex::default(),
                 jwks_body: std::sync::Mutex::default(),
                 clients_this_second: oidc::ReadThisSecond::default(),
@@ -266,6 +270,7 @@ impl Gatehouse {
         forgotten += self.apply_due_email_changes(now).await?;
         forgotten += store.delete_expired_oidc_records(now).await?;
         forgotten += store.delete_expired_registrations(now).await?;
+        forgotten += store.delete_expired_passkey_ceremonies(now).await?;
         forgotten += self.prune_budgets(now).await?;
         forgotten += store
             .delete_known_browsers_unseen_since(now - KNOWN_BROWSER_RETENTION_DAYS * DAY_SECS)

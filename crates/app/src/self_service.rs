@@ -81,6 +81,8 @@ pub struct AccountOverview {
     pub activity: Vec<ActivityEntry>,
     /// What could lock this person out (issue 12, part 4), for the page's nudges.
     pub risks: Vec<crate::risk::Risk>,
+    /// The account's passkeys (S58), oldest first.
+    pub passkeys: Vec<crate::passkeys::PasskeySummary>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +172,10 @@ impl Gatehouse {
         let phone = self.phone_summary(&session.account_id).await?;
         let risks = self.account_risks(&session.account_id).await?;
         let waiting_email_change = self.waiting_email_change(&session.account_id).await?;
+        let passkeys = self.list_passkeys(session).await?;
         Ok(AccountOverview {
             risks,
+            passkeys,
             phone,
             waiting_email_change,
             session: session.clone(),

@@ -9,13 +9,15 @@
 //!     │                                                 ▼                            ▼
 //!     │                                              SignedIn ◀──────────────────────┘
 //!  SecondStep ──SecondStepRejected × 5──▶ Ended
+//!  Password ──PasskeyAccepted (user verified)──▶ (backup code check as above) ──▶ SignedIn
 //! ```
 //!
 //! The `app` crate performs the checks (the password hash, the code, the backup code, the
 //! trust token) and feeds their outcomes in as events; this machine decides what they
 //! allow. It is the only place that can produce `SignedIn`, and it does so only after a
-//! password and a second step (S24, S27, S31), with a new backup code saved when the
-//! account had none (S22). A stored flow is re-validated here at every step, so a stale or
+//! password and a second step (S24, S27, S31), or a passkey whose authenticator verified
+//! the person (S58: possession and a PIN or biometric, two factors in one), with a new
+//! backup code saved when the account had none (S22). A stored flow is re-validated here at every step, so a stale or
 //! forged state cannot skip one [Kratos GHSA-wc43-73w7-x2f5].
 
 use crate::ids::AccountId;
@@ -39,6 +41,8 @@ pub enum Proof {
     Totp,
     Sms,
     BackupCode,
+    /// A passkey with user verification, alone (S58): no password, no code.
+    Passkey,
 }
 
 /// How the second step is asked for, decided afresh at every password step from the
@@ -61,7 +65,7 @@ impl SecondStepMethod {
             Proof::EmailCode => Some(Self::EmailCode),
             Proof::Totp => Some(Self::Totp),
             Proof::Sms => Some(Self::Sms),
-            Proof::TrustedDevice | Proof::BackupCode => None,
+            Proof::TrustedDevice | Proof::BackupCode | Proof::Passkey => None,
         }
     }
 
@@ -83,6 +87,7 @@ impl Proof {
             Self::Totp => "totp",
             Self::Sms => "sms",
             Self::BackupCode => "backup_code",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -93,6 +98,7 @@ impl Proof {
             "totp" => Some(Self::Totp),
             "sms" => Some(Self::Sms),
             "backup_code" => Some(Self::BackupCode),
+            "passkey" => Some(Self::Passkey),
             _ => None,
         }
     }
@@ -184,6 +190,14 @@ pub enum FlowEvent {
     MethodChanged {
         method: SecondStepMethod,
     },
+    /// A passkey assertion of this account verified (signature, challenge of this ceremony,
+    /// origin, counter), in place of the password (S58). `user_verified` is the flag the
+    /// authenticator signed: only a verified person may sign in with a passkey alone.
+    PasskeyAccepted {
+        account: AccountId,
+        user_verified: bool,
+        has_backup_code: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +210,9 @@ pub enum FlowError {
     TooManyAttempts,
     #[error("this step is not expected now")]
     WrongStep,
+    /// S58: a passkey without user verification proves possession only, one factor.
+    #[error("the passkey did not verify the person")]
+    UserNotVerified,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +306,28 @@ impl SignInFlow {
             (FlowStep::SecondStep, FlowEvent::MethodChanged { method }) => {
                 next.method = Some(method);
             }
+            (
+                FlowStep::Password,
+                FlowEvent::PasskeyAccepted {
+                    account,
+                    user_verified,
+                    has_backup_code,
+                },
+            ) => {
+                // S58: possession alone is one factor; it never stands in for two.
+                if !user_verified {
+                    return Err(FlowError::UserNotVerified);
+                }
+                // On the password page the flow already names the address; a passkey of
+                // another account must not finish it.
+                if self.account.as_ref().is_some_and(|known| *known != account) {
+                    return Err(FlowError::WrongStep);
+                }
+                next.account = Some(account);
+                next.attempts = 0;
+                next.expires_at = now + FLOW_LIFETIME_SECS;
+                next.step = after_second_step(Proof::Passkey, has_backup_code);
+            }
             (FlowStep::SaveBackupCode { proof }, FlowEvent::BackupCodeSaved) => {
                 next.step = FlowStep::SignedIn { proof };
             }
@@ -351,6 +390,10 @@ mod tests {
 
     fn account() -> AccountId {
         AccountId::parse("0190a0b0-0000-7000-8000-000000000001").unwrap()
+    }
+
+    fn other_account() -> AccountId {
+        AccountId::parse("0190a0b0-0000-7000-8000-000000000002").unwrap()
     }
 
     fn password_accepted(trusted_device: bool, has_backup_code: bool) -> FlowEvent {
@@ -479,6 +522,9 @@ mod tests {
             FlowStep::SignedIn {
                 proof: Proof::TrustedDevice,
             },
+            FlowStep::SignedIn {
+                proof: Proof::Passkey,
+            },
             FlowStep::Ended {
                 reason: EndReason::TooManyAttempts,
             },
@@ -511,6 +557,80 @@ mod tests {
         );
     }
 
+    fn passkey(user_verified: bool, has_backup_code: bool) -> FlowEvent {
+        FlowEvent::PasskeyAccepted {
+            account: account(),
+            user_verified,
+            has_backup_code,
+        }
+    }
+
+    #[test]
+    fn a_verified_passkey_signs_in_alone() {
+        let flow = SignInFlow::start(NOW)
+            .apply(passkey(true, true), NOW)
+            .unwrap();
+        assert_eq!(
+            flow.step,
+            FlowStep::SignedIn {
+                proof: Proof::Passkey
+            }
+        );
+        assert_eq!(flow.account, Some(account()));
+    }
+
+    #[test]
+    fn a_passkey_without_user_verification_signs_nobody_in() {
+        let flow = SignInFlow::start(NOW);
+        assert_eq!(
+            flow.apply(passkey(false, true), NOW),
+            Err(FlowError::UserNotVerified)
+        );
+    }
+
+    #[test]
+    fn a_passkey_still_needs_the_backup_code_saved_when_there_is_none() {
+        let flow = SignInFlow::start(NOW)
+            .apply(passkey(true, false), NOW)
+            .unwrap();
+        assert_eq!(
+            flow.step,
+            FlowStep::SaveBackupCode {
+                proof: Proof::Passkey
+            }
+        );
+        let flow = flow.apply(FlowEvent::BackupCodeSaved, NOW).unwrap();
+        assert_eq!(
+            flow.step,
+            FlowStep::SignedIn {
+                proof: Proof::Passkey
+            }
+        );
+    }
+
+    #[test]
+    fn a_passkey_of_another_account_does_not_finish_a_sign_in_for_this_one() {
+        let flow = SignInFlow {
+            account: Some(other_account()),
+            ..SignInFlow::start(NOW)
+        };
+        assert_eq!(
+            flow.apply(passkey(true, true), NOW),
+            Err(FlowError::WrongStep)
+        );
+    }
+
+    #[test]
+    fn a_passkey_is_no_second_step_after_the_password() {
+        let flow = SignInFlow::start(NOW)
+            .apply(password_accepted(false, true), NOW)
+            .unwrap();
+        assert_eq!(
+            flow.apply(passkey(true, true), NOW),
+            Err(FlowError::WrongStep)
+        );
+    }
+
     fn any_event() -> impl Strategy<Value = FlowEvent> {
         prop_oneof![
             (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(t, b, app)| {
@@ -533,13 +653,21 @@ mod tests {
             Just(FlowEvent::MethodChanged {
                 method: SecondStepMethod::Sms
             }),
+            (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(uv, b, other)| {
+                FlowEvent::PasskeyAccepted {
+                    account: if other { other_account() } else { account() },
+                    user_verified: uv,
+                    has_backup_code: b,
+                }
+            }),
         ]
     }
 
     proptest! {
         /// No sequence of requests reaches "signed in" without the password and a second
-        /// step (a valid trust token, a correct code or a backup code), and without a new
-        /// backup code saved when the account had none.
+        /// step (a valid trust token, a correct code or a backup code) or a passkey that
+        /// verified the person (S58), and without a new backup code saved when the account
+        /// had none.
         #[test]
         fn signed_in_needs_password_and_second_step(
             events in proptest::collection::vec((any_event(), 0i64..120), 0..40)
@@ -548,6 +676,7 @@ mod tests {
             let mut now = NOW;
             let mut password = false;
             let mut second_step = false;
+            let mut verified_passkey = false;
             let mut needs_save = false;
             let mut saved = false;
             for (event, gap) in events {
@@ -565,14 +694,26 @@ mod tests {
                         needs_save = !has_backup_code;
                     }
                     FlowEvent::BackupCodeSaved => saved = true,
+                    FlowEvent::PasskeyAccepted { user_verified, has_backup_code, .. } => {
+                        prop_assert!(user_verified, "a passkey without user verification was accepted");
+                        verified_passkey = true;
+                        needs_save = !has_backup_code;
+                    }
                     FlowEvent::AttemptReserved
                     | FlowEvent::SecondStepRejected
                     | FlowEvent::MethodChanged { .. } => {}
                 }
                 flow = next;
                 if flow.is_signed_in() {
-                    prop_assert!(password, "signed in without the password");
-                    prop_assert!(second_step, "signed in without a second step");
+                    prop_assert!(
+                        (password && second_step) || verified_passkey,
+                        "signed in without the password and a second step, or a verified passkey"
+                    );
+                    prop_assert_eq!(
+                        verified_passkey,
+                        flow.step.proof() == Some(Proof::Passkey),
+                        "the proof must say how the person signed in"
+                    );
                     prop_assert!(!needs_save || saved, "signed in before saving the new backup code");
                 }
                 // Guesses are counted before they are checked: never more than five.

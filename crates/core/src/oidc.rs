@@ -248,13 +248,17 @@ pub fn amr(proof: Proof) -> Vec<&'static str> {
         Proof::Sms => vec!["pwd", "sms", "mfa"],
         Proof::BackupCode => vec!["pwd", "backup-code", "mfa"],
         Proof::TrustedDevice => vec!["pwd", "device"],
+        // A passkey with user verification (S58): proof of possession of a key the
+        // authenticator holds ("swk": a passkey may be synced, so no claim of hardware),
+        // unlocked by the person ("user"); two factors in one, so `mfa`. No "pwd".
+        Proof::Passkey => vec!["swk", "user", "mfa"],
     }
 }
 
 pub fn acr(proof: Proof) -> &'static str {
     match proof {
         Proof::TrustedDevice => ACR_TRUSTED_DEVICE,
-        Proof::EmailCode | Proof::Totp | Proof::Sms | Proof::BackupCode => ACR_MFA,
+        Proof::EmailCode | Proof::Totp | Proof::Sms | Proof::BackupCode | Proof::Passkey => ACR_MFA,
     }
 }
 
@@ -367,5 +371,8 @@ mod tests {
         assert!(amr(Proof::BackupCode).contains(&"mfa"));
         assert_eq!(acr(Proof::TrustedDevice), ACR_TRUSTED_DEVICE);
         assert_eq!(acr(Proof::Totp), ACR_MFA);
+        assert_eq!(amr(Proof::Passkey), ["swk", "user", "mfa"]);
+        assert!(!amr(Proof::Passkey).contains(&"pwd"));
+        assert_eq!(acr(Proof::Passkey), ACR_MFA);
     }
 }

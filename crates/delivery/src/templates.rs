@@ -98,6 +98,44 @@ pub fn authenticator_removed_notice(to: &Email) -> OutgoingMail {
     }
 }
 
+pub fn passkey_added_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "A passkey was added to your account".into(),
+        body: "A passkey was added to your Gatehouse account. It signs you in on its own, with\n\
+               no password or code. Devices you trusted before will be asked for a code again.\n\n\
+               If you did not do this, contact your administrator at once.\n"
+            .into(),
+    }
+}
+
+pub fn passkey_removed_notice(to: &Email) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "A passkey was removed from your account".into(),
+        body: "A passkey was removed from your Gatehouse account; it no longer signs you in.\n\
+               Devices you trusted before will be asked for a code again.\n\n\
+               If you did not do this, contact your administrator at once.\n"
+            .into(),
+    }
+}
+
+/// S58: a passkey answered with a signature counter that went backwards, which a copied
+/// authenticator does; the sign-in was refused.
+pub fn passkey_cloned_notice(to: &Email, passkey_name: &str) -> OutgoingMail {
+    OutgoingMail {
+        to: to.clone(),
+        subject: "A copy of your passkey may exist".into(),
+        body: format!(
+            "Someone tried to sign in to your Gatehouse account with your passkey \"{passkey_name}\",\n\
+             but the passkey's counter went backwards, which happens when a passkey was copied.\n\
+             The sign-in was refused.\n\n\
+             Remove that passkey on your account page and add it again, and contact your\n\
+             administrator if you did not expect this.\n"
+        ),
+    }
+}
+
 pub fn password_reset_link(to: &Email, link: &str, valid_minutes: i64) -> OutgoingMail {
     OutgoingMail {
         to: to.clone(),

@@ -5,6 +5,7 @@
 
 use crate::backup_codes::{self, NewBackupCode};
 use crate::known_browsers::{self, KnownBrowser};
+use crate::passkeys::{self, PasskeyUse};
 use crate::sessions::{self, NewSession};
 use crate::stop_links::{self, NewStopLink};
 use crate::totp;
@@ -95,6 +96,9 @@ pub struct FlowCommit {
     /// Record this accepted authenticator step for this account; the commit fails if that
     /// step, or a later one, was already used (S17).
     pub use_totp_step: Option<(AccountId, i64)>,
+    /// Record this passkey's use and new counter; the commit fails if the stored counter is
+    /// not below it any more (S58: a counter never goes backwards).
+    pub use_passkey: Option<PasskeyUse>,
     pub session: Option<NewSession>,
     /// The browser that finished this sign-in, remembered with the session (S56).
     pub known_browser: Option<KnownBrowser>,
@@ -245,6 +249,13 @@ async fn apply_commit(tx: &mut Tx, flow_id: &str, commit: &FlowCommit) -> StoreR
         if !totp::use_step(tx, account_id, *step).await? {
             return Err(StoreError::Conflict(
                 "that authenticator code was already used",
+            ));
+        }
+    }
+    if let Some(used) = &commit.use_passkey {
+        if !passkeys::use_passkey(tx, used).await? {
+            return Err(StoreError::Conflict(
+                "the passkey's counter did not move forward",
             ));
         }
     }

@@ -20,6 +20,7 @@ mod known_browsers;
 mod mail_deliveries;
 mod oidc_clients;
 mod oidc_grants;
+mod passkeys;
 mod password_resets;
 mod phones;
 mod readiness;
@@ -47,6 +48,7 @@ pub use oidc_grants::{
     AuthorizationRequestRow, CodeRow, ConnectedProduct, GrantRow, NewCode, NewGrant, NewToken,
     TokenKind, TokenRow,
 };
+pub use passkeys::{CeremonyRow, PasskeyRow, PasskeyUse};
 pub use phones::PhoneRow;
 pub use readiness::Readiness;
 pub use recoveries::{CancelledBy, RecoveryRow};

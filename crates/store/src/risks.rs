@@ -14,6 +14,7 @@ use sqlx::Row;
 const STRONG_SECOND_FACTORS: &[&str] = &[
     "SELECT account_id FROM totp_credentials WHERE confirmed_at IS NOT NULL",
     "SELECT account_id FROM phones WHERE verified_at IS NOT NULL",
+    "SELECT account_id FROM passkeys",
 ];
 
 /// The facts about one enabled account.
@@ -22,7 +23,7 @@ pub struct RiskFacts {
     pub account_id: AccountId,
     pub email: String,
     pub active_backup_codes: u32,
-    /// An authenticator app, a verified phone (or, later, a passkey).
+    /// An authenticator app, a verified phone or a passkey.
     pub has_strong_second_factor: bool,
     pub last_mail: Option<MailOutcome>,
     /// Live trusted devices not used since the `stale_before` asked for.

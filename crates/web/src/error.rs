@@ -17,6 +17,7 @@ use gatehouse_app::email_change::{CancelEmailChangeError, EmailChangeError};
 use gatehouse_app::oidc::authorize::Unanswerable;
 use gatehouse_app::oidc::logout::LogoutRefusal;
 use gatehouse_app::oidc::tokens::TokenError;
+use gatehouse_app::passkeys::PasskeyError;
 use gatehouse_app::password_change::PasswordChangeError;
 use gatehouse_app::password_reset::ResetError;
 use gatehouse_app::phone::PhoneError;
@@ -118,7 +119,9 @@ pub fn sign_in_failure(error: SignInError) -> Failure {
         SignInError::InvalidCredentials | SignInError::WrongCode | SignInError::WrongBackupCode => {
             show(StatusCode::UNAUTHORIZED, message)
         }
-        SignInError::CodeExpired => show(StatusCode::UNAUTHORIZED, message),
+        SignInError::CodeExpired | SignInError::PasskeyRefused => {
+            show(StatusCode::UNAUTHORIZED, message)
+        }
         SignInError::SecondStepLocked
         | SignInError::TooManySignIns
         | SignInError::ResendTooSoon(_)
@@ -178,6 +181,21 @@ pub fn authenticator_failure(error: AuthenticatorError) -> Failure {
         AuthenticatorError::WrongCode => show(StatusCode::UNAUTHORIZED, message),
         AuthenticatorError::TooManyAttempts => show(StatusCode::TOO_MANY_REQUESTS, message),
         AuthenticatorError::App(app) => Failure::Internal(app_error(app)),
+    }
+}
+
+pub fn passkey_failure(error: PasskeyError) -> Failure {
+    let message = words::passkey(&error);
+    match error {
+        PasskeyError::Unavailable => show(StatusCode::SERVICE_UNAVAILABLE, message),
+        PasskeyError::NotStarted | PasskeyError::Refused => {
+            show(StatusCode::UNPROCESSABLE_ENTITY, message)
+        }
+        PasskeyError::InvalidName => show(StatusCode::UNPROCESSABLE_ENTITY, message),
+        PasskeyError::AlreadyRegistered => show(StatusCode::CONFLICT, message),
+        PasskeyError::NotFound => show(StatusCode::NOT_FOUND, message),
+        PasskeyError::TooMany => show(StatusCode::TOO_MANY_REQUESTS, message),
+        PasskeyError::App(app) => Failure::Internal(app_error(app)),
     }
 }
 

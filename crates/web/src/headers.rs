@@ -11,9 +11,10 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// No inline script or style, nothing from elsewhere, never in a frame.
+/// No inline script or style, nothing from elsewhere, never in a frame. `connect-src 'self'`:
+/// the passkey script asks this origin for a ceremony's options (S58), and nothing else.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn security_headers(
     State(state): State<AppState>,

@@ -74,6 +74,7 @@ fn plain_routes() -> Router<AppState> {
         .route("/readyz", get(pages::readyz))
         .route("/static/gatehouse.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))
+        .route("/static/passkeys.js", get(pages::passkeys_script))
 }
 
 /// The whole web surface of Gatehouse.
@@ -254,6 +255,28 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route(
             "/oauth2/logout",
             get(pages::oidc::get_logout).post(pages::oidc::post_logout),
+        )
+        .route(
+            "/sign-in/passkey/options",
+            post(pages::passkeys::post_sign_in_options),
+        )
+        .route("/sign-in/passkey", post(pages::signin::post_passkey))
+        .route(
+            "/sign-in/password/passkey",
+            post(pages::signin::post_password_passkey),
+        )
+        .route(
+            "/account/passkeys/options",
+            post(pages::passkeys::post_enrolment_options),
+        )
+        .route("/account/passkeys", post(pages::passkeys::post_enrolment))
+        .route(
+            "/account/passkeys/rename",
+            post(pages::passkeys::post_rename),
+        )
+        .route(
+            "/account/passkeys/remove",
+            post(pages::passkeys::post_remove),
         )
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(

@@ -7,6 +7,7 @@ use gatehouse_app::authenticator::AuthenticatorError;
 use gatehouse_app::email_change::{CancelEmailChangeError, EmailChangeError};
 use gatehouse_app::oidc::authorize::Unanswerable;
 use gatehouse_app::oidc::logout::LogoutRefusal;
+use gatehouse_app::passkeys::PasskeyError;
 use gatehouse_app::password_change::PasswordChangeError;
 use gatehouse_app::password_reset::ResetError;
 use gatehouse_app::phone::PhoneError;
@@ -55,7 +56,29 @@ pub fn sign_in(error: &SignInError) -> Cow<'static, str> {
             "A newer backup code was shown in another window. Please sign in again."
         }
         SignInError::TryAgain => "Something changed meanwhile. Please try again.",
+        SignInError::PasskeyRefused => PASSKEY_REFUSED,
         SignInError::App(_) => OUR_SIDE,
+    })
+}
+
+/// S58: one answer for every passkey that did not sign in (unknown, another account's, a
+/// bad signature, a copy): it tells an attacker nothing about which.
+const PASSKEY_REFUSED: &str =
+    "That passkey could not sign you in. Try again, or sign in another way.";
+
+pub fn passkey(error: &PasskeyError) -> Cow<'static, str> {
+    Cow::Borrowed(match error {
+        PasskeyError::Unavailable => {
+            "Passkeys are not available at this address. Ask your administrator to set Gatehouse's public https address."
+        }
+        PasskeyError::NotStarted | PasskeyError::Refused => {
+            "Your browser did not make a passkey. Please try again."
+        }
+        PasskeyError::AlreadyRegistered => "That passkey is already added.",
+        PasskeyError::InvalidName => "Give the passkey a name of 1 to 60 characters.",
+        PasskeyError::NotFound => "That passkey is not on your account any more.",
+        PasskeyError::TooMany => WAIT,
+        PasskeyError::App(_) => OUR_SIDE,
     })
 }
 

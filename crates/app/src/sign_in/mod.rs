@@ -6,7 +6,9 @@
 //!   what a failed guess costs;
 //! - `codes`: the second step's codes: which method, preparing one, sending it, resending it;
 //! - `commit`: what a step's commit carries (new backup codes, the session) and what
-//!   follows it (events, notices).
+//!   follows it (events, notices);
+//! - `passkey`: "Sign in with a passkey", which stands in for the password and the code
+//!   (S58).
 //!
 //! Guesses are counted before they are checked (S10, S19, S47, S48) against the budgets of
 //! `crate::budget`: a password attempt claims a unit of the account's and the client
@@ -15,7 +17,10 @@
 
 mod codes;
 mod commit;
+mod passkey;
 mod steps;
+
+pub use passkey::PasskeySignIn;
 
 use crate::audit::{Event, Method, Record};
 use crate::budget::Window;
@@ -73,6 +78,10 @@ pub enum SignInError {
     /// A newer backup code was shown in another window; the one on this page is void.
     #[error("backup code replaced in another window")]
     BackupCodeReplaced,
+    /// S58: the passkey's answer did not sign anyone in (unknown, another account's, a bad
+    /// signature, no user verification, a counter that went backwards, a spent ceremony).
+    #[error("the passkey was refused")]
+    PasskeyRefused,
     /// Another request for this sign-in won the race; nothing was changed.
     #[error("lost a race with another request")]
     TryAgain,
@@ -88,6 +97,7 @@ impl From<FlowError> for SignInError {
             FlowError::Expired => Self::NoSignIn,
             FlowError::Ended | FlowError::TooManyAttempts => Self::TooManyAttempts,
             FlowError::WrongStep => Self::TryAgain,
+            FlowError::UserNotVerified => Self::PasskeyRefused,
         }
     }
 }
@@ -192,26 +202,7 @@ impl Gatehouse {
         }
         let flow = SignInFlow::start(now);
         let token = Token::generate();
-        let row = FlowRow {
-            id: new_id(now),
-            email: email.as_str().to_string(),
-            account_id: None,
-            step: flow.step.name().into(),
-            proof: None,
-            attempts: 0,
-            expires_at: flow.expires_at,
-            version: 0,
-            code_hash: None,
-            code_expires_at: None,
-            codes_sent: 0,
-            last_code_sent_at: None,
-            sealed_backup_codes: None,
-            second_step_method: None,
-            return_to: return_to
-                .and_then(ReturnTo::parse)
-                .map(|r| r.as_str().to_string()),
-            browser_hash: None,
-        };
+        let row = fresh_flow_row(new_id(now), email.as_str(), &flow, return_to);
         self.inner
             .store
             .insert_flow(&row, &token.hash().0, now)
@@ -311,6 +302,31 @@ impl Gatehouse {
             client,
         })
         .await;
+    }
+}
+
+/// The row of a sign-in that just started at `email`, going to `return_to` afterwards
+/// (a path of ours only, S37).
+fn fresh_flow_row(id: String, email: &str, flow: &SignInFlow, return_to: Option<&str>) -> FlowRow {
+    FlowRow {
+        id,
+        email: email.to_string(),
+        account_id: None,
+        step: flow.step.name().into(),
+        proof: None,
+        attempts: 0,
+        expires_at: flow.expires_at,
+        version: 0,
+        code_hash: None,
+        code_expires_at: None,
+        codes_sent: 0,
+        last_code_sent_at: None,
+        sealed_backup_codes: None,
+        second_step_method: None,
+        return_to: return_to
+            .and_then(ReturnTo::parse)
+            .map(|r| r.as_str().to_string()),
+        browser_hash: None,
     }
 }
 

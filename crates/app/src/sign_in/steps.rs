@@ -421,7 +421,7 @@ impl Gatehouse {
         let now = self.now();
         let event = match proof {
             Proof::BackupCode => Event::BackupCode(Attempt::Wrong),
-            Proof::EmailCode | Proof::Sms | Proof::Totp | Proof::TrustedDevice => {
+            Proof::EmailCode | Proof::Sms | Proof::Totp | Proof::TrustedDevice | Proof::Passkey => {
                 Event::Code(Attempt::Wrong)
             }
         };

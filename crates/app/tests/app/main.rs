@@ -11,6 +11,7 @@ mod harness;
 mod lifetimes;
 mod lockout;
 mod oidc;
+mod passkeys;
 mod passwords;
 mod recovery;
 mod stop_and_review;

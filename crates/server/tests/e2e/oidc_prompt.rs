@@ -132,8 +132,13 @@ async fn login_hint_fills_in_the_email_field() {
     if let Landing::Page { page, .. } =
         open(&app.browser(), &start.url, shop.redirect_uri(), &mut trip).await
     {
-        // The sign-in page has no script of its own: any would be the hint's.
-        assert!(!page.html().has_element("script"), "{}", page.body);
+        // The sign-in page's one script is its own passkey file: any other would be the hint's.
+        assert_eq!(
+            page.html().scripts(),
+            [Some("/static/passkeys.js".to_string())],
+            "{}",
+            page.body
+        );
     }
 }
 

@@ -90,7 +90,11 @@ async fn password_fields_work_with_password_managers() {
             .field(field)
             .and_then(|f| f.autocomplete().map(str::to_string))
     };
-    assert_eq!(autocomplete(&page, "email").as_deref(), Some("username"));
+    // `webauthn`: the browser may offer passkeys in the field's autofill too (S58).
+    assert_eq!(
+        autocomplete(&page, "email").as_deref(),
+        Some("username webauthn")
+    );
     let page = browser
         .post("/sign-in", &[("email", "ann@example.com")])
         .await;

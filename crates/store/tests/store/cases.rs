@@ -6,6 +6,14 @@ pub use crate::account_changes::{
     an_email_change_revokes_trusted_devices_and_reset_links,
     signing_out_of_a_product_withdraws_its_consent,
 };
+pub use crate::passkeys::{
+    a_ceremony_is_taken_once_and_only_before_it_expires,
+    a_passkey_belongs_to_one_account_and_only_its_owner_changes_it,
+    a_passkey_counter_only_moves_forward_with_the_sign_in,
+    a_passkey_without_a_counter_is_not_compared,
+    adding_or_removing_a_passkey_revokes_trusted_devices,
+    ten_parallel_takes_of_one_ceremony_give_one,
+};
 pub use crate::recovery::{
     a_cancelled_recovery_or_a_disabled_account_cannot_be_recovered,
     a_recovery_is_pending_once_and_its_cancel_link_acts_once,

@@ -7,6 +7,7 @@
 
 mod account_changes;
 mod cases;
+mod passkeys;
 mod recovery;
 mod retries;
 mod stop_links;
@@ -108,6 +109,12 @@ on_both_backends!(
     every_link_of_a_sign_in_stops_it_until_its_code_would_expire,
     a_stop_link_of_a_finished_sign_in_changes_nothing,
     a_waiting_email_change_is_cancelled_once_or_applied_when_due,
+    a_passkey_belongs_to_one_account_and_only_its_owner_changes_it,
+    adding_or_removing_a_passkey_revokes_trusted_devices,
+    a_passkey_counter_only_moves_forward_with_the_sign_in,
+    a_passkey_without_a_counter_is_not_compared,
+    a_ceremony_is_taken_once_and_only_before_it_expires,
+    ten_parallel_takes_of_one_ceremony_give_one,
 );
 
 /// Runs `statements` on a connection of its own, behind the store's back: the damage only

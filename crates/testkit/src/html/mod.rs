@@ -128,6 +128,13 @@ impl Html {
         self.elements(name).next().is_some()
     }
 
+    /// The `src` of every `<script>` element, in order (`None` for an inline one).
+    pub fn scripts(&self) -> Vec<Option<String>> {
+        self.elements("script")
+            .map(|(start, _)| self.attribute_at(start, "src").map(str::to_string))
+            .collect()
+    }
+
     /// The text of the `<code>` element with this `id` (a backup code, a TOTP key).
     pub fn code(&self, id: &str) -> Option<String> {
         self.elements("code")

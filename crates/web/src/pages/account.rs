@@ -41,6 +41,7 @@ struct AccountPage<'a> {
     /// "•••• 0123" and whether it is verified.
     phone: Option<(String, bool)>,
     devices: Vec<DeviceLine>,
+    passkeys: Vec<PasskeyLine>,
     sessions: Vec<SessionLine>,
     products: Vec<ProductLine>,
     activity: Vec<ActivityLine>,
@@ -84,6 +85,13 @@ struct DeviceLine {
     id: String,
     browser: String,
     trusted_at: String,
+    last_used: String,
+}
+
+struct PasskeyLine {
+    id: String,
+    name: String,
+    created_at: String,
     last_used: String,
 }
 
@@ -133,6 +141,9 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "phone-added" => Some("Your phone is verified. Signing in now texts it a code. Trusted devices will be asked for a code again."),
         "phone-removed" => Some("Your phone was removed. It no longer receives codes."),
         "backup-code-saved" => Some("Your new backup code is active. The old one no longer works."),
+        "passkey-added" => Some("Your passkey is added. It signs you in on its own: no password, no code."),
+        "passkey-renamed" => Some("Your passkey was renamed."),
+        "passkey-removed" => Some("Your passkey was removed. It no longer signs you in."),
         _ => None,
     }
 }
@@ -204,6 +215,12 @@ pub(crate) fn activity_label(what: &Activity) -> String {
         Event::Recovery(RecoveryStep::Completed) => {
             "Account recovered: authenticator app, phone and backup codes removed"
         }
+        Event::Passkey(Attempt::Accepted) => "Signed in with a passkey",
+        Event::Passkey(Attempt::Wrong) => "Passkey refused",
+        Event::Passkey(Attempt::Refused) => "Passkey refused (too many attempts)",
+        Event::PasskeyAdded => "Passkey added",
+        Event::PasskeyRemoved => "Passkey removed",
+        Event::PasskeyCloned => "Passkey refused: it may have been copied",
     };
     text.to_string()
 }
@@ -229,6 +246,16 @@ pub(crate) async fn account_page(
             browser: d.browser.clone(),
             trusted_at: format_utc(d.trusted_at),
             last_used: d.last_used_at.map_or_else(|| "never".into(), format_utc),
+        })
+        .collect();
+    let passkeys = overview
+        .passkeys
+        .iter()
+        .map(|p| PasskeyLine {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            created_at: format_utc(p.created_at),
+            last_used: p.last_used_at.map_or_else(|| "never".into(), format_utc),
         })
         .collect();
     let sessions = overview
@@ -278,6 +305,7 @@ pub(crate) async fn account_page(
                 .as_ref()
                 .map(|p| (p.masked.clone(), p.verified)),
             devices,
+            passkeys,
             sessions,
             products,
             activity,

@@ -8,6 +8,7 @@ pub mod authenticator;
 pub mod confirm;
 pub mod email_change;
 pub mod oidc;
+pub mod passkeys;
 pub mod phone;
 pub mod recovery;
 pub mod reset;
@@ -159,6 +160,14 @@ pub async fn copy_script() -> Response {
     static_file(
         "text/javascript; charset=utf-8",
         include_str!("../../static/copy.js"),
+    )
+}
+
+/// The two WebAuthn ceremonies (S58), the only script the sign-in needs.
+pub async fn passkeys_script() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/passkeys.js"),
     )
 }
 

@@ -284,9 +284,11 @@ impl StepRequest {
                 match proof {
                     // Issue 12: a backup-code sign-in is reviewed before it goes on.
                     Proof::BackupCode => super::review::review_path(return_to.as_deref()),
-                    Proof::TrustedDevice | Proof::EmailCode | Proof::Totp | Proof::Sms => {
-                        return_to.clone().unwrap_or_else(|| "/account".into())
-                    }
+                    Proof::TrustedDevice
+                    | Proof::EmailCode
+                    | Proof::Totp
+                    | Proof::Sms
+                    | Proof::Passkey => return_to.clone().unwrap_or_else(|| "/account".into()),
                 }
             }
         };
@@ -368,6 +370,98 @@ pub async fn post_password(step: StepRequest, CsrfForm(form): CsrfForm<PasswordF
         .submit_password(&step.flow, &form.password, browser, &step.client)
         .await;
     step.advance(StepPage::Password, result).await
+}
+
+// ----- a passkey instead of the password and the code (S58) -----
+
+#[derive(Deserialize)]
+pub struct PasskeyForm {
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+impl StepRequest {
+    /// The device cookie (S56): a passkey sign-in makes the browser known too. A trust
+    /// cookie plays no part: there is no code to skip.
+    fn device_cookie(&self) -> Option<String> {
+        self.request
+            .state
+            .cookies
+            .read(&self.headers, CookieName::Device)
+    }
+}
+
+/// "Sign in with a passkey" on the e-mail page: a discoverable credential names the
+/// account; a new sign-in begins and, with a verified person, ends here.
+pub async fn post_passkey(step: StepRequest, CsrfForm(form): CsrfForm<PasskeyForm>) -> Response {
+    let device = step.device_cookie();
+    let browser = BrowserCookies {
+        trust: None,
+        device: device.as_deref(),
+    };
+    let return_to = Some(form.return_to.as_str()).filter(|r| !r.is_empty());
+    let result = step
+        .app()
+        .sign_in_with_passkey(
+            None,
+            &form.ceremony,
+            &form.credential,
+            return_to,
+            browser,
+            &step.client,
+        )
+        .await;
+    let done = match result {
+        Ok(done) => {
+            let step = StepRequest {
+                flow: done.flow_token.as_str().to_string(),
+                ..step
+            };
+            return step.progress(done.outcome);
+        }
+        Err(error) => Err(error),
+    };
+    answer(done, sign_in_failure, async |status, message| {
+        let page = EmailPage {
+            csrf: step.csrf(),
+            sign_up: step.app().sign_up_open(),
+            email: "",
+            return_to: &form.return_to,
+            notice: None,
+            error: Some(message),
+        };
+        render(status, &page)
+    })
+    .await
+}
+
+/// "Sign in with a passkey" on the password page: the passkey must be the address's.
+pub async fn post_password_passkey(
+    step: StepRequest,
+    CsrfForm(form): CsrfForm<PasskeyForm>,
+) -> Response {
+    let device = step.device_cookie();
+    let browser = BrowserCookies {
+        trust: None,
+        device: device.as_deref(),
+    };
+    let result = step
+        .app()
+        .sign_in_with_passkey(
+            Some(&step.flow),
+            &form.ceremony,
+            &form.credential,
+            None,
+            browser,
+            &step.client,
+        )
+        .await;
+    step.advance(StepPage::Password, result.map(|done| done.outcome))
+        .await
 }
 
 // ----- step 3: the e-mailed code -----
