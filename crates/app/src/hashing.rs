@@ -58,11 +58,12 @@ impl HashingPool {
     pub fn start(workers: usize, queue_len: usize) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel::<Job>(queue_len);
         let jobs = Arc::new(Mutex::new(jobs));
+        let idle: Arc<IdleBuffers> = Arc::default();
         for n in 0..workers.max(1) {
-            let jobs = Arc::clone(&jobs);
+            let (jobs, idle) = (Arc::clone(&jobs), Arc::clone(&idle));
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || run_worker(&jobs))?;
+                .spawn(move || run_worker(&jobs, &idle))?;
         }
         Ok(Self {
             queue,
@@ -77,12 +78,10 @@ impl HashingPool {
         let pool = self.clone();
         tokio::spawn(async move {
             let random = gatehouse_core::Token::generate();
-            if let (Ok(password), Ok(unmatchable)) = (
-                Password::parse(random.as_str()),
-                gatehouse_core::password::unmatchable_hash(),
-            ) {
-                // A check, on the worker's own buffer, which it gives back after a quiet spell.
-                let _ = pool.verify(password, unmatchable).await;
+            // A hash, on memory of its own that is freed when it ends: an idle server keeps
+            // no buffer for it.
+            if let Ok(password) = Password::parse(random.as_str()) {
+                let _ = pool.hash(password).await;
             }
         });
     }
@@ -151,18 +150,31 @@ fn remember_duration(typical: &AtomicU64, took: Duration) {
 /// worker.
 const KEEP_MEMORY_WHILE_QUIET: Duration = Duration::from_secs(30);
 
-fn run_worker(jobs: &Mutex<Receiver<Job>>) {
-    let mut memory = WorkerMemory::default();
+/// The Argon2 buffers not in use right now, shared by the workers: a job takes one (or
+/// makes one) and puts it back. At most one per worker exists, so the peak is bounded.
+type IdleBuffers = Mutex<Vec<HashingMemory>>;
+
+fn run_worker(jobs: &Mutex<Receiver<Job>>, idle: &IdleBuffers) {
     loop {
+        // Only the worker holding the queue waits on it; the others wait for the lock. So
+        // whoever sees the quiet spell end gives back every idle buffer, not just its own.
         let job = match jobs.lock() {
-            // Waiting with a limit only while there is memory to give back.
-            Ok(receiver) if memory.0.is_some() => receiver.recv_timeout(KEEP_MEMORY_WHILE_QUIET),
-            Ok(receiver) => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Ok(receiver) => receiver.recv_timeout(KEEP_MEMORY_WHILE_QUIET),
             Err(_) => return,
         };
         match job {
-            Ok(job) => job(&mut memory),
-            Err(RecvTimeoutError::Timeout) => memory = WorkerMemory::default(),
+            Ok(job) => {
+                let mut memory = WorkerMemory(idle.lock().ok().and_then(|mut free| free.pop()));
+                job(&mut memory);
+                if let (Some(buffer), Ok(mut free)) = (memory.0, idle.lock()) {
+                    free.push(buffer);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Ok(mut free) = idle.lock() {
+                    free.clear();
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
