@@ -81,7 +81,9 @@ impl HashingPool {
             // A hash, on memory of its own that is freed when it ends: an idle server keeps
             // no buffer for it.
             if let Ok(password) = Password::parse(random.as_str()) {
-                let _ = pool.hash(password).await;
+                let _ = pool
+                    .run_counted(None, move |_| hash_password(&password))
+                    .await;
             }
         });
     }
@@ -95,8 +97,19 @@ impl HashingPool {
         &self,
         job: impl FnOnce(&mut WorkerMemory) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
+        self.run_counted(Some(crate::metrics::QueuedHash::enter()), job)
+            .await
+    }
+
+    /// `queued` is the queue-depth gauge's share of this job; `None` for the calibration,
+    /// which runs before the metrics recorder exists (its rise would be lost and its fall
+    /// counted).
+    async fn run_counted<T: Send + 'static>(
+        &self,
+        queued: Option<crate::metrics::QueuedHash>,
+        job: impl FnOnce(&mut WorkerMemory) -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
         let (done, result) = oneshot::channel();
-        let queued = crate::metrics::QueuedHash::enter();
         let typical = Arc::clone(&self.typical_micros);
         let wrapped: Job = Box::new(move |memory| {
             drop(queued);

@@ -8,7 +8,26 @@ use uuid::{NoContext, Timestamp, Uuid};
 /// A new random id ordered by creation time.
 pub fn new_id(now: UnixTime) -> String {
     let seconds = u64::try_from(now).unwrap_or(0);
-    Uuid::new_v7(Timestamp::from_unix(NoContext, seconds, 0)).to_string()
+    let nanos = millisecond_in(seconds) * 1_000_000;
+    Uuid::new_v7(Timestamp::from_unix(NoContext, seconds, nanos)).to_string()
+}
+
+/// The clock gives whole seconds, and ids of one second would sort at random (their low
+/// bits are random); lists ordered by id, such as the activity list, would then show events
+/// of the same second out of order. So each id made in a second takes the next millisecond
+/// slot of that second (the first 1,000 per second and process sort in the order made).
+fn millisecond_in(seconds: u64) -> u32 {
+    static LAST: std::sync::Mutex<(u64, u32)> = std::sync::Mutex::new((0, 0));
+    let Ok(mut last) = LAST.lock() else {
+        return 0;
+    };
+    let slot = if last.0 == seconds {
+        (last.1 + 1).min(999)
+    } else {
+        0
+    };
+    *last = (seconds, slot);
+    slot
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -59,5 +78,18 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(AccountId::parse(a.as_str()), Some(a));
         assert_eq!(AccountId::parse("not-an-id"), None);
+    }
+
+    #[test]
+    fn ids_of_one_second_sort_in_the_order_they_were_made() {
+        // A second of its own, so other tests' ids do not share its slots.
+        let ids: Vec<String> = (0..50).map(|_| new_id(1_234_567_890)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids);
+        assert!(
+            new_id(1_234_567_891) > ids[49],
+            "a later second sorts later"
+        );
     }
 }

