@@ -111,7 +111,10 @@ test('Apache with mod_auth_openidc signs in through Gatehouse (e-mailed code, th
       await you.submitBackupCode(compact(backupCode));
       const next = await you.expectSaveBackupCodePage('sign-in/save-backup-code (for Apache, after using one)');
       assert.notEqual(next, backupCode, 'the next backup code must be a new one');
-      await you.confirmBackupCodeSavedAndReturn(product);
+      await you.confirmBackupCodeSaved();
+      // Issue 12: a backup-code sign-in is reviewed, then "Everything looks right" goes on.
+      await you.expectBackupCodeReviewPage(account.email, 'sign-in/review (on the way to Apache)');
+      await you.returnToProduct(product, { link: 'Everything looks right' });
       const second = await protectedPageClaims(you, 'Apache (signed in with the backup code)');
       assert.equal(second.email, account.email);
       assert.equal(second.sub, first.sub, 'the same person has the same sub');
