@@ -101,10 +101,6 @@ pub struct Store {
     /// Writes. For SQLite one connection (SQLite has one writer), shared by the group
     /// commit's batches and single-statement writes; for PostgreSQL the one pool.
     pool: AnyPool,
-    /// Reads outside transactions: for now the same pool as `pool` on both backends (see
-    /// `connect`); every read outside a transaction goes through here, so that a read pool
-    /// is one change away.
-    reader: AnyPool,
     /// SQLite's group commit (`group_commit.rs`); `None` for PostgreSQL.
     writer: Option<Arc<GroupCommit>>,
     backend: Backend,
@@ -129,19 +125,12 @@ impl Store {
             .after_connect(move |conn, _meta| Box::pin(async move { backend.prepare(conn).await }))
             .connect(&url)
             .await?;
-        // Reads share the write connection for now. A pool of read-only connections beside
-        // it (WAL) measured faster, but whether sqlx resets a statement that `fetch_optional`
-        // stopped reading (an un-reset statement keeps a read snapshot open, and later reads
-        // on that connection would miss commits) is not yet shown by a test, so it waits
-        // (docs/performance.md).
-        let reader = pool.clone();
         let writer = match backend {
             Backend::Sqlite => Some(GroupCommit::start(pool.clone())),
             Backend::Postgres => None,
         };
         Ok(Self {
             pool,
-            reader,
             writer,
             backend,
         })
@@ -163,7 +152,7 @@ impl Store {
 
     /// A liveness probe for `/healthz`.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        sqlx::query("SELECT 1").execute(self.reader()).await?;
         Ok(())
     }
 
@@ -172,10 +161,14 @@ impl Store {
         &self.pool
     }
 
-    /// Where reads outside a transaction go: they see every committed write and never
-    /// wait behind the writer.
+    /// Where reads outside a transaction go. For now the write pool on both backends: a
+    /// pool of read-only SQLite connections beside the writer (WAL) measured faster, but
+    /// whether sqlx resets a statement that `fetch_optional` stopped reading (an un-reset
+    /// statement keeps a read snapshot open, and later reads there would miss commits) is
+    /// not yet shown by a test (docs/performance.md). Every read goes through here, so that
+    /// pool is one change away.
     pub(crate) fn reader(&self) -> &AnyPool {
-        &self.reader
+        &self.pool
     }
 
     /// The one way a transaction begins. `work` gets it, runs its statements and ends with

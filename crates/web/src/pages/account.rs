@@ -21,7 +21,7 @@ use gatehouse_app::audit::{
     SignOut, SignUpMail,
 };
 use gatehouse_app::risk::Risk;
-use gatehouse_app::self_service::Activity;
+use gatehouse_app::self_service::{Activity, ActivityEntry, DeviceEntry};
 use gatehouse_app::sessions::SignedIn;
 use gatehouse_core::display::format_utc;
 use gatehouse_core::Proof;
@@ -81,11 +81,24 @@ impl Nudges {
     }
 }
 
-struct DeviceLine {
-    id: String,
-    browser: String,
-    trusted_at: String,
-    last_used: String,
+/// A trusted device as the account page and the backup-code review list it.
+pub(super) struct DeviceLine {
+    pub(super) id: String,
+    pub(super) browser: String,
+    pub(super) trusted_at: String,
+    pub(super) last_used: String,
+}
+
+pub(super) fn device_lines(devices: &[DeviceEntry]) -> Vec<DeviceLine> {
+    devices
+        .iter()
+        .map(|d| DeviceLine {
+            id: d.id.clone(),
+            browser: d.browser.clone(),
+            trusted_at: format_utc(d.trusted_at),
+            last_used: d.last_used_at.map_or_else(|| "never".into(), format_utc),
+        })
+        .collect()
 }
 
 struct PasskeyLine {
@@ -109,10 +122,22 @@ struct SessionLine {
     current: bool,
 }
 
-struct ActivityLine {
-    at: String,
-    what: String,
-    browser: String,
+/// A security event as the account page and the backup-code review list it.
+pub(super) struct ActivityLine {
+    pub(super) at: String,
+    pub(super) what: String,
+    pub(super) browser: String,
+}
+
+pub(super) fn activity_lines(activity: &[ActivityEntry]) -> Vec<ActivityLine> {
+    activity
+        .iter()
+        .map(|a| ActivityLine {
+            at: format_utc(a.at),
+            what: activity_label(&a.what),
+            browser: a.browser.clone(),
+        })
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -238,16 +263,7 @@ pub(crate) async fn account_page(
         Ok(overview) => overview,
         Err(error) => return app_error(error),
     };
-    let devices = overview
-        .devices
-        .iter()
-        .map(|d| DeviceLine {
-            id: d.id.clone(),
-            browser: d.browser.clone(),
-            trusted_at: format_utc(d.trusted_at),
-            last_used: d.last_used_at.map_or_else(|| "never".into(), format_utc),
-        })
-        .collect();
+    let devices = device_lines(&overview.devices);
     let passkeys = overview
         .passkeys
         .iter()
@@ -278,15 +294,7 @@ pub(crate) async fn account_page(
             offline: p.offline,
         })
         .collect();
-    let activity = overview
-        .activity
-        .iter()
-        .map(|a| ActivityLine {
-            at: format_utc(a.at),
-            what: activity_label(&a.what),
-            browser: a.browser.clone(),
-        })
-        .collect();
+    let activity = activity_lines(&overview.activity);
     render(
         status,
         &AccountPage {

@@ -5,7 +5,7 @@
 //! account page, or a product's waiting request). A session that signed in another way
 //! is sent straight on.
 
-use super::account::activity_label;
+use super::account::{activity_lines, device_lines, ActivityLine, DeviceLine};
 use super::{answer, render, PageRequest};
 use crate::csrf::CsrfForm;
 use crate::error::{app_error, see_other, self_service_failure};
@@ -35,25 +35,12 @@ struct ReviewPage<'a> {
     error: Option<&'a str>,
 }
 
-struct DeviceLine {
-    id: String,
-    browser: String,
-    trusted_at: String,
-    last_used: String,
-}
-
 struct SessionLine {
     id: String,
     browser: String,
     address: String,
     signed_in_at: String,
     current: bool,
-}
-
-struct ActivityLine {
-    at: String,
-    what: String,
-    browser: String,
 }
 
 /// Where the review leads when the sign-in was going to `return_to`, as a path for the
@@ -101,16 +88,7 @@ async fn review_page(
         Ok(None) => return see_other(&continue_to),
         Err(error) => return app_error(error),
     };
-    let devices = overview
-        .devices
-        .iter()
-        .map(|d| DeviceLine {
-            id: d.id.clone(),
-            browser: d.browser.clone(),
-            trusted_at: format_utc(d.trusted_at),
-            last_used: d.last_used_at.map_or_else(|| "never".into(), format_utc),
-        })
-        .collect();
+    let devices = device_lines(&overview.devices);
     let sessions = overview
         .sessions
         .iter()
@@ -122,15 +100,7 @@ async fn review_page(
             current: s.current,
         })
         .collect();
-    let activity = overview
-        .activity
-        .iter()
-        .map(|a| ActivityLine {
-            at: format_utc(a.at),
-            what: activity_label(&a.what),
-            browser: a.browser.clone(),
-        })
-        .collect();
+    let activity = activity_lines(&overview.activity);
     render(
         status,
         &ReviewPage {
