@@ -359,29 +359,59 @@ pub(crate) struct Record<'a> {
     pub client: &'a ClientInfo,
 }
 
+/// An event made ready to be stored, and announced (metrics, the log) only once it is:
+/// a step stores its events in its own commit (`FlowCommit::events`), so that a step and
+/// its record are durable together.
+pub(crate) struct Recorded {
+    event: Event,
+    row: SecurityEvent,
+}
+
+impl Recorded {
+    pub(crate) fn row(&self) -> &SecurityEvent {
+        &self.row
+    }
+
+    /// Counts and logs the event; call it once the row is stored.
+    pub(crate) fn announce(&self) {
+        crate::metrics::security_event(self.event);
+        let row = &self.row;
+        tracing::info!(
+            event = %row.event, result = %row.result, account = ?row.account_id,
+            method = ?row.method, client = ?row.client_address, "security event"
+        );
+    }
+}
+
 impl Gatehouse {
-    pub(crate) async fn record(&self, record: Record<'_>) {
+    /// The event as it will be stored, stamped now.
+    pub(crate) fn prepare_record(&self, record: Record<'_>) -> Recorded {
         let now = self.now();
         let (event, result) = record.event.stored();
-        let event = SecurityEvent {
-            id: new_id(now),
-            occurred_at: now,
-            account_id: record.account_id.cloned(),
-            email: record.email.map(str::to_string),
-            event: event.to_string(),
-            result: result.to_string(),
-            method: record.method.map(Method::stored),
-            client_address: record.client.address.clone(),
-            user_agent: record.client.user_agent.clone(),
-            node: self.inner.settings.node_name.clone(),
-            request_id: record.client.request_id.clone(),
-        };
-        crate::metrics::security_event(record.event);
-        tracing::info!(
-            event = %event.event, result = %event.result, account = ?event.account_id,
-            method = ?event.method, client = ?event.client_address, "security event"
-        );
-        if let Err(error) = self.inner.store.insert_event(&event).await {
+        Recorded {
+            event: record.event,
+            row: SecurityEvent {
+                id: new_id(now),
+                occurred_at: now,
+                account_id: record.account_id.cloned(),
+                email: record.email.map(str::to_string),
+                event: event.to_string(),
+                result: result.to_string(),
+                method: record.method.map(Method::stored),
+                client_address: record.client.address.clone(),
+                user_agent: record.client.user_agent.clone(),
+                node: self.inner.settings.node_name.clone(),
+                request_id: record.client.request_id.clone(),
+            },
+        }
+    }
+
+    /// Records an event on its own (S51). A failure to store it is logged and counted,
+    /// never shown to the person.
+    pub(crate) async fn record(&self, record: Record<'_>) {
+        let recorded = self.prepare_record(record);
+        recorded.announce();
+        if let Err(error) = self.inner.store.insert_event(recorded.row()).await {
             crate::metrics::database_error();
             tracing::error!(%error, "could not record a security event");
         }

@@ -11,7 +11,7 @@
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::flow::MAX_SECOND_STEP_ATTEMPTS;
 use gatehouse_core::{AccountId, Admission, LockoutPolicy, OtpCode};
-use gatehouse_store::StoreResult;
+use gatehouse_store::{CounterChanges, StoreResult, WindowTake};
 use std::future::Future;
 
 /// A run of failures with nothing new for a month is forgotten by the housekeeping task
@@ -165,6 +165,20 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// This window's unit, to be taken inside a transaction of the store's.
+    pub(crate) fn take(&self) -> WindowTake<'_> {
+        WindowTake {
+            key: &self.key,
+            window_secs: self.secs,
+            limit: self.limit,
+        }
+    }
+
+    /// Counts a refusal of this window in the metrics (`take_at` does it for its own).
+    pub(crate) fn count_refusal(&self) {
+        crate::metrics::throttle_refused(self.kind);
+    }
+
     /// S9: codes per account per hour, whatever carries them (sign-in codes by mail or
     /// text, phone verification, e-mail change).
     pub(crate) fn codes(account_id: &AccountId, limit: u32) -> Self {
@@ -388,21 +402,14 @@ impl Gatehouse {
     }
 
     /// A right password: the account's run of failures ends (and the known browser's),
-    /// and the address gets its unit back (S47).
+    /// and the address gets its unit back (S47). One transaction.
     pub(crate) async fn password_succeeded(
         &self,
         normalised_email: &str,
         claim: &PasswordClaim,
     ) -> Result<(), AppError> {
-        self.reset(&Budget::account(normalised_email)).await?;
-        match claim {
-            PasswordClaim::KnownBrowser(browser) => self.reset(browser).await,
-            PasswordClaim::Elsewhere {
-                address: Some(address),
-                ..
-            } => self.refund(address).await,
-            PasswordClaim::Elsewhere { address: None, .. } | PasswordClaim::Refused => Ok(()),
-        }
+        let changes = password_success_counters(normalised_email, claim);
+        Ok(self.inner.store.apply_counter_changes(&changes).await?)
     }
 
     /// S55: a guess that was claimed but never checked (the hashing queue was full) gives
@@ -446,7 +453,7 @@ impl Gatehouse {
             .take_from_window(&window.key, window.secs, window.limit, now)
             .await?;
         if !taken {
-            crate::metrics::throttle_refused(window.kind);
+            window.count_refusal();
         }
         Ok(taken)
     }
@@ -502,6 +509,36 @@ impl Gatehouse {
     ) -> Result<bool, AppError> {
         let limit = self.inner.settings.codes_per_account_per_hour;
         self.take(&Window::codes(account_id, limit)).await
+    }
+}
+
+/// What a right password does to the budgets its guess claimed (S47): the account's run
+/// of failures ends (and the known browser's), and the address gets its unit back. A
+/// sign-in carries it in its step's commit; a password change applies it on its own.
+pub(crate) fn password_success_counters(
+    normalised_email: &str,
+    claim: &PasswordClaim,
+) -> CounterChanges {
+    let mut changes = CounterChanges {
+        reset: vec![Budget::account(normalised_email).key],
+        refund: Vec::new(),
+    };
+    match claim {
+        PasswordClaim::KnownBrowser(browser) => changes.reset.push(browser.key.clone()),
+        PasswordClaim::Elsewhere {
+            address: Some(address),
+            ..
+        } => changes.refund.push(address.key.clone()),
+        PasswordClaim::Elsewhere { address: None, .. } | PasswordClaim::Refused => {}
+    }
+    changes
+}
+
+/// What a right second step does to its budget across sign-ins (S10, S19): the run ends.
+pub(crate) fn second_step_success_counters(account_id: &AccountId) -> CounterChanges {
+    CounterChanges {
+        reset: vec![Budget::second_step(account_id).key],
+        refund: Vec::new(),
     }
 }
 

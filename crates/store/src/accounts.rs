@@ -2,10 +2,10 @@
 //! the one list of what "everything the account holds" is, which a password change, a
 //! reset and a disable all end.
 
+use crate::point_reads::{Columns, FromColumns, Key};
 use crate::{get_account_id, oidc_grants, trusted_devices, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use std::sync::LazyLock;
 
 #[derive(Clone)]
 pub struct AccountRow {
@@ -103,15 +103,26 @@ pub(crate) async fn remove_second_factors_in(
     })
 }
 
-fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
+fn from_row<R: Columns>(row: &R) -> Result<AccountRow, sqlx::Error> {
     Ok(AccountRow {
         id: get_account_id(row, "id")?,
-        email: row.try_get("email")?,
-        password_hash: row.try_get("password_hash")?,
-        disabled_at: row.try_get("disabled_at")?,
-        created_at: row.try_get("created_at")?,
+        email: row.column("email")?,
+        password_hash: row.column("password_hash")?,
+        disabled_at: row.column("disabled_at")?,
+        created_at: row.column("created_at")?,
     })
 }
+
+impl FromColumns for AccountRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        from_row(row)
+    }
+}
+
+static BY_EMAIL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"));
+static BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"));
 
 impl Store {
     pub async fn insert_account(
@@ -136,19 +147,11 @@ impl Store {
     }
 
     pub async fn find_account_by_email(&self, email: &str) -> StoreResult<Option<AccountRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"))
-            .bind(email)
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        self.read_by_key(&BY_EMAIL, &[Key::Text(email)]).await
     }
 
     pub async fn find_account(&self, id: &AccountId) -> StoreResult<Option<AccountRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        self.read_by_key(&BY_ID, &[Key::Text(id.as_str())]).await
     }
 
     pub async fn list_accounts(&self) -> StoreResult<Vec<AccountRow>> {

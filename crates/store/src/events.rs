@@ -1,10 +1,11 @@
 //! The security event log (S51): who, what, how it ended, from where. It never holds a
 //! secret: callers pass names and outcomes, never codes, tokens or passwords.
 
-use crate::{get_optional_account_id, Store, StoreResult};
+use crate::{get_optional_account_id, Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityEvent {
@@ -49,24 +50,7 @@ impl Store {
     }
 
     pub async fn insert_event(&self, event: &SecurityEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO security_events (id, occurred_at, account_id, email, event, result,
-                method, client_address, user_agent, node, request_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&event.id)
-        .bind(event.occurred_at)
-        .bind(event.account_id.as_ref().map(AccountId::as_str))
-        .bind(&event.email)
-        .bind(&event.event)
-        .bind(&event.result)
-        .bind(&event.method)
-        .bind(&event.client_address)
-        .bind(&event.user_agent)
-        .bind(&event.node)
-        .bind(&event.request_id)
-        .execute(self.pool())
-        .await?;
+        insert_statement(event).execute(self.pool()).await?;
         Ok(())
     }
 
@@ -87,4 +71,29 @@ impl Store {
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
+}
+
+fn insert_statement(event: &SecurityEvent) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO security_events (id, occurred_at, account_id, email, event, result,
+            method, client_address, user_agent, node, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&event.id)
+    .bind(event.occurred_at)
+    .bind(event.account_id.as_ref().map(AccountId::as_str))
+    .bind(&event.email)
+    .bind(&event.event)
+    .bind(&event.result)
+    .bind(&event.method)
+    .bind(&event.client_address)
+    .bind(&event.user_agent)
+    .bind(&event.node)
+    .bind(&event.request_id)
+}
+
+/// Inside a step's commit: the step and its record are durable together (S51, S53).
+pub(crate) async fn insert_in(tx: &mut Tx, event: &SecurityEvent) -> StoreResult<()> {
+    insert_statement(event).execute(&mut **tx).await?;
+    Ok(())
 }

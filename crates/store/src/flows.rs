@@ -1,11 +1,15 @@
 //! Sign-ins in progress. Every change to a flow is a compare-and-set on its `version`, and
 //! everything a step produces (a consumed backup code, new pending codes, a used
-//! authenticator step, a trusted device, the session) is written in the same transaction,
-//! or nothing is (S17, S23, S53).
+//! authenticator step, a trusted device, the session, the budgets' changes and the step's
+//! security events) is written in the same transaction, or nothing is (S17, S23, S53).
+//! One transaction is also one commit: a trusted-device sign-in is three (issue 10).
 
 use crate::backup_codes::{self, NewBackupCode};
+use crate::counters::{self, CounterChanges, WindowTake};
+use crate::events::{self, SecurityEvent};
 use crate::known_browsers::{self, KnownBrowser};
 use crate::passkeys::{self, PasskeyUse};
+use crate::point_reads::{Columns, FromColumns, Key};
 use crate::sessions::{self, NewSession};
 use crate::stop_links::{self, NewStopLink};
 use crate::totp;
@@ -13,8 +17,10 @@ use crate::trusted_devices::{self, NewTrustedDevice};
 use crate::{get_optional_account_id, to_u32, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::password::PasswordHashString;
 use gatehouse_core::AccountId;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::Any;
+use std::sync::LazyLock;
 
 /// A flow as stored. `step`/`proof` are the `core::FlowStep` columns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,26 +54,42 @@ const COLUMNS: &str =
     code_hash, code_expires_at, codes_sent, last_code_sent_at, sealed_backup_codes, return_to, \
     browser_hash";
 
-fn from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
+static INSERT_FLOW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    )
+});
+
+fn from_row<R: Columns>(row: &R) -> Result<FlowRow, sqlx::Error> {
     Ok(FlowRow {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
+        id: row.column("id")?,
+        email: row.column("email")?,
         account_id: get_optional_account_id(row, "account_id")?,
-        step: row.try_get("step")?,
-        proof: row.try_get("proof")?,
-        attempts: to_u32(row.try_get("attempts")?),
-        second_step_method: row.try_get("second_step_method")?,
-        expires_at: row.try_get("expires_at")?,
-        version: row.try_get("version")?,
-        code_hash: row.try_get("code_hash")?,
-        code_expires_at: row.try_get("code_expires_at")?,
-        codes_sent: to_u32(row.try_get("codes_sent")?),
-        last_code_sent_at: row.try_get("last_code_sent_at")?,
-        sealed_backup_codes: row.try_get("sealed_backup_codes")?,
-        return_to: row.try_get("return_to")?,
-        browser_hash: row.try_get("browser_hash")?,
+        step: row.column("step")?,
+        proof: row.column("proof")?,
+        attempts: to_u32(row.column("attempts")?),
+        second_step_method: row.column("second_step_method")?,
+        expires_at: row.column("expires_at")?,
+        version: row.column("version")?,
+        code_hash: row.column("code_hash")?,
+        code_expires_at: row.column("code_expires_at")?,
+        codes_sent: to_u32(row.column("codes_sent")?),
+        last_code_sent_at: row.column("last_code_sent_at")?,
+        sealed_backup_codes: row.column("sealed_backup_codes")?,
+        return_to: row.column("return_to")?,
+        browser_hash: row.column("browser_hash")?,
     })
 }
+
+impl FromColumns for FlowRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        from_row(row)
+    }
+}
+
+static BY_TOKEN: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM sign_in_flows WHERE token_hash = $1"));
 
 /// One step of a flow, applied atomically: the flow moves from `expected_version` to
 /// `next` (or is deleted), and the listed side effects happen, all or none.
@@ -104,6 +126,14 @@ pub struct FlowCommit {
     pub known_browser: Option<KnownBrowser>,
     /// The "Stop this sign-in" link mailed with the code this step prepares (S59).
     pub stop_link: Option<NewStopLink>,
+    /// A trusted device this step relied on to skip the code (S26), and its account: its
+    /// use is stamped, and the commit fails if it was revoked or expired meanwhile.
+    pub trusted_device_used: Option<([u8; 32], AccountId)>,
+    /// What the step's success does to the budgets that counted it (S47, S48).
+    pub counters: CounterChanges,
+    /// The step's security events (S51), in the order they happened: stored with the step,
+    /// so neither is ever durable without the other.
+    pub events: Vec<SecurityEvent>,
 }
 
 /// `Debug` is derived, so the hash is a type whose `Debug` prints nothing of it.
@@ -120,42 +150,37 @@ impl Store {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO sign_in_flows (token_hash, created_at, {COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-        ))
-        .bind(token_hash.to_vec())
-        .bind(now)
-        .bind(&flow.id)
-        .bind(&flow.email)
-        .bind(flow.account_id.as_ref().map(AccountId::as_str))
-        .bind(&flow.step)
-        .bind(&flow.proof)
-        .bind(i64::from(flow.attempts))
-        .bind(&flow.second_step_method)
-        .bind(flow.expires_at)
-        .bind(flow.version)
-        .bind(&flow.code_hash)
-        .bind(flow.code_expires_at)
-        .bind(i64::from(flow.codes_sent))
-        .bind(flow.last_code_sent_at)
-        .bind(&flow.sealed_backup_codes)
-        .bind(&flow.return_to)
-        .bind(&flow.browser_hash)
-        .execute(self.pool())
-        .await
-        .map_err(|e| StoreError::on_constraint(e, "flow token collision"))?;
+        insert_statement(flow, token_hash, now)
+            .execute(self.pool())
+            .await
+            .map_err(|e| StoreError::on_constraint(e, "flow token collision"))?;
         Ok(())
     }
 
+    /// Starts a sign-in only if `window` has room for one more (S57), in one transaction:
+    /// one commit for both. False, and nothing written, when the window is full.
+    pub async fn insert_flow_within(
+        &self,
+        window: &WindowTake<'_>,
+        flow: &FlowRow,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.in_transaction(|mut tx| async move {
+            if !counters::take_in(&mut tx, window, now).await? {
+                return tx.commit(false).await;
+            }
+            insert_statement(flow, token_hash, now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::on_constraint(e, "flow token collision"))?;
+            tx.commit(true).await
+        })
+        .await
+    }
+
     pub async fn find_flow_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<FlowRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM sign_in_flows WHERE token_hash = $1"
-        ))
-        .bind(token_hash.to_vec())
-        .fetch_optional(self.reader())
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        self.read_by_key(&BY_TOKEN, &[Key::Bytes(token_hash)]).await
     }
 
     /// Applies one step of `flow_id`. Returns `Conflict` (and writes nothing) when the flow
@@ -177,6 +202,32 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+fn insert_statement<'q>(
+    flow: &'q FlowRow,
+    token_hash: &[u8],
+    now: i64,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    sqlx::query(&INSERT_FLOW)
+        .bind(token_hash.to_vec())
+        .bind(now)
+        .bind(&flow.id)
+        .bind(&flow.email)
+        .bind(flow.account_id.as_ref().map(AccountId::as_str))
+        .bind(&flow.step)
+        .bind(&flow.proof)
+        .bind(i64::from(flow.attempts))
+        .bind(&flow.second_step_method)
+        .bind(flow.expires_at)
+        .bind(flow.version)
+        .bind(&flow.code_hash)
+        .bind(flow.code_expires_at)
+        .bind(i64::from(flow.codes_sent))
+        .bind(flow.last_code_sent_at)
+        .bind(&flow.sealed_backup_codes)
+        .bind(&flow.return_to)
+        .bind(&flow.browser_hash)
 }
 
 /// Everything one `FlowCommit` writes, inside the transaction `commit_flow` runs (again,
@@ -270,6 +321,17 @@ async fn apply_commit(tx: &mut Tx, flow_id: &str, commit: &FlowCommit) -> StoreR
     }
     if let Some(link) = &commit.stop_link {
         stop_links::insert(tx, flow_id, link).await?;
+    }
+    if let Some((token_hash, account_id)) = &commit.trusted_device_used {
+        if !trusted_devices::use_in(tx, token_hash, account_id, commit.now).await? {
+            return Err(StoreError::Conflict(
+                "the trusted device was revoked meanwhile",
+            ));
+        }
+    }
+    counters::apply_in(tx, &commit.counters).await?;
+    for event in &commit.events {
+        events::insert_in(tx, event).await?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ mod email_changes;
 mod events;
 mod flows;
 mod group_commit;
+mod inline_reads;
 mod known_browsers;
 mod mail_deliveries;
 mod oidc_clients;
@@ -23,6 +24,8 @@ mod oidc_grants;
 mod passkeys;
 mod password_resets;
 mod phones;
+mod point_reads;
+mod readers;
 mod readiness;
 mod recoveries;
 mod registrations;
@@ -37,6 +40,7 @@ pub use accounts::{AccountRow, RemovedSecondFactors};
 pub use backend::Backend;
 pub use backup::{BackupError, RestoreError, RestoreSummary};
 pub use backup_codes::NewBackupCode;
+pub use counters::{CounterChanges, WindowTake};
 pub use delayed_email_changes::DelayedEmailChange;
 pub use email_changes::EmailChangeRow;
 pub use events::SecurityEvent;
@@ -62,8 +66,10 @@ pub use trusted_devices::{NewTrustedDevice, TrustedDeviceRow};
 
 use gatehouse_core::AccountId;
 use group_commit::{GroupCommit, Turn};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+use inline_reads::InlineReaders;
+use point_reads::Columns;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::{Deref, DerefMut};
@@ -101,6 +107,12 @@ pub struct Store {
     /// Writes. For SQLite one connection (SQLite has one writer), shared by the group
     /// commit's batches and single-statement writes; for PostgreSQL the one pool.
     pool: AnyPool,
+    /// Reads outside transactions (`readers.rs`): for a SQLite file, read-only connections
+    /// beside the writer, which WAL lets see the last commit while a batch is being written;
+    /// otherwise the same pool as `pool`.
+    reader: AnyPool,
+    /// For a SQLite file, the hottest reads on the calling thread (`inline_reads.rs`).
+    inline: Option<Arc<InlineReaders>>,
     /// SQLite's group commit (`group_commit.rs`); `None` for PostgreSQL.
     writer: Option<Arc<GroupCommit>>,
     backend: Backend,
@@ -125,12 +137,18 @@ impl Store {
             .after_connect(move |conn, _meta| Box::pin(async move { backend.prepare(conn).await }))
             .connect(&url)
             .await?;
+        let reader = readers::pool_beside(backend, &url, &pool)?;
+        let inline = backend
+            .sqlite_file(&url)
+            .map(|file| Arc::new(InlineReaders::new(&file)));
         let writer = match backend {
             Backend::Sqlite => Some(GroupCommit::start(pool.clone())),
             Backend::Postgres => None,
         };
         Ok(Self {
             pool,
+            reader,
+            inline,
             writer,
             backend,
         })
@@ -147,10 +165,11 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 
-    /// A liveness probe for `/healthz`.
+    /// A liveness probe for `/healthz`: on a read connection, so it never queues behind writes.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(self.reader()).await?;
         Ok(())
@@ -161,14 +180,11 @@ impl Store {
         &self.pool
     }
 
-    /// Where reads outside a transaction go. For now the write pool on both backends: a
-    /// pool of read-only SQLite connections beside the writer (WAL) measured faster, but
-    /// whether sqlx resets a statement that `fetch_optional` stopped reading (an un-reset
-    /// statement keeps a read snapshot open, and later reads there would miss commits) is
-    /// not yet shown by a test (docs/performance.md). Every read goes through here, so that
-    /// pool is one change away.
+    /// Where reads outside a transaction go. A read here sees every commit that was answered
+    /// before it began (`readers.rs` shows it), but nothing of a transaction still open:
+    /// a read that a write must depend on belongs inside that write's transaction.
     pub(crate) fn reader(&self) -> &AnyPool {
-        &self.pool
+        &self.reader
     }
 
     /// The one way a transaction begins. `work` gets it, runs its statements and ends with
@@ -293,17 +309,17 @@ pub(crate) fn account_id(text: &str) -> Result<AccountId, sqlx::Error> {
 }
 
 /// `account_id` applied to the named column of a row.
-pub(crate) fn get_account_id(row: &AnyRow, column: &str) -> Result<AccountId, sqlx::Error> {
-    account_id(&row.try_get::<String, _>(column)?)
+pub(crate) fn get_account_id<R: Columns>(row: &R, column: &str) -> Result<AccountId, sqlx::Error> {
+    account_id(&row.column::<String>(column)?)
 }
 
 /// Likewise for a column that may be NULL (a flow before its password step, an event of
 /// no known account).
-pub(crate) fn get_optional_account_id(
-    row: &AnyRow,
+pub(crate) fn get_optional_account_id<R: Columns>(
+    row: &R,
     column: &str,
 ) -> Result<Option<AccountId>, sqlx::Error> {
-    row.try_get::<Option<String>, _>(column)?
+    row.column::<Option<String>>(column)?
         .as_deref()
         .map(account_id)
         .transpose()

@@ -6,10 +6,11 @@
 //! a code is redeemed once (S39), a refresh token rotates once (S44), an authorization
 //! request yields one code. Everything is keyed by SHA-256 hashes; no token is stored.
 
+use crate::point_reads::{Columns, FromColumns, Key};
 use crate::{get_account_id, Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationRequestRow {
@@ -149,37 +150,83 @@ const GRANT_COLUMNS: &str = "g.id AS grant_id, g.client_id, g.account_id, a.emai
     a.disabled_at, g.scope AS grant_scope, g.nonce, g.auth_time, g.proof,
     g.expires_at AS grant_expires_at, g.revoked_at";
 
-fn grant_from_row(row: &AnyRow) -> Result<GrantRow, sqlx::Error> {
+fn grant_from_row<R: Columns>(row: &R) -> Result<GrantRow, sqlx::Error> {
     Ok(GrantRow {
-        id: row.try_get("grant_id")?,
-        client_id: row.try_get("client_id")?,
+        id: row.column("grant_id")?,
+        client_id: row.column("client_id")?,
         account_id: get_account_id(row, "account_id")?,
-        email: row.try_get("email")?,
-        account_disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
-        scope: row.try_get("grant_scope")?,
-        nonce: row.try_get("nonce")?,
-        auth_time: row.try_get("auth_time")?,
-        proof: row.try_get("proof")?,
-        expires_at: row.try_get("grant_expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        email: row.column("email")?,
+        account_disabled: row.column::<Option<i64>>("disabled_at")?.is_some(),
+        scope: row.column("grant_scope")?,
+        nonce: row.column("nonce")?,
+        auth_time: row.column("auth_time")?,
+        proof: row.column("proof")?,
+        expires_at: row.column("grant_expires_at")?,
+        revoked_at: row.column("revoked_at")?,
     })
 }
 
-async fn insert_tokens(tx: &mut Tx, grant_id: &str, tokens: &[NewToken]) -> StoreResult<()> {
-    for token in tokens {
-        sqlx::query(
-            "INSERT INTO oidc_tokens (token_hash, grant_id, kind, scope, created_at, expires_at, used_at)
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-        )
-        .bind(token.token_hash.to_vec())
-        .bind(grant_id)
-        .bind(token.kind.as_str())
-        .bind(&token.scope)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&mut **tx)
-        .await?;
+impl FromColumns for TokenRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        let stored: String = row.column("kind")?;
+        // An unknown kind must not pass for an access token (that would make any row a
+        // bearer credential): the read fails instead.
+        let kind = crate::parse_stored(&stored, "token kind", TokenKind::parse)?;
+        Ok(Self {
+            grant: grant_from_row(row)?,
+            kind,
+            scope: row.column("scope")?,
+            created_at: row.column("created_at")?,
+            expires_at: row.column("expires_at")?,
+            used_at: row.column("used_at")?,
+        })
     }
+}
+
+static TOKEN_BY_HASH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {GRANT_COLUMNS}, t.kind, t.scope, t.created_at, t.expires_at, t.used_at
+         FROM oidc_tokens t JOIN oidc_grants g ON g.id = t.grant_id
+         JOIN accounts a ON a.id = g.account_id WHERE t.token_hash = $1"
+    )
+});
+
+/// All of a grant's new tokens in one statement (an access token and usually its refresh
+/// token): one round trip to the database instead of one per token.
+async fn insert_tokens(tx: &mut Tx, grant_id: &str, tokens: &[NewToken]) -> StoreResult<()> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..tokens.len())
+        .map(|i| {
+            let p = i * 6;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, NULL)",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            )
+        })
+        .collect();
+    let statement = format!(
+        "INSERT INTO oidc_tokens (token_hash, grant_id, kind, scope, created_at, expires_at, used_at)
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&statement);
+    for token in tokens {
+        query = query
+            .bind(token.token_hash.to_vec())
+            .bind(grant_id)
+            .bind(token.kind.as_str())
+            .bind(&token.scope)
+            .bind(token.created_at)
+            .bind(token.expires_at);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -391,30 +438,8 @@ impl Store {
 
     /// A token in whatever state it is: a used refresh token must be recognised (S44).
     pub async fn find_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<TokenRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, t.kind, t.scope, t.created_at, t.expires_at, t.used_at
-             FROM oidc_tokens t JOIN oidc_grants g ON g.id = t.grant_id
-             JOIN accounts a ON a.id = g.account_id WHERE t.token_hash = $1"
-        ))
-        .bind(token_hash.to_vec())
-        .fetch_optional(self.reader())
-        .await?;
-        row.map(|row| -> Result<_, sqlx::Error> {
-            let stored: String = row.try_get("kind")?;
-            // An unknown kind must not pass for an access token (that would make any row
-            // a bearer credential): the read fails instead.
-            let kind = crate::parse_stored(&stored, "token kind", TokenKind::parse)?;
-            Ok(TokenRow {
-                grant: grant_from_row(&row)?,
-                kind,
-                scope: row.try_get("scope")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
-                used_at: row.try_get("used_at")?,
-            })
-        })
-        .transpose()
-        .map_err(Into::into)
+        self.read_by_key(&TOKEN_BY_HASH, &[Key::Bytes(token_hash)])
+            .await
     }
 
     /// S44: marks a refresh token used (compare-and-set: unused, unexpired, grant live) and

@@ -100,16 +100,31 @@ impl Store {
         account_id: &AccountId,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE trusted_devices SET last_used_at = $1
-             WHERE token_hash = $2 AND account_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+        let done = stamp_use(token_hash, account_id, now)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether this device skips the code for this account now: live, not revoked. A step
+    /// that relies on it stamps its use in its own commit (`FlowCommit::trusted_device_used`),
+    /// which fails if the device was revoked in between.
+    pub async fn is_trusted_device(
+        &self,
+        token_hash: &[u8; 32],
+        account_id: &AccountId,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let found = sqlx::query(
+            "SELECT 1 FROM trusted_devices
+             WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL AND expires_at > $3",
         )
-        .bind(now)
         .bind(token_hash.to_vec())
         .bind(account_id.as_str())
-        .execute(self.pool())
+        .bind(now)
+        .fetch_optional(self.reader())
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(found.is_some())
     }
 
     /// The account's devices that still skip the code, newest first.
@@ -171,4 +186,33 @@ impl Store {
         })
         .await
     }
+}
+
+/// Stamps a live device's use; it touches no row when the device was revoked or expired.
+fn stamp_use<'q>(
+    token_hash: &[u8; 32],
+    account_id: &'q AccountId,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "UPDATE trusted_devices SET last_used_at = $1
+         WHERE token_hash = $2 AND account_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(token_hash.to_vec())
+    .bind(account_id.as_str())
+}
+
+/// Inside a step's commit: stamps the use of the device the step relied on; false when it
+/// was revoked or expired since the step looked.
+pub(crate) async fn use_in(
+    tx: &mut Tx,
+    token_hash: &[u8; 32],
+    account_id: &AccountId,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = stamp_use(token_hash, account_id, now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -24,7 +24,7 @@ impl Gatehouse {
     /// by the first signature or JWKS request that finds none; two nodes or two requests
     /// racing may both create one, and then agree on the newest.
     pub async fn ensure_signing_keys(&self) -> Result<usize, AppError> {
-        let mut created = Vec::new();
+        let mut missing = Vec::new();
         for alg in SigningAlgorithm::ALL {
             if self
                 .inner
@@ -33,9 +33,13 @@ impl Gatehouse {
                 .await?
                 .is_none()
             {
-                created.push(self.new_signing_key_row(alg)?);
+                missing.push(alg);
             }
         }
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let created = self.new_signing_key_rows(missing).await?;
         match self.inner.store.insert_signing_keys(&created, None).await {
             Ok(()) => {
                 self.forget_jwks_body();
@@ -50,10 +54,9 @@ impl Gatehouse {
     /// `gatehouse keys rotate`: a new key per algorithm signs from now on; the old ones stay
     /// published until the tokens they signed have expired. Returns the new key ids.
     pub async fn rotate_signing_keys(&self) -> Result<Vec<String>, AppError> {
-        let keys = SigningAlgorithm::ALL
-            .into_iter()
-            .map(|alg| self.new_signing_key_row(alg))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = self
+            .new_signing_key_rows(SigningAlgorithm::ALL.to_vec())
+            .await?;
         self.inner
             .store
             .insert_signing_keys(&keys, Some(self.now()))
@@ -62,23 +65,43 @@ impl Gatehouse {
         Ok(keys.into_iter().map(|k| k.kid).collect())
     }
 
-    fn new_signing_key_row(&self, alg: SigningAlgorithm) -> Result<SigningKeyRow, AppError> {
+    /// New keys, sealed for the database. Made on a blocking thread: an RSA key takes tens
+    /// of milliseconds of CPU, which on a runtime thread would stall every request queued
+    /// behind it (the first `/healthz` after a start on an empty data folder waited 155 ms).
+    async fn new_signing_key_rows(
+        &self,
+        algs: Vec<SigningAlgorithm>,
+    ) -> Result<Vec<SigningKeyRow>, AppError> {
         let now = self.now();
-        let kid = new_id(now);
-        let key = SigningKey::generate(alg, kid.clone()).map_err(AppError::unexpected)?;
-        let der = key.to_pkcs8().map_err(AppError::unexpected)?;
-        Ok(SigningKeyRow {
-            sealed_key: self
-                .inner
-                .keys
-                .sealing_key()
-                .seal(der.expose(), &sealing_context(&kid)),
-            public_jwk: key.public_jwk().to_string(),
-            kid,
-            alg: alg.as_str().to_string(),
-            created_at: now,
-            retired_at: None,
+        let kids: Vec<String> = algs.iter().map(|_| new_id(now)).collect();
+        let wanted: Vec<(SigningAlgorithm, String)> = algs.into_iter().zip(kids).collect();
+        let generated = tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .map(|(alg, kid)| {
+                    let key = SigningKey::generate(alg, kid.clone())?;
+                    Ok((alg, kid, key.to_pkcs8()?, key.public_jwk().to_string()))
+                })
+                .collect::<Result<Vec<_>, jose::JoseError>>()
         })
+        .await
+        .map_err(AppError::unexpected)?
+        .map_err(AppError::unexpected)?;
+        Ok(generated
+            .into_iter()
+            .map(|(alg, kid, der, public_jwk)| SigningKeyRow {
+                sealed_key: self
+                    .inner
+                    .keys
+                    .sealing_key()
+                    .seal(der.expose(), &sealing_context(&kid)),
+                public_jwk,
+                kid,
+                alg: alg.as_str().to_string(),
+                created_at: now,
+                retired_at: None,
+            })
+            .collect())
     }
 
     /// The JWKS document, serialised, as `/oauth2/jwks` serves it. It is read from the

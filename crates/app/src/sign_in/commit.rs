@@ -1,9 +1,9 @@
 //! The commit of a step: what it carries besides the flow's next columns (new pending
-//! backup codes, S22; the session, S31) and what follows once it is durable (the security
-//! event, S51; the notice of a new device, S52).
+//! backup codes, S22; the session, S31; the security events, S51) and what follows once it
+//! is durable (the events announced; the notice of a new device, S52).
 
 use super::{Progress, SignInError};
-use crate::audit::{Event, Method, Record};
+use crate::audit::{Event, Method, Record, Recorded};
 use crate::{ClientInfo, Gatehouse};
 use gatehouse_core::display::{describe_user_agent, format_utc};
 use gatehouse_core::ids::new_id;
@@ -96,46 +96,65 @@ impl Gatehouse {
         }
     }
 
-    /// What every step does once its commit held: its own events, in order (S51), then
-    /// what its outcome adds (`after_commit`).
-    pub(super) async fn finish_step(
+    /// The step's security events, in order (S51): its own (`done`, for the address the
+    /// sign-in is for), then what its outcome adds (a session started, a backup code
+    /// issued). They are stored in the step's commit, so a step is never durable without
+    /// its record, nor its record without the step; and one commit is one fsync.
+    pub(super) fn step_records(
         &self,
         done: &[(Event, Option<Method<'_>>)],
-        row: &FlowRow,
+        email: &str,
         account_id: &AccountId,
         progress: &Progress,
         client: &ClientInfo,
-    ) {
-        for (event, method) in done {
-            self.record_step(*event, row, account_id, *method, client)
-                .await;
+        commit: &mut FlowCommit,
+    ) -> Vec<Recorded> {
+        let mut recorded: Vec<Recorded> = done
+            .iter()
+            .map(|(event, method)| {
+                self.prepare_record(Record {
+                    event: *event,
+                    account_id: Some(account_id),
+                    email: Some(email),
+                    method: *method,
+                    client,
+                })
+            })
+            .collect();
+        let outcome = match progress {
+            Progress::SignedIn { .. } => Some(Event::SessionStarted),
+            Progress::Next(FlowStep::SaveBackupCode { .. }) => Some(Event::BackupCodeIssued),
+            Progress::Next(_) => None,
+        };
+        if let Some(event) = outcome {
+            recorded.push(self.prepare_record(Record {
+                event,
+                account_id: Some(account_id),
+                email: None,
+                method: None,
+                client,
+            }));
         }
-        self.after_commit(progress, account_id, client).await;
+        commit.events = recorded.iter().map(|r| r.row().clone()).collect();
+        recorded
     }
 
+    /// What follows a step once its commit held: its events are announced (metrics, the
+    /// log), and a new session from a new device is reported to the owner (S52).
     pub(super) async fn after_commit(
         &self,
+        recorded: &[Recorded],
         progress: &Progress,
         account_id: &AccountId,
         client: &ClientInfo,
     ) {
-        let event = match progress {
-            Progress::SignedIn { .. } => Event::SessionStarted,
-            Progress::Next(FlowStep::SaveBackupCode { .. }) => Event::BackupCodeIssued,
-            Progress::Next(_) => return,
-        };
+        for record in recorded {
+            record.announce();
+        }
         if let Progress::SignedIn { session, .. } = progress {
             self.tell_about_new_device(account_id, session, client)
                 .await;
         }
-        self.record(Record {
-            event,
-            account_id: Some(account_id),
-            email: None,
-            method: None,
-            client,
-        })
-        .await;
     }
 
     /// S52: a sign-in from a browser and system this account has not signed in with before

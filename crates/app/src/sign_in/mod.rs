@@ -194,19 +194,24 @@ impl Gatehouse {
     ) -> Result<Token, SignInError> {
         let email = Email::parse(email).map_err(|_| SignInError::InvalidEmail)?;
         let now = self.now();
-        if let Some(address) = &client.address {
-            let window = Window::sign_ins_from(address, SIGN_INS_PER_CLIENT_PER_HOUR);
-            if !self.take_at(&window, now).await? {
-                return Err(SignInError::TooManySignIns);
-            }
-        }
         let flow = SignInFlow::start(now);
         let token = Token::generate();
         let row = fresh_flow_row(new_id(now), email.as_str(), &flow, return_to);
-        self.inner
-            .store
-            .insert_flow(&row, &token.hash().0, now)
-            .await?;
+        let store = &self.inner.store;
+        match &client.address {
+            // S57: the window's unit and the flow's row are one commit.
+            Some(address) => {
+                let window = Window::sign_ins_from(address, SIGN_INS_PER_CLIENT_PER_HOUR);
+                if !store
+                    .insert_flow_within(&window.take(), &row, &token.hash().0, now)
+                    .await?
+                {
+                    window.count_refusal();
+                    return Err(SignInError::TooManySignIns);
+                }
+            }
+            None => store.insert_flow(&row, &token.hash().0, now).await?,
+        }
         Ok(token)
     }
 

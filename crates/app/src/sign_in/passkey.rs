@@ -11,7 +11,7 @@
 
 use super::{fresh_flow_row, row_for, BrowserCookies, SignInError, StepOutcome};
 use crate::audit::{Attempt, Event, Method, Record};
-use crate::budget::{Budget, Claim};
+use crate::budget::{second_step_success_counters, Budget, Claim};
 use crate::passkeys::{user_handle, SIGN_IN};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
@@ -194,21 +194,27 @@ impl Gatehouse {
         let mut next_row = row_for(&row, &next);
         next_row.browser_hash = Some(device.to_vec());
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
+        commit.counters = second_step_success_counters(&account_id);
+        let done = [(
+            Event::Passkey(Attempt::Accepted),
+            Some(Method::Proof(Proof::Passkey)),
+        )];
+        let recorded = self.step_records(
+            &done,
+            &account.email,
+            &account_id,
+            &progress,
+            client,
+            &mut commit,
+        );
         match self.inner.store.commit_flow(&row.id, commit).await {
             Ok(()) => {}
             // A parallel use of the same passkey moved its counter past this one's.
             Err(StoreError::Conflict(_)) => return Err(SignInError::PasskeyRefused),
             Err(other) => return Err(other.into()),
         }
-        self.reset(&budget).await?;
-        self.record_passkey(
-            Event::Passkey(Attempt::Accepted),
-            Some(&account_id),
-            Some(&account.email),
-            client,
-        )
-        .await;
-        self.after_commit(&progress, &account_id, client).await;
+        self.after_commit(&recorded, &progress, &account_id, client)
+            .await;
         Ok(PasskeySignIn {
             outcome: StepOutcome {
                 progress,

@@ -6,7 +6,9 @@
 use super::codes::CodeMessage;
 use super::{next_is_code_free, row_for, BrowserCookies, SignInError, StepOutcome};
 use crate::audit::{Attempt, BackupCodeSaved, DeviceChange, Event, Method, Record};
-use crate::budget::{Budget, Claim, PasswordClaim};
+use crate::budget::{
+    password_success_counters, second_step_success_counters, Budget, Claim, PasswordClaim,
+};
 use crate::{AppError, ClientInfo, Gatehouse};
 use gatehouse_core::ids::new_id;
 use gatehouse_core::password::{needs_rehash, PasswordHashString};
@@ -84,17 +86,19 @@ impl Gatehouse {
                 return Err(SignInError::InvalidCredentials);
             }
         };
-        self.password_succeeded(&row.email, &claim).await?;
         self.upgrade_hash_if_weak(&account.id, &account.password_hash, password);
-        let trust_cookie = browser.trust;
-        let trusted_device = match trust_cookie.and_then(Token::parse) {
+        // S26: looked at now, stamped in the step's commit, which fails if the device was
+        // revoked in between.
+        let trusted_device = match browser.trust.and_then(Token::parse) {
             Some(token) => {
+                let token_hash = token.hash().0;
                 self.inner
                     .store
-                    .use_trusted_device(&token.hash().0, &account.id, now)
+                    .is_trusted_device(&token_hash, &account.id, now)
                     .await?
+                    .then_some(token_hash)
             }
-            None => false,
+            None => None,
         };
         let has_backup_code = self
             .inner
@@ -107,7 +111,7 @@ impl Gatehouse {
         let next = flow.apply(
             FlowEvent::PasswordAccepted {
                 account: account.id.clone(),
-                trusted_device,
+                trusted_device: trusted_device.is_some(),
                 has_backup_code,
                 method,
             },
@@ -121,6 +125,8 @@ impl Gatehouse {
                 account_id: account.id.clone(),
                 password_hash: Some(PasswordHashString(account.password_hash.clone())),
             }),
+            trusted_device_used: trusted_device.map(|hash| (hash, account.id.clone())),
+            counters: password_success_counters(&row.email, &claim),
             ..FlowCommit::default()
         };
         let mut next_row = row_for(&row, &next);
@@ -133,20 +139,25 @@ impl Gatehouse {
         }
         commit.stop_link = mail.as_ref().and_then(CodeMessage::stop_link);
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
-        self.inner.store.commit_flow(&row.id, commit).await?;
-        self.record_step(
+        let done = [(
             Event::Password(Attempt::Accepted),
-            &row,
+            trusted_device.map(|_| Method::Proof(Proof::TrustedDevice)),
+        )];
+        let recorded = self.step_records(
+            &done,
+            &row.email,
             &account.id,
-            trusted_device.then_some(Method::Proof(Proof::TrustedDevice)),
+            &progress,
             client,
-        )
-        .await;
+            &mut commit,
+        );
+        self.inner.store.commit_flow(&row.id, commit).await?;
+        self.after_commit(&recorded, &progress, &account.id, client)
+            .await;
         let code_sent = match mail {
             Some(message) => self.send_code(&message, &account.id, client).await?,
             None => next_is_code_free(&progress),
         };
-        self.after_commit(&progress, &account.id, client).await;
         Ok(StepOutcome {
             progress,
             device_token,
@@ -198,7 +209,6 @@ impl Gatehouse {
                     .await)
             }
         };
-        self.reset(&Budget::second_step(&account_id)).await?;
         let has_backup_code = self
             .inner
             .store
@@ -211,6 +221,7 @@ impl Gatehouse {
             expected_version: row.version,
             // S17: the step is used up in the same transaction that signs in.
             use_totp_step: totp_step.map(|step| (account_id.clone(), step)),
+            counters: second_step_success_counters(&account_id),
             ..FlowCommit::default()
         };
         let mut next_row = row_for(&row, &next);
@@ -231,6 +242,21 @@ impl Gatehouse {
             token
         });
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
+        let mut done = vec![(
+            Event::Code(Attempt::Accepted),
+            Some(Method::Proof(method.proof())),
+        )];
+        if trust_token.is_some() {
+            done.push((Event::TrustedDevice(DeviceChange::Trusted), None));
+        }
+        let recorded = self.step_records(
+            &done,
+            &row.email,
+            &account_id,
+            &progress,
+            client,
+            &mut commit,
+        );
         match self.inner.store.commit_flow(&row.id, commit).await {
             Ok(()) => {}
             // The same authenticator step won a parallel request: a replay (S17).
@@ -239,14 +265,7 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        let mut done = vec![(
-            Event::Code(Attempt::Accepted),
-            Some(Method::Proof(method.proof())),
-        )];
-        if trust_token.is_some() {
-            done.push((Event::TrustedDevice(DeviceChange::Trusted), None));
-        }
-        self.finish_step(&done, &row, &account_id, &progress, client)
+        self.after_commit(&recorded, &progress, &account_id, client)
             .await;
         Ok(StepOutcome {
             progress,
@@ -298,31 +317,36 @@ impl Gatehouse {
             // S23: consumed by compare-and-set in the same transaction; of parallel uses of
             // one code exactly one commit succeeds.
             redeem_backup_code: Some((account_id.clone(), code.hash())),
+            counters: second_step_success_counters(&account_id),
             ..FlowCommit::default()
         };
         let mut next_row = row_for(&row, &next);
         next_row.code_hash = None;
         next_row.code_expires_at = None;
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
+        let done = [(
+            Event::BackupCode(Attempt::Accepted),
+            Some(Method::Proof(Proof::BackupCode)),
+        )];
+        let recorded = self.step_records(
+            &done,
+            &row.email,
+            &account_id,
+            &progress,
+            client,
+            &mut commit,
+        );
         match self.inner.store.commit_flow(&row.id, commit).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(SignInError::WrongBackupCode),
             Err(other) => return Err(other.into()),
         }
-        self.reset(&Budget::second_step(&account_id)).await?;
-        self.record_step(
-            Event::BackupCode(Attempt::Accepted),
-            &row,
-            &account_id,
-            Some(Method::Proof(Proof::BackupCode)),
-            client,
-        )
-        .await;
+        self.after_commit(&recorded, &progress, &account_id, client)
+            .await;
         // S24: the owner hears of it, without the code.
         if let Ok(email) = Email::parse(&row.email) {
             self.send_notice(&backup_code_used_notice(&email)).await;
         }
-        self.after_commit(&progress, &account_id, client).await;
         Ok(StepOutcome::next(progress))
     }
 
@@ -348,6 +372,15 @@ impl Gatehouse {
         };
         let next_row = row_for(&row, &next);
         let progress = self.advance(&row, next, next_row, &mut commit, client)?;
+        let done = [(Event::BackupCodeSaved(BackupCodeSaved::AtSignIn), None)];
+        let recorded = self.step_records(
+            &done,
+            &row.email,
+            &account_id,
+            &progress,
+            client,
+            &mut commit,
+        );
         match self.inner.store.commit_flow(&row.id, commit).await {
             Ok(()) => {}
             // The code on this page was replaced by one shown in another window: this page's
@@ -364,8 +397,7 @@ impl Gatehouse {
             }
             Err(other) => return Err(other.into()),
         }
-        let done = [(Event::BackupCodeSaved(BackupCodeSaved::AtSignIn), None)];
-        self.finish_step(&done, &row, &account_id, &progress, client)
+        self.after_commit(&recorded, &progress, &account_id, client)
             .await;
         Ok(StepOutcome::next(progress))
     }

@@ -20,6 +20,10 @@ pub use crate::recovery::{
     a_recovery_link_works_after_the_wait_once_and_resets_the_second_step,
     risk_facts_see_backup_codes_strong_factors_mail_and_stale_devices,
 };
+pub use crate::step_commits::{
+    a_sign_in_starts_only_while_its_window_has_room,
+    a_step_stores_its_events_counters_and_device_use_or_none_of_them,
+};
 pub use crate::stop_links::{
     a_stop_link_ends_its_own_sign_in_once, a_stop_link_of_a_finished_sign_in_changes_nothing,
     a_waiting_email_change_is_cancelled_once_or_applied_when_due,

@@ -10,6 +10,7 @@ mod cases;
 mod passkeys;
 mod recovery;
 mod retries;
+mod step_commits;
 mod stop_links;
 
 use gatehouse_store::Store;
@@ -66,6 +67,8 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     an_email_belongs_to_one_account,
+    a_step_stores_its_events_counters_and_device_use_or_none_of_them,
+    a_sign_in_starts_only_while_its_window_has_room,
     disabling_an_account_ends_its_sessions_devices_and_flows,
     a_flow_moves_only_from_the_version_it_was_read_at,
     a_failed_commit_writes_nothing,
