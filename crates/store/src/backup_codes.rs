@@ -3,6 +3,7 @@
 //! ten parallel sign-ins with one code give one success (S23), and a pending code can
 //! never be redeemed (S22).
 
+use crate::point_reads::{Key, Value};
 use crate::{Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
 use gatehouse_core::BackupCodeStatus;
@@ -191,13 +192,13 @@ impl Store {
     }
 
     pub async fn count_active_backup_codes(&self, account_id: &AccountId) -> StoreResult<u32> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND status = 'active'",
-        )
-        .bind(account_id.as_str())
-        .fetch_one(self.reader())
-        .await?;
-        Ok(crate::to_u32(count))
+        let count: Option<Value<i64>> = self
+            .read_by_key(
+                "SELECT COUNT(*) AS value FROM backup_codes WHERE account_id = $1 AND status = 'active'",
+                &[Key::Text(account_id.as_str())],
+            )
+            .await?;
+        Ok(count.map_or(0, |Value(count)| crate::to_u32(count)))
     }
 
     /// How many codes are still pending for this flow's "Save your backup code" page.

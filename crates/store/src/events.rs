@@ -1,11 +1,12 @@
 //! The security event log (S51): who, what, how it ended, from where. It never holds a
 //! secret: callers pass names and outcomes, never codes, tokens or passwords.
 
+use crate::point_reads::{Columns, FromColumns, Key};
 use crate::{get_optional_account_id, Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, Row};
+use sqlx::Any;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityEvent {
@@ -23,20 +24,26 @@ pub struct SecurityEvent {
     pub request_id: Option<String>,
 }
 
-fn from_row(row: &AnyRow) -> Result<SecurityEvent, sqlx::Error> {
+fn from_row<R: Columns>(row: &R) -> Result<SecurityEvent, sqlx::Error> {
     Ok(SecurityEvent {
-        id: row.try_get("id")?,
-        occurred_at: row.try_get("occurred_at")?,
+        id: row.column("id")?,
+        occurred_at: row.column("occurred_at")?,
         account_id: get_optional_account_id(row, "account_id")?,
-        email: row.try_get("email")?,
-        event: row.try_get("event")?,
-        result: row.try_get("result")?,
-        method: row.try_get("method")?,
-        client_address: row.try_get("client_address")?,
-        user_agent: row.try_get("user_agent")?,
-        node: row.try_get("node")?,
-        request_id: row.try_get("request_id")?,
+        email: row.column("email")?,
+        event: row.column("event")?,
+        result: row.column("result")?,
+        method: row.column("method")?,
+        client_address: row.column("client_address")?,
+        user_agent: row.column("user_agent")?,
+        node: row.column("node")?,
+        request_id: row.column("request_id")?,
     })
+}
+
+impl FromColumns for SecurityEvent {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        from_row(row)
+    }
 }
 
 impl Store {
@@ -60,16 +67,13 @@ impl Store {
         account_id: &AccountId,
         limit: u32,
     ) -> StoreResult<Vec<SecurityEvent>> {
-        let rows = sqlx::query(
+        self.read_all_by_key(
             "SELECT id, occurred_at, account_id, email, event, result, method, client_address,
                 user_agent, node, request_id
              FROM security_events WHERE account_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
+            &[Key::Text(account_id.as_str()), Key::Int(i64::from(limit))],
         )
-        .bind(account_id.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        .await
     }
 }
 

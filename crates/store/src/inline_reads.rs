@@ -79,6 +79,29 @@ impl InlineReaders {
         }
     }
 
+    /// Every row `sql` finds, decoded; `None` when this read could not run here. Only for
+    /// reads of one account's few rows (its sessions, devices, last events): sqlx would
+    /// hand each row across threads on its own.
+    pub(crate) fn all_rows<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        decode: impl Fn(&Row<'_>) -> Result<T, sqlx::Error>,
+    ) -> Option<Result<Vec<T>, sqlx::Error>> {
+        let connection = self.take()?;
+        let outcome = read_all(&connection, sql, params, decode);
+        match outcome {
+            Ok(found) => {
+                self.give_back(connection);
+                Some(found)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "an inline read gave way to sqlx");
+                None
+            }
+        }
+    }
+
     fn take(&self) -> Option<Connection> {
         let idle = self.idle.lock().ok()?.pop();
         match idle {
@@ -109,6 +132,34 @@ fn open(file: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+fn named<'p>(params: &[&'p dyn ToSql]) -> Vec<(&'static str, &'p dyn ToSql)> {
+    PLACEHOLDERS
+        .iter()
+        .copied()
+        .zip(params.iter().copied())
+        .collect()
+}
+
+/// Either the decoded rows, or the connection's own error.
+fn read_all<T>(
+    connection: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    decode: impl Fn(&Row<'_>) -> Result<T, sqlx::Error>,
+) -> Result<Result<Vec<T>, sqlx::Error>, rusqlite::Error> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let named = named(params);
+    let mut rows = statement.query(named.as_slice())?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        match decode(row) {
+            Ok(value) => found.push(value),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    Ok(Ok(found))
+}
+
 /// Either the decoded first row (or none), or the connection's own error.
 fn read_first<T>(
     connection: &Connection,
@@ -117,11 +168,7 @@ fn read_first<T>(
     decode: impl FnOnce(&Row<'_>) -> Result<T, sqlx::Error>,
 ) -> Result<Result<Option<T>, sqlx::Error>, rusqlite::Error> {
     let mut statement = connection.prepare_cached(sql)?;
-    let named: Vec<(&str, &dyn ToSql)> = PLACEHOLDERS
-        .iter()
-        .copied()
-        .zip(params.iter().copied())
-        .collect();
+    let named = named(params);
     let mut rows = statement.query(named.as_slice())?;
     let found = rows.next()?;
     Ok(found.map(decode).transpose())

@@ -4,6 +4,7 @@
 //! cannot lock the owner out. Rows are written only by a finished sign-in, at most
 //! [`KNOWN_BROWSERS_PER_ACCOUNT`] per account (the least recently seen go first, S57).
 
+use crate::point_reads::{Key, Value};
 use crate::{Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
 
@@ -53,13 +54,13 @@ impl Store {
         browser_hash: &[u8; 32],
         account_id: &AccountId,
     ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM known_browsers WHERE browser_hash = $1 AND account_id = $2",
-        )
-        .bind(browser_hash.to_vec())
-        .bind(account_id.as_str())
-        .fetch_optional(self.reader())
-        .await?)
+        let found: Option<Value<String>> = self
+            .read_by_key(
+                "SELECT id AS value FROM known_browsers WHERE browser_hash = $1 AND account_id = $2",
+                &[Key::Bytes(browser_hash), Key::Text(account_id.as_str())],
+            )
+            .await?;
+        Ok(found.map(|Value(id)| id))
     }
 
     /// Housekeeping: forgets browsers not seen since `before`.

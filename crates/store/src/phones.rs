@@ -1,9 +1,9 @@
 //! Phones for texted codes: sealed number, verification state.
 
+use crate::point_reads::{Columns, FromColumns, Key};
 use crate::trusted_devices::{change_second_factor, Revoke};
 use crate::{to_u32, Store, StoreError, StoreResult};
 use gatehouse_core::AccountId;
-use sqlx::Row;
 
 #[derive(Clone)]
 pub struct PhoneRow {
@@ -24,27 +24,27 @@ impl std::fmt::Debug for PhoneRow {
     }
 }
 
+impl FromColumns for PhoneRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            number_sealed: row.column("number_sealed")?,
+            last_digits: row.column("last_digits")?,
+            verified_at: row.column("verified_at")?,
+            code_hash: row.column("code_hash")?,
+            code_expires_at: row.column("code_expires_at")?,
+            attempts: to_u32(row.column("attempts")?),
+        })
+    }
+}
+
 impl Store {
     pub async fn find_phone(&self, account_id: &AccountId) -> StoreResult<Option<PhoneRow>> {
-        let row = sqlx::query(
+        self.read_by_key(
             "SELECT number_sealed, last_digits, verified_at, code_hash, code_expires_at, attempts
              FROM phones WHERE account_id = $1",
+            &[Key::Text(account_id.as_str())],
         )
-        .bind(account_id.as_str())
-        .fetch_optional(self.reader())
-        .await?;
-        row.map(|r| {
-            Ok(PhoneRow {
-                number_sealed: r.try_get("number_sealed")?,
-                last_digits: r.try_get("last_digits")?,
-                verified_at: r.try_get("verified_at")?,
-                code_hash: r.try_get("code_hash")?,
-                code_expires_at: r.try_get("code_expires_at")?,
-                attempts: to_u32(r.try_get("attempts")?),
-            })
-        })
-        .transpose()
-        .map_err(StoreError::Unexpected)
+        .await
     }
 
     /// Starts adding a phone: unverified until its code comes back (S13). Only an unverified

@@ -44,11 +44,22 @@ pub(crate) trait FromColumns: Sized {
     fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error>;
 }
 
+/// A read of one value, the column named `value` (`SELECT COUNT(*) AS value …`).
+pub(crate) struct Value<T>(pub T);
+
+impl<T: Column> FromColumns for Value<T> {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        Ok(Self(row.column("value")?))
+    }
+}
+
 /// A key a point read looks for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Key<'a> {
     Text(&'a str),
     Bytes(&'a [u8]),
+    /// A time or a count the row is compared with (`expires_at > $2`).
+    Int(i64),
 }
 
 impl rusqlite::types::ToSql for Key<'_> {
@@ -56,6 +67,7 @@ impl rusqlite::types::ToSql for Key<'_> {
         match self {
             Self::Text(text) => text.to_sql(),
             Self::Bytes(bytes) => bytes.to_sql(),
+            Self::Int(int) => int.to_sql(),
         }
     }
 }
@@ -68,6 +80,7 @@ fn bind_keys<'q>(
         query = match *key {
             Key::Text(text) => query.bind(text),
             Key::Bytes(bytes) => query.bind(bytes.to_vec()),
+            Key::Int(int) => query.bind(int),
         };
     }
     query
@@ -94,5 +107,27 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
         Ok(row.as_ref().map(T::from_columns).transpose()?)
+    }
+
+    /// Every row `sql` finds for `keys`: one account's few rows (its sessions, devices,
+    /// last events), read on the calling thread where it can, like `read_by_key`.
+    pub(crate) async fn read_all_by_key<T: FromColumns>(
+        &self,
+        sql: &str,
+        keys: &[Key<'_>],
+    ) -> StoreResult<Vec<T>> {
+        if let Some(inline) = &self.inline {
+            let params: Vec<&dyn rusqlite::types::ToSql> = keys
+                .iter()
+                .map(|key| key as &dyn rusqlite::types::ToSql)
+                .collect();
+            if let Some(found) = inline.all_rows(sql, &params, |row| T::from_columns(row)) {
+                return Ok(found?);
+            }
+        }
+        let rows = bind_keys(sqlx::query(sql), keys)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.iter().map(T::from_columns).collect::<Result<_, _>>()?)
     }
 }

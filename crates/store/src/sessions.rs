@@ -1,10 +1,9 @@
 //! Sessions: a hashed 256-bit token, an absolute expiry and an idle timeout enforced here,
 //! on the server (S32), and an end that is recorded, not just a cookie cleared (S33).
 
+use crate::point_reads::{Columns, FromColumns, Key, Value};
 use crate::{account_id, get_account_id, Store, StoreResult, Tx};
 use gatehouse_core::{AccountId, Proof};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -28,15 +27,33 @@ pub struct SessionRow {
     pub last_seen_at: i64,
 }
 
-fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
+fn from_row<R: Columns>(row: &R) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
-        id: row.try_get("id")?,
+        id: row.column("id")?,
         account_id: get_account_id(row, "account_id")?,
-        email: row.try_get("email")?,
-        proof: proof(&row.try_get::<String, _>("proof")?)?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
+        email: row.column("email")?,
+        proof: proof(&row.column::<String>("proof")?)?,
+        created_at: row.column("created_at")?,
+        last_seen_at: row.column("last_seen_at")?,
     })
+}
+
+impl FromColumns for SessionSummary {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.column("id")?,
+            user_agent: row.column("user_agent")?,
+            client_address: row.column("client_address")?,
+            created_at: row.column("created_at")?,
+            last_seen_at: row.column("last_seen_at")?,
+        })
+    }
+}
+
+impl FromColumns for SessionRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        from_row(row)
+    }
 }
 
 /// A proof the code does not know can only come from a damaged row. The read fails rather
@@ -83,28 +100,17 @@ impl Store {
         idle_secs: i64,
         now: i64,
     ) -> StoreResult<Vec<SessionSummary>> {
-        let rows = sqlx::query(
+        self.read_all_by_key(
             "SELECT id, user_agent, client_address, created_at, last_seen_at FROM sessions
              WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at > $3
              ORDER BY last_seen_at DESC, id DESC",
+            &[
+                Key::Text(account_id.as_str()),
+                Key::Int(now),
+                Key::Int(now - idle_secs),
+            ],
         )
-        .bind(account_id.as_str())
-        .bind(now)
-        .bind(now - idle_secs)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SessionSummary {
-                    id: r.try_get("id")?,
-                    user_agent: r.try_get("user_agent")?,
-                    client_address: r.try_get("client_address")?,
-                    created_at: r.try_get("created_at")?,
-                    last_seen_at: r.try_get("last_seen_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        .await
     }
 
     /// The user agents of the account's other sessions (newest first, the session with
@@ -115,16 +121,18 @@ impl Store {
         this_token: &[u8; 32],
         limit: u32,
     ) -> StoreResult<Vec<Option<String>>> {
-        let rows: Vec<(Option<String>,)> = sqlx::query_as(
-            "SELECT user_agent FROM sessions WHERE account_id = $1 AND token_hash <> $2
-             ORDER BY created_at DESC, id DESC LIMIT $3",
-        )
-        .bind(account_id.as_str())
-        .bind(this_token.to_vec())
-        .bind(i64::from(limit))
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows.into_iter().map(|(ua,)| ua).collect())
+        let rows: Vec<Value<Option<String>>> = self
+            .read_all_by_key(
+                "SELECT user_agent AS value FROM sessions WHERE account_id = $1 AND token_hash <> $2
+                 ORDER BY created_at DESC, id DESC LIMIT $3",
+                &[
+                    Key::Text(account_id.as_str()),
+                    Key::Bytes(this_token),
+                    Key::Int(i64::from(limit)),
+                ],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|Value(ua)| ua).collect())
     }
 
     /// S33: ends every session of the account but `keep_id`.
@@ -154,18 +162,20 @@ impl Store {
         idle_secs: i64,
         now: i64,
     ) -> StoreResult<Option<SessionRow>> {
-        let row = sqlx::query(
-            "SELECT s.id, s.account_id, a.email, s.proof, s.created_at, s.last_seen_at
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2
-               AND s.last_seen_at > $3 AND a.disabled_at IS NULL",
-        )
-        .bind(token_hash.to_vec())
-        .bind(now)
-        .bind(now - idle_secs)
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(session) = row.as_ref().map(from_row).transpose()? else {
+        let found: Option<SessionRow> = self
+            .read_by_key(
+                "SELECT s.id, s.account_id, a.email, s.proof, s.created_at, s.last_seen_at
+                 FROM sessions s JOIN accounts a ON a.id = s.account_id
+                 WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2
+                   AND s.last_seen_at > $3 AND a.disabled_at IS NULL",
+                &[
+                    Key::Bytes(token_hash),
+                    Key::Int(now),
+                    Key::Int(now - idle_secs),
+                ],
+            )
+            .await?;
+        let Some(session) = found else {
             return Ok(None);
         };
         // Touch at most once a minute: a page view should not always be a write.

@@ -1,9 +1,9 @@
 //! Authenticator-app credentials: one per account, sealed secret, last accepted step.
 
+use crate::point_reads::{Columns, FromColumns, Key};
 use crate::trusted_devices::{change_second_factor, Revoke};
 use crate::{Store, StoreError, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::Row;
 
 #[derive(Clone)]
 pub struct TotpRow {
@@ -35,23 +35,23 @@ pub(crate) async fn use_step(tx: &mut Tx, account_id: &AccountId, step: i64) -> 
     Ok(done.rows_affected() == 1)
 }
 
+impl FromColumns for TotpRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            secret_sealed: row.column("secret_sealed")?,
+            last_used_step: row.column("last_used_step")?,
+            confirmed_at: row.column("confirmed_at")?,
+        })
+    }
+}
+
 impl Store {
     pub async fn find_totp(&self, account_id: &AccountId) -> StoreResult<Option<TotpRow>> {
-        let row = sqlx::query(
+        self.read_by_key(
             "SELECT secret_sealed, last_used_step, confirmed_at FROM totp_credentials WHERE account_id = $1",
+            &[Key::Text(account_id.as_str())],
         )
-        .bind(account_id.as_str())
-        .fetch_optional(self.reader())
-        .await?;
-        row.map(|r| {
-            Ok(TotpRow {
-                secret_sealed: r.try_get("secret_sealed")?,
-                last_used_step: r.try_get("last_used_step")?,
-                confirmed_at: r.try_get("confirmed_at")?,
-            })
-        })
-        .transpose()
-        .map_err(StoreError::Unexpected)
+        .await
     }
 
     /// Starts (or restarts) an enrolment. An already confirmed app is left alone: replacing

@@ -1,9 +1,10 @@
 //! Trusted devices (S26-S30): a hashed token bound to one account with a fixed expiry.
 //! Finding one is the whole check; an unknown, expired or revoked token simply is not found.
 
+use crate::point_reads::{Columns, FromColumns, Key, Value};
 use crate::{Store, StoreResult, Tx};
 use gatehouse_core::AccountId;
-use sqlx::{Any, Row};
+use sqlx::Any;
 
 /// A live trusted device, as the account page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,15 +116,17 @@ impl Store {
         account_id: &AccountId,
         now: i64,
     ) -> StoreResult<bool> {
-        let found = sqlx::query(
-            "SELECT 1 FROM trusted_devices
-             WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL AND expires_at > $3",
-        )
-        .bind(token_hash.to_vec())
-        .bind(account_id.as_str())
-        .bind(now)
-        .fetch_optional(self.reader())
-        .await?;
+        let found: Option<Value<i64>> = self
+            .read_by_key(
+                "SELECT 1 AS value FROM trusted_devices
+                 WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+                &[
+                    Key::Bytes(token_hash),
+                    Key::Text(account_id.as_str()),
+                    Key::Int(now),
+                ],
+            )
+            .await?;
         Ok(found.is_some())
     }
 
@@ -133,27 +136,13 @@ impl Store {
         account_id: &AccountId,
         now: i64,
     ) -> StoreResult<Vec<TrustedDeviceRow>> {
-        let rows = sqlx::query(
+        self.read_all_by_key(
             "SELECT id, user_agent, created_at, last_used_at, expires_at FROM trusted_devices
              WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2
              ORDER BY created_at DESC, id DESC",
+            &[Key::Text(account_id.as_str()), Key::Int(now)],
         )
-        .bind(account_id.as_str())
-        .bind(now)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TrustedDeviceRow {
-                    id: r.try_get("id")?,
-                    user_agent: r.try_get("user_agent")?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        .await
     }
 
     /// Revokes one device, only if it belongs to this account (S29).
@@ -185,6 +174,18 @@ impl Store {
             tx.commit(revoked).await
         })
         .await
+    }
+}
+
+impl FromColumns for TrustedDeviceRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.column("id")?,
+            user_agent: row.column("user_agent")?,
+            created_at: row.column("created_at")?,
+            last_used_at: row.column("last_used_at")?,
+            expires_at: row.column("expires_at")?,
+        })
     }
 }
 
