@@ -27,6 +27,9 @@ use std::time::Duration;
 /// sit idle.
 const KEPT: usize = 4;
 
+/// Statements kept prepared per connection: more than the store has inline reads.
+const STATEMENTS_KEPT: usize = 64;
+
 /// A read that finds the database busy gives up after this and goes through sqlx instead,
 /// so a runtime thread is never held for long.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(20);
@@ -129,6 +132,9 @@ fn open(file: &Path) -> rusqlite::Result<Connection> {
     )?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.pragma_update(None, "query_only", true)?;
+    // Every statement of this path stays prepared (rusqlite keeps 16 by default, fewer
+    // than the reads that come here, and a re-prepare parses the SQL again).
+    connection.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
     Ok(connection)
 }
 
