@@ -151,8 +151,8 @@ struct Inner {
     /// Decrypted ID-token signing keys by `kid`: immutable once written, so safe to cache.
     signing_keys:
         std::sync::Mutex<std::collections::HashMap<String, Arc<gatehouse_core::jose::SigningKey>>>,
-    /// The JWKS document as last served, and the second (of the clock) it was read in.
-    jwks_body: std::sync::Mutex<Option<(i64, String)>>,
+    /// The JWKS document as served in this second of the clock (`oidc::ReadThisSecond`).
+    jwks_this_second: oidc::ReadThisSecond<String>,
     /// Reads the token endpoint and introspection repeat many times a second, kept for the
     /// rest of the second they were read in (`oidc::ReadThisSecond`): clients by id, and the
     /// active signing key by algorithm.
@@ -195,7 +195,7 @@ impl Gatehouse {
                 dummy_hash,
                 webauthn: std::sync::OnceLock::new(),
                 signing_keys: std::sync::Mutex::default(),
-                jwks_body: std::sync::Mutex::default(),
+                jwks_this_second: oidc::ReadThisSecond::default(),
                 clients_this_second: oidc::ReadThisSecond::default(),
                 active_keys_this_second: oidc::ReadThisSecond::default(),
             }),

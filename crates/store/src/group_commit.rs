@@ -336,6 +336,44 @@ mod tests {
         }
     }
 
+    /// A loser is told of its conflict only once the winner's work is committed: readers
+    /// (other connections) then see what the loser conflicted with. Without that, a loser
+    /// in the winner's batch heard first, read, and found nothing (a JWKS without keys).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflict_is_reported_once_what_it_conflicted_with_is_committed() {
+        let fixture = std::sync::Arc::new(Fixture::new().await);
+        for round in 0..5 {
+            let name = format!("taken{round}");
+            let tasks: Vec<_> = (0..12)
+                .map(|_| {
+                    let fixture = fixture.clone();
+                    let name = name.clone();
+                    tokio::spawn(async move {
+                        match insert(&fixture.store, std::slice::from_ref(&name)).await {
+                            Ok(()) => true,
+                            Err(StoreError::Conflict(_)) => {
+                                assert!(
+                                    fixture.committed().await.contains(&name),
+                                    "told of a conflict with {name} before it was committed"
+                                );
+                                false
+                            }
+                            Err(other) => panic!("{other}"),
+                        }
+                    })
+                })
+                .collect();
+            let mut winners = 0;
+            for task in tasks {
+                winners += usize::from(task.await.unwrap());
+            }
+            assert_eq!(winners, 1, "{name}");
+        }
+        if let Ok(fixture) = std::sync::Arc::try_unwrap(fixture) {
+            fixture.end().await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_caller_rolls_back_its_own_work_and_nobody_elses() {
         let fixture = Fixture::new().await;

@@ -213,6 +213,10 @@ impl Store {
                     tokio::time::sleep(retry_pause(attempt)).await;
                     attempt += 1;
                 }
+                Err(StoreError::Conflict(what)) => {
+                    self.settle_batch().await;
+                    return Err(StoreError::Conflict(what));
+                }
                 outcome => return outcome,
             }
         }
@@ -221,6 +225,20 @@ impl Store {
 
 impl Store {
     /// A transaction of its own on PostgreSQL; a turn in the group commit's batch on SQLite.
+    /// A `Conflict` says someone else got there first. On SQLite that someone may be a
+    /// caller earlier in the same open batch, whose work this caller's statements saw but
+    /// which no reader sees until the batch commits. So the conflict is reported only once
+    /// the batch it happened in is committed: a loser that then reads (the JWKS after two
+    /// key makers raced) finds the winner's rows. An empty turn joins the open batch, or the
+    /// next one, and waits for its commit; failing that, there is nothing better to wait for.
+    async fn settle_batch(&self) {
+        if let Some(writer) = &self.writer {
+            if let Ok(turn) = writer.turn().await {
+                let _ = turn.release().await;
+            }
+        }
+    }
+
     async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match &self.writer {
             Some(writer) => Tx(TxInner::Turn(writer.turn().await?)),

@@ -159,9 +159,12 @@ impl Gatehouse {
         if let Some(client) = self.inner.clients_this_second.get(id, now) {
             return Ok(Some(client));
         }
+        let seen = self.inner.clients_this_second.generation();
         let found = self.find_client(id).await?;
         if let Some(client) = &found {
-            self.inner.clients_this_second.keep(id, now, client.clone());
+            self.inner
+                .clients_this_second
+                .keep(id, now, seen, client.clone());
         }
         Ok(found)
     }

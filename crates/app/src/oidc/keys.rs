@@ -18,6 +18,9 @@ fn sealing_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
+/// The JWKS document's one entry in `jwks_this_second`.
+const JWKS: &str = "jwks";
+
 impl Gatehouse {
     /// Creates a key for every algorithm that has none. Run in the background at every
     /// start (an RSA key takes a while to make, and must not hold up the first request), and
@@ -110,29 +113,19 @@ impl Gatehouse {
     /// requests costs no database reads.
     pub async fn jwks_body(&self) -> Result<String, AppError> {
         let now = self.now();
-        if let Some(body) = self.cached_jwks_body(now) {
+        let cache = &self.inner.jwks_this_second;
+        if let Some(body) = cache.get(JWKS, now) {
             return Ok(body);
         }
+        let seen = cache.generation();
         let body = self.jwks().await?.to_string();
-        if let Ok(mut cached) = self.inner.jwks_body.lock() {
-            *cached = Some((now, body.clone()));
-        }
+        cache.keep(JWKS, now, seen, body.clone());
         Ok(body)
-    }
-
-    fn cached_jwks_body(&self, now: i64) -> Option<String> {
-        let cached = self.inner.jwks_body.lock().ok()?;
-        cached
-            .as_ref()
-            .filter(|(read_at, _)| *read_at == now)
-            .map(|(_, body)| body.clone())
     }
 
     /// After keys were written here: the next JWKS and signature read them again.
     fn forget_jwks_body(&self) {
-        if let Ok(mut cached) = self.inner.jwks_body.lock() {
-            *cached = None;
-        }
+        self.inner.jwks_this_second.forget();
         self.inner.active_keys_this_second.forget();
     }
 
@@ -195,13 +188,14 @@ impl Gatehouse {
         if let Some(row) = cache.get(alg.as_str(), now) {
             return Ok(Some(row));
         }
+        let seen = cache.generation();
         let found = self
             .inner
             .store
             .find_active_signing_key(alg.as_str())
             .await?;
         if let Some(row) = &found {
-            cache.keep(alg.as_str(), now, row.clone());
+            cache.keep(alg.as_str(), now, seen, row.clone());
         }
         Ok(found)
     }

@@ -72,8 +72,19 @@ impl Gatehouse {
 /// the active signing key): a change made by another process or node is seen within a
 /// second, one made through this process at once (`forget`). Only rows that exist are kept,
 /// and at most `READ_THIS_SECOND_ENTRIES`, so a flood of unknown ids costs reads, not memory.
+///
+/// A read that began before a `forget` is never kept: a slow read of the old rows, ending
+/// after a change here was committed and forgotten, would otherwise be served for the rest
+/// of the second (a JWKS without the key that had just signed a token). So callers take
+/// `generation()` before they read, and `keep` drops the row when a `forget` came between.
 pub(crate) struct ReadThisSecond<T> {
-    rows: std::sync::Mutex<std::collections::HashMap<String, (i64, T)>>,
+    rows: std::sync::Mutex<Kept<T>>,
+}
+
+struct Kept<T> {
+    /// Moves on with every `forget`.
+    generation: u64,
+    rows: std::collections::HashMap<String, (i64, T)>,
 }
 
 const READ_THIS_SECOND_ENTRIES: usize = 1024;
@@ -81,33 +92,67 @@ const READ_THIS_SECOND_ENTRIES: usize = 1024;
 impl<T> Default for ReadThisSecond<T> {
     fn default() -> Self {
         Self {
-            rows: std::sync::Mutex::default(),
+            rows: std::sync::Mutex::new(Kept {
+                generation: 0,
+                rows: std::collections::HashMap::new(),
+            }),
         }
     }
 }
 
 impl<T: Clone> ReadThisSecond<T> {
     pub(crate) fn get(&self, key: &str, now: i64) -> Option<T> {
-        let rows = self.rows.lock().ok()?;
-        rows.get(key)
+        let kept = self.rows.lock().ok()?;
+        kept.rows
+            .get(key)
             .filter(|(read_at, _)| *read_at == now)
             .map(|(_, row)| row.clone())
     }
 
-    pub(crate) fn keep(&self, key: &str, now: i64, row: T) {
-        if let Ok(mut rows) = self.rows.lock() {
-            if rows.len() >= READ_THIS_SECOND_ENTRIES {
-                rows.retain(|_, (read_at, _)| *read_at == now);
+    /// Taken before reading what will be kept.
+    pub(crate) fn generation(&self) -> u64 {
+        self.rows.lock().map_or(u64::MAX, |kept| kept.generation)
+    }
+
+    /// Keeps `row`, read after `generation()` gave `seen`, unless a `forget` came since.
+    pub(crate) fn keep(&self, key: &str, now: i64, seen: u64, row: T) {
+        if let Ok(mut kept) = self.rows.lock() {
+            if kept.generation != seen {
+                return;
             }
-            if rows.len() < READ_THIS_SECOND_ENTRIES {
-                rows.insert(key.to_string(), (now, row));
+            if kept.rows.len() >= READ_THIS_SECOND_ENTRIES {
+                kept.rows.retain(|_, (read_at, _)| *read_at == now);
+            }
+            if kept.rows.len() < READ_THIS_SECOND_ENTRIES {
+                kept.rows.insert(key.to_string(), (now, row));
             }
         }
     }
 
     pub(crate) fn forget(&self) {
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.clear();
+        if let Ok(mut kept) = self.rows.lock() {
+            kept.generation = kept.generation.wrapping_add(1);
+            kept.rows.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadThisSecond;
+
+    #[test]
+    fn a_read_that_began_before_a_forget_is_not_kept() {
+        let cache = ReadThisSecond::default();
+        let seen = cache.generation();
+        // The keys change here while the read of the old ones is still on its way.
+        cache.forget();
+        cache.keep("jwks", 7, seen, "old keys".to_string());
+        assert_eq!(cache.get("jwks", 7), None);
+
+        let seen = cache.generation();
+        cache.keep("jwks", 7, seen, "new keys".to_string());
+        assert_eq!(cache.get("jwks", 7).as_deref(), Some("new keys"));
+        assert_eq!(cache.get("jwks", 8), None, "kept for its own second only");
     }
 }
