@@ -10,15 +10,15 @@
 //! What stays true:
 //! - WAL lets a reader see the last commit without waiting for the writer, and a reader
 //!   holds a snapshot only while its statement runs: each read is reset when it ends
-//!   (`CachedStatement` resets on drop), so later reads see later commits (the tests
+//!   (rusqlite's `Rows` resets its statement on drop), so later reads see later commits (the tests
 //!   in `readers.rs` cover the sqlx readers; `tests` here cover these).
 //! - A read never blocks a runtime thread for long: the busy timeout is short, and a read
 //!   that meets a busy database, or any error of the connection, is given back to the
 //!   caller as `None`, which then reads through sqlx's readers instead.
 //! - Nothing here writes (`query_only`).
 
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, OpenFlags, Row};
+use crate::point_reads::Key;
+use rusqlite::{CachedStatement, Connection, OpenFlags, Row};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,10 +33,6 @@ const STATEMENTS_KEPT: usize = 64;
 /// A read that finds the database busy gives up after this and goes through sqlx instead,
 /// so a runtime thread is never held for long.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(20);
-
-/// The placeholders the store's SQL uses (`$1`, `$2`, …), bound by name so that their order
-/// in a statement does not matter.
-const PLACEHOLDERS: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
 
 pub(crate) struct InlineReaders {
     file: PathBuf,
@@ -59,41 +55,54 @@ impl InlineReaders {
         }
     }
 
-    /// The first row `sql` finds, decoded, or `Ok(None)` when it finds none. `None` when
-    /// this read could not run here; the caller then reads through sqlx.
+    /// The first row `sql` finds for `keys`, decoded, or `Ok(None)` when it finds none.
+    /// `None` when this read could not run here; the caller then reads through sqlx.
     pub(crate) fn first_row<T>(
         &self,
         sql: &str,
-        params: &[&dyn ToSql],
+        keys: &[Key<'_>],
         decode: impl FnOnce(&Row<'_>) -> Result<T, sqlx::Error>,
     ) -> Option<Result<Option<T>, sqlx::Error>> {
-        let connection = self.take()?;
-        let outcome = read_first(&connection, sql, params, decode);
-        match outcome {
-            Ok(found) => {
-                self.give_back(connection);
-                Some(found)
-            }
-            // Busy, or the connection is in trouble: this one is dropped, sqlx reads.
-            Err(error) => {
-                tracing::debug!(%error, "an inline read gave way to sqlx");
-                None
-            }
-        }
+        self.read(|connection| {
+            let mut statement = bound(connection, sql, keys)?;
+            let mut rows = statement.raw_query();
+            Ok(rows.next()?.map(decode).transpose())
+        })
     }
 
-    /// Every row `sql` finds, decoded; `None` when this read could not run here. Only for
-    /// reads of one account's few rows (its sessions, devices, last events): sqlx would
-    /// hand each row across threads on its own.
+    /// Every row `sql` finds for `keys`, decoded; `None` when this read could not run
+    /// here. Only for one account's few rows (its sessions, devices, last events): sqlx
+    /// would hand each row across threads on its own.
     pub(crate) fn all_rows<T>(
         &self,
         sql: &str,
-        params: &[&dyn ToSql],
+        keys: &[Key<'_>],
         decode: impl Fn(&Row<'_>) -> Result<T, sqlx::Error>,
     ) -> Option<Result<Vec<T>, sqlx::Error>> {
+        self.read(|connection| {
+            let mut statement = bound(connection, sql, keys)?;
+            let mut rows = statement.raw_query();
+            let mut found = Vec::new();
+            while let Some(row) = rows.next()? {
+                match decode(row) {
+                    Ok(value) => found.push(value),
+                    Err(error) => return Ok(Err(error)),
+                }
+            }
+            Ok(Ok(found))
+        })
+    }
+
+    /// Runs `read` on an idle connection (or a new one) and keeps the connection for the
+    /// next read. An error of the connection itself (busy, or in trouble) drops it and
+    /// gives `None`, so that sqlx reads instead; a row that does not decode is the read's
+    /// answer, as it would be through sqlx.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<Result<T, sqlx::Error>>,
+    ) -> Option<Result<T, sqlx::Error>> {
         let connection = self.take()?;
-        let outcome = read_all(&connection, sql, params, decode);
-        match outcome {
+        match read(&connection) {
             Ok(found) => {
                 self.give_back(connection);
                 Some(found)
@@ -138,52 +147,36 @@ fn open(file: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-fn named<'p>(params: &[&'p dyn ToSql]) -> Vec<(&'static str, &'p dyn ToSql)> {
-    PLACEHOLDERS
-        .iter()
-        .copied()
-        .zip(params.iter().copied())
-        .collect()
-}
-
-/// Either the decoded rows, or the connection's own error.
-fn read_all<T>(
-    connection: &Connection,
+/// `sql` prepared (or taken from the cache) with `keys` bound to its placeholders `$1`,
+/// `$2`, … by name, so that their order in the statement does not matter. A statement
+/// whose placeholders are not exactly the keys is refused rather than run with a
+/// parameter left unbound (SQLite would read it as NULL); sqlx then reports the mismatch.
+fn bound<'c>(
+    connection: &'c Connection,
     sql: &str,
-    params: &[&dyn ToSql],
-    decode: impl Fn(&Row<'_>) -> Result<T, sqlx::Error>,
-) -> Result<Result<Vec<T>, sqlx::Error>, rusqlite::Error> {
+    keys: &[Key<'_>],
+) -> rusqlite::Result<CachedStatement<'c>> {
     let mut statement = connection.prepare_cached(sql)?;
-    let named = named(params);
-    let mut rows = statement.query(named.as_slice())?;
-    let mut found = Vec::new();
-    while let Some(row) = rows.next()? {
-        match decode(row) {
-            Ok(value) => found.push(value),
-            Err(error) => return Ok(Err(error)),
-        }
+    if statement.parameter_count() != keys.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            keys.len(),
+            statement.parameter_count(),
+        ));
     }
-    Ok(Ok(found))
-}
-
-/// Either the decoded first row (or none), or the connection's own error.
-fn read_first<T>(
-    connection: &Connection,
-    sql: &str,
-    params: &[&dyn ToSql],
-    decode: impl FnOnce(&Row<'_>) -> Result<T, sqlx::Error>,
-) -> Result<Result<Option<T>, sqlx::Error>, rusqlite::Error> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let named = named(params);
-    let mut rows = statement.query(named.as_slice())?;
-    let found = rows.next()?;
-    Ok(found.map(decode).transpose())
+    for (n, key) in keys.iter().enumerate() {
+        let name = format!("${}", n + 1);
+        let index = statement
+            .parameter_index(&name)?
+            .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        statement.raw_bind_parameter(index, key)?;
+    }
+    Ok(statement)
 }
 
 #[cfg(test)]
 mod tests {
     use super::InlineReaders;
-    use crate::point_reads::{Columns, FromColumns};
+    use crate::point_reads::{Columns, FromColumns, Key};
     use crate::readers::tests::{add, checkpoint, store_with_names};
     use std::path::Path;
     use std::sync::Arc;
@@ -247,11 +240,28 @@ mod tests {
         let found: Option<Name> = store
             .read_by_key(
                 "SELECT name FROM names WHERE name = $1",
-                &[crate::point_reads::Key::Text("bea")],
+                &[Key::Text("bea")],
             )
             .await
             .unwrap();
         assert_eq!(found, Some(Name("bea".into())));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A key too few or too many would leave a placeholder unbound (read as NULL) or be
+    /// dropped: the inline path refuses the read instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_whose_keys_do_not_match_its_placeholders_is_refused() {
+        let (store, dir) = store_with_names().await;
+        let inline = store.inline.clone().unwrap();
+        let by_name = "SELECT name FROM names WHERE name = $1";
+        let decode = |row: &rusqlite::Row<'_>| row.column::<String>("name");
+        assert!(inline.first_row(by_name, &[], decode).is_none());
+        let two = [Key::Text("bea"), Key::Text("cy")];
+        assert!(inline.first_row(by_name, &two, decode).is_none());
+        let found = inline.first_row(by_name, &[Key::Text("bea")], decode);
+        assert_eq!(found.unwrap().unwrap().as_deref(), Some("bea"));
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

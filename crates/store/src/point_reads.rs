@@ -95,11 +95,7 @@ impl Store {
         keys: &[Key<'_>],
     ) -> StoreResult<Option<T>> {
         if let Some(inline) = &self.inline {
-            let params: Vec<&dyn rusqlite::types::ToSql> = keys
-                .iter()
-                .map(|key| key as &dyn rusqlite::types::ToSql)
-                .collect();
-            if let Some(found) = inline.first_row(sql, &params, |row| T::from_columns(row)) {
+            if let Some(found) = inline.first_row(sql, keys, |row| T::from_columns(row)) {
                 return Ok(found?);
             }
         }
@@ -117,11 +113,7 @@ impl Store {
         keys: &[Key<'_>],
     ) -> StoreResult<Vec<T>> {
         if let Some(inline) = &self.inline {
-            let params: Vec<&dyn rusqlite::types::ToSql> = keys
-                .iter()
-                .map(|key| key as &dyn rusqlite::types::ToSql)
-                .collect();
-            if let Some(found) = inline.all_rows(sql, &params, |row| T::from_columns(row)) {
+            if let Some(found) = inline.all_rows(sql, keys, |row| T::from_columns(row)) {
                 return Ok(found?);
             }
         }
